@@ -1,0 +1,1 @@
+"""Automated rule-based checks of labels and annotator behaviour."""

@@ -1,0 +1,1 @@
+"""Labeling cost: pricing models, drivers, pilot-based forecasts, in-house vs outsourcing."""

@@ -1,0 +1,57 @@
+"""The exceptions accord raises.
+
+Every error a user can cause derives from :class:`AccordError` and from the
+built-in it is closest to, so ``except ValueError`` keeps working for callers
+who do not know accord. Messages say what was expected, what came, and how to
+fix it.
+"""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Base class of every error accord raises on purpose."""
+
+
+class InvalidAnnotationError(AccordError, ValueError):
+    """A record or value breaks its own invariants (negative width, end < start, ...)."""
+
+
+class SchemaError(AccordError, ValueError):
+    """A label schema is inconsistent, or a value does not fit its label set."""
+
+
+class ConversionError(AccordError, ValueError):
+    """A tool export could not be converted.
+
+    Attributes:
+        item_id: The task / image / item the problem was found in, when known.
+        field: The field (JSON path or XML attribute) that was wrong, when known.
+    """
+
+    def __init__(self, message: str, *, item_id: str | None = None, field: str | None = None):
+        self.item_id = item_id
+        self.field = field
+        where = []
+        if item_id is not None:
+            where.append(f"item {item_id!s}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = f"[{', '.join(where)}] " if where else ""
+        super().__init__(prefix + message)
+
+
+class UndefinedAgreementError(AccordError, ValueError):
+    """An agreement coefficient is undefined for the data given (says why)."""
+
+
+class ConfigError(AccordError, ValueError):
+    """A configuration file (taxonomy, pricing, rules) is malformed."""
+
+
+class BadPredictorError(AccordError):
+    """A predictor (pre-annotation model) broke its contract or failed."""
+
+
+class MissingExtraError(AccordError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra."""

@@ -1,0 +1,1 @@
+"""Tool-neutral file formats: accord JSON Lines and COCO."""

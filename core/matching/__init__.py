@@ -1,0 +1,1 @@
+"""Similarity and one-to-one matching per label type."""

@@ -1,0 +1,656 @@
+"""The tool-neutral annotation model: one record per judgment.
+
+Every tool's export is converted into this model at the edge, and every metric
+in :mod:`accord.core` reads only it.
+
+Conventions (one for all of core):
+
+* **Image coordinates are pixels**, origin at the top-left corner, x to the
+  right, y down. Converters take image sizes explicitly (Label Studio stores
+  percentages). :class:`Item` carries ``width``/``height`` when known.
+* A :class:`Box` is its *unrotated* top-left corner ``(x, y)`` and size, plus
+  ``rotation`` in degrees, clockwise, **about the box centre** (CVAT's
+  convention; Label Studio rotates about the top-left corner and its converter
+  translates).
+* Text spans are character offsets ``[start, end)`` into the item's text.
+* Audio and video segments are ``[start, end]`` in seconds (``unit="s"``) or in
+  frames (``unit="frame"``).
+* Cuboids are centre ``(x, y, z)``, size ``(length, width, height)`` along the
+  box's own x/y/z axes, and ``yaw`` in radians about z.
+
+A :class:`Record` is one judgment: one annotator's class for an item, or one
+region (box, span, segment...) an annotator drew. A :class:`Submission` is one
+annotator's completed pass over an item, so that "looked and found nothing" is
+distinguishable from "never looked". A :class:`Dataset` holds the records, the
+submissions, the items and the label :class:`~accord.core.schema.Schema`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, TypeAlias, get_args
+
+import numpy as np
+
+from .errors import InvalidAnnotationError
+from .schema import Schema
+
+Source: TypeAlias = Literal["human", "model", "reference", "consensus"]
+SOURCES: tuple[str, ...] = get_args(Source)
+AttributeValue: TypeAlias = str | float | int | bool
+Unit: TypeAlias = Literal["s", "frame"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _finite(name: str, *values: float) -> None:
+    for v in values:
+        if not math.isfinite(v):
+            raise InvalidAnnotationError(f"{name} must be finite numbers, got {values!r}")
+
+
+def _frozen_mapping(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not m:
+        return _EMPTY
+    return m if isinstance(m, MappingProxyType) else MappingProxyType(dict(m))
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Classification:
+    """One class for the whole item (single-choice, sentiment, intent, taxonomy leaf).
+
+    ``path`` holds the full taxonomy path when the label set is hierarchical;
+    ``label`` is then its last element.
+    """
+
+    kind: ClassVar[str] = "classification"
+    label: str
+    path: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or self.label == "":
+            raise InvalidAnnotationError(
+                f"a classification needs a non-empty string label, got {self.label!r}"
+            )
+        if self.path and self.path[-1] != self.label:
+            raise InvalidAnnotationError(
+                f"taxonomy path {self.path!r} must end with the label {self.label!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultiLabel:
+    """Several classes for the whole item (multi-label classification); kept sorted."""
+
+    kind: ClassVar[str] = "multilabel"
+    labels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(lb, str) or lb == "" for lb in self.labels):
+            raise InvalidAnnotationError(f"multi-label labels must be non-empty strings, got {self.labels!r}")
+        object.__setattr__(self, "labels", tuple(sorted(set(self.labels))))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Numeric:
+    """A rating, ordinal grade, or number (its scale lives in the label set)."""
+
+    kind: ClassVar[str] = "numeric"
+    value: float
+
+    def __post_init__(self) -> None:
+        _finite("a numeric value", self.value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextValue:
+    """Free text: a transcript, an OCR reading, a comment."""
+
+    kind: ClassVar[str] = "text"
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise InvalidAnnotationError(f"a text value needs a string, got {self.text!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Box:
+    """An axis-aligned or rotated bounding box in pixels (see module conventions)."""
+
+    kind: ClassVar[str] = "box"
+    label: str
+    x: float
+    y: float
+    width: float
+    height: float
+    rotation: float = 0.0
+
+    def __post_init__(self) -> None:
+        _finite("box coordinates", self.x, self.y, self.width, self.height, self.rotation)
+        if self.width < 0 or self.height < 0:
+            raise InvalidAnnotationError(
+                f"a box needs width >= 0 and height >= 0, got width={self.width!r} "
+                f"height={self.height!r}; swap the corners if they are reversed"
+            )
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        """Corners of the unrotated box: (x1, y1, x2, y2)."""
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
+
+    def corners(self) -> np.ndarray:
+        """The four corners (4, 2), rotation applied about the centre, clockwise."""
+        cx, cy = self.x + self.width / 2, self.y + self.height / 2
+        hw, hh = self.width / 2, self.height / 2
+        local = np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]])
+        t = math.radians(self.rotation)
+        c, s = math.cos(t), math.sin(t)
+        # y points down, so a positive (clockwise on screen) angle is the usual matrix.
+        rot = np.array([[c, -s], [s, c]])
+        return local @ rot.T + np.array([cx, cy])
+
+
+def _points(name: str, pts: Iterable[Iterable[float]], minimum: int) -> tuple[tuple[float, float], ...]:
+    out = tuple((float(p[0]), float(p[1])) for p in (tuple(q) for q in pts))
+    if len(out) < minimum:
+        raise InvalidAnnotationError(f"a {name} needs at least {minimum} points, got {len(out)}")
+    for p in out:
+        _finite(f"{name} points", *p)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Polygon:
+    """A closed polygon in pixels: ``points`` is ((x, y), ...), at least 3."""
+
+    kind: ClassVar[str] = "polygon"
+    label: str
+    points: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", _points("polygon", self.points, 3))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Polyline:
+    """An open polyline in pixels, at least 2 points."""
+
+    kind: ClassVar[str] = "polyline"
+    label: str
+    points: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", _points("polyline", self.points, 2))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mask:
+    """A binary mask as COCO-style uncompressed RLE.
+
+    ``counts`` alternate runs of 0 and 1 (starting with 0) over the image in
+    column-major (Fortran) order; ``height``/``width`` give the image size.
+    Use :func:`accord.core.rle.encode` / :func:`accord.core.rle.decode`.
+    """
+
+    kind: ClassVar[str] = "mask"
+    label: str
+    height: int
+    width: int
+    counts: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.height < 0 or self.width < 0:
+            raise InvalidAnnotationError(f"mask size must be >= 0, got {self.height}x{self.width}")
+        counts = tuple(int(c) for c in self.counts)
+        if any(c < 0 for c in counts):
+            raise InvalidAnnotationError("mask RLE counts must be >= 0")
+        if sum(counts) != self.height * self.width:
+            raise InvalidAnnotationError(
+                f"mask RLE counts sum to {sum(counts)}, expected height*width = "
+                f"{self.height * self.width}; the RLE does not match the mask size"
+            )
+        object.__setattr__(self, "counts", counts)
+
+    @property
+    def area(self) -> int:
+        return int(sum(self.counts[1::2]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Keypoint:
+    """One keypoint: ``visibility`` is COCO's 0 (not labeled), 1 (occluded), 2 (visible)."""
+
+    name: str
+    x: float
+    y: float
+    visibility: int = 2
+
+    def __post_init__(self) -> None:
+        _finite("keypoint coordinates", self.x, self.y)
+        if self.visibility not in (0, 1, 2):
+            raise InvalidAnnotationError(
+                f"keypoint visibility must be 0, 1 or 2 (COCO), got {self.visibility!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Keypoints:
+    """A skeleton (or a single point): named keypoints with visibility, in pixels."""
+
+    kind: ClassVar[str] = "keypoints"
+    label: str
+    points: tuple[Keypoint, ...]
+
+    def __post_init__(self) -> None:
+        if not self.points:
+            raise InvalidAnnotationError("a keypoints value needs at least one point")
+        names = [p.name for p in self.points]
+        if len(set(names)) != len(names):
+            raise InvalidAnnotationError(f"keypoint names must be unique within a skeleton, got {names!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span:
+    """A labeled character span ``[start, end)`` of the item's text (NER)."""
+
+    kind: ClassVar[str] = "span"
+    label: str
+    start: int
+    end: int
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise InvalidAnnotationError(
+                f"a span needs 0 <= start <= end, got start={self.start!r} end={self.end!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """A time (or frame) segment with an optional label, speaker and transcript."""
+
+    kind: ClassVar[str] = "segment"
+    start: float
+    end: float
+    label: str | None = None
+    speaker: str | None = None
+    text: str | None = None
+    unit: Unit = "s"
+
+    def __post_init__(self) -> None:
+        _finite("segment bounds", self.start, self.end)
+        if self.end < self.start:
+            raise InvalidAnnotationError(
+                f"a segment needs start <= end, got start={self.start!r} end={self.end!r}"
+            )
+        if self.unit not in ("s", "frame"):
+            raise InvalidAnnotationError(f"segment unit must be 's' or 'frame', got {self.unit!r}")
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackFrame:
+    """One frame of a track: a box, and CVAT-style ``outside``/``keyframe`` flags."""
+
+    frame: int
+    x: float
+    y: float
+    width: float
+    height: float
+    rotation: float = 0.0
+    outside: bool = False
+    keyframe: bool = True
+
+    def __post_init__(self) -> None:
+        _finite("track box coordinates", self.x, self.y, self.width, self.height, self.rotation)
+        if self.frame < 0:
+            raise InvalidAnnotationError(f"track frame numbers must be >= 0, got {self.frame!r}")
+        if self.width < 0 or self.height < 0:
+            raise InvalidAnnotationError(
+                f"a track box needs width, height >= 0 at frame {self.frame}, "
+                f"got {self.width!r}x{self.height!r}"
+            )
+
+    def box(self, label: str) -> Box:
+        return Box(label=label, x=self.x, y=self.y, width=self.width, height=self.height,
+                   rotation=self.rotation)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Track:
+    """A video object track: per-frame boxes sharing one ``track_id``; sorted by frame."""
+
+    kind: ClassVar[str] = "track"
+    label: str
+    track_id: str
+    frames: tuple[TrackFrame, ...]
+
+    def __post_init__(self) -> None:
+        frames = tuple(sorted(self.frames, key=lambda f: f.frame))
+        nums = [f.frame for f in frames]
+        if len(set(nums)) != len(nums):
+            raise InvalidAnnotationError(f"track {self.track_id!r} lists a frame twice")
+        object.__setattr__(self, "frames", frames)
+
+    def visible_frames(self) -> dict[int, TrackFrame]:
+        """Frames where the object is inside the view (``outside`` is false)."""
+        return {f.frame: f for f in self.frames if not f.outside}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cuboid:
+    """A 3D box in a point cloud: centre, size along its own axes, yaw (radians, about z)."""
+
+    kind: ClassVar[str] = "cuboid"
+    label: str
+    x: float
+    y: float
+    z: float
+    length: float
+    width: float
+    height: float
+    yaw: float = 0.0
+
+    def __post_init__(self) -> None:
+        _finite("cuboid parameters", self.x, self.y, self.z, self.length, self.width, self.height, self.yaw)
+        if min(self.length, self.width, self.height) < 0:
+            raise InvalidAnnotationError(
+                f"cuboid sizes must be >= 0, got {self.length!r}, {self.width!r}, {self.height!r}"
+            )
+
+    @property
+    def volume(self) -> float:
+        return self.length * self.width * self.height
+
+
+Value: TypeAlias = (
+    Classification | MultiLabel | Numeric | TextValue | Box | Polygon | Polyline | Mask
+    | Keypoints | Span | Segment | Track | Cuboid
+)
+VALUE_TYPES: Mapping[str, type[Any]] = MappingProxyType(
+    {t.kind: t for t in (Classification, MultiLabel, Numeric, TextValue, Box, Polygon, Polyline,
+                         Mask, Keypoints, Span, Segment, Track, Cuboid)}
+)
+#: Value kinds that are regions (many per item and annotator, matched one-to-one).
+REGION_KINDS: frozenset[str] = frozenset(
+    {"box", "polygon", "polyline", "mask", "keypoints", "span", "segment", "track", "cuboid"}
+)
+
+
+def value_label(value: Value) -> str | None:
+    """The class label a value carries, if any (``None`` for numbers and free text)."""
+    if isinstance(value, MultiLabel):
+        return "|".join(value.labels)
+    return getattr(value, "label", None)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """One judgment: a value given by one annotator to one item in one label set.
+
+    Attributes:
+        item_id: The item (task, image, frame sequence, document, audio file).
+        annotator_id: Who (or which model) gave it; emails for Label Studio users.
+        label_set: The label set ("control") it belongs to, a key of the schema.
+        value: The value (a class, a box, a span, ...).
+        source: ``human``, ``model`` (prediction), ``reference`` (gold) or ``consensus``.
+        region_id: The region's id in its tool, when the value is a region.
+        annotation_id: The id of the submission (annotation) it was part of.
+        attributes: Per-region attributes (CVAT attributes, LS per-region choices).
+        score: A model's confidence for the value, when given.
+        created_at / updated_at: ISO 8601 timestamps, when known.
+        duration_s: Time the annotator spent on the whole submission, when known.
+        meta: The item's metadata (language, site, device, demographic slice...),
+            shared with the item; used for grouping and bias monitoring.
+    """
+
+    item_id: str
+    annotator_id: str
+    label_set: str
+    value: Value
+    source: Source = "human"
+    region_id: str | None = None
+    annotation_id: str | None = None
+    attributes: Mapping[str, AttributeValue] = field(default_factory=lambda: _EMPTY)
+    score: float | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    duration_s: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        if not self.item_id or not isinstance(self.item_id, str):
+            raise InvalidAnnotationError(f"a record needs a non-empty string item_id, got {self.item_id!r}")
+        if not self.annotator_id or not isinstance(self.annotator_id, str):
+            raise InvalidAnnotationError(
+                f"record for item {self.item_id!r} needs a non-empty string annotator_id, "
+                f"got {self.annotator_id!r}"
+            )
+        if self.source not in SOURCES:
+            raise InvalidAnnotationError(
+                f"record source must be one of {SOURCES}, got {self.source!r}"
+            )
+        if type(self.value).__name__ not in _VALUE_CLASS_NAMES:
+            raise InvalidAnnotationError(
+                f"record value must be one of {sorted(VALUE_TYPES)} value objects, got {self.value!r}"
+            )
+        if self.duration_s is not None and (not math.isfinite(self.duration_s) or self.duration_s < 0):
+            raise InvalidAnnotationError(f"duration_s must be a finite number >= 0, got {self.duration_s!r}")
+        object.__setattr__(self, "attributes", _frozen_mapping(self.attributes))
+        object.__setattr__(self, "meta", _frozen_mapping(self.meta))
+
+    @property
+    def kind(self) -> str:
+        return self.value.kind
+
+    @property
+    def label(self) -> str | None:
+        return value_label(self.value)
+
+
+_VALUE_CLASS_NAMES = frozenset(t.__name__ for t in VALUE_TYPES.values())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submission:
+    """One annotator's completed pass over one item (possibly with no regions)."""
+
+    item_id: str
+    annotator_id: str
+    source: Source = "human"
+    annotation_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    duration_s: float | None = None
+    was_cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """A thing to annotate: its data (text, image URL...), size when known, metadata."""
+
+    item_id: str
+    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    width: float | None = None
+    height: float | None = None
+    duration_s: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", _frozen_mapping(self.data))
+        object.__setattr__(self, "meta", _frozen_mapping(self.meta))
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dataset:
+    """Records, submissions, items and the schema of one project.
+
+    Submissions that are not given are derived from the records (one per
+    item, annotator and source), so a dataset built from records alone works;
+    give them explicitly to record passes that produced no region.
+    """
+
+    records: tuple[Record, ...]
+    schema: Schema = field(default_factory=Schema)
+    items: Mapping[str, Item] = field(default_factory=lambda: _EMPTY)
+    submissions: tuple[Submission, ...] = ()
+    name: str = "dataset"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "records", tuple(self.records))
+        items = dict(self.items)
+        for r in self.records:
+            if r.item_id not in items:
+                items[r.item_id] = Item(item_id=r.item_id, meta=r.meta)
+        object.__setattr__(self, "items", MappingProxyType(items))
+        subs = {(s.item_id, s.annotator_id, s.source): s for s in self.submissions}
+        for r in self.records:
+            key = (r.item_id, r.annotator_id, r.source)
+            if key not in subs:
+                subs[key] = Submission(item_id=r.item_id, annotator_id=r.annotator_id,
+                                       source=r.source, annotation_id=r.annotation_id,
+                                       created_at=r.created_at, updated_at=r.updated_at,
+                                       duration_s=r.duration_s)
+        object.__setattr__(self, "submissions", tuple(subs.values()))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    @property
+    def label_sets(self) -> tuple[str, ...]:
+        """Label-set names in schema order, then any only seen in records."""
+        names = list(self.schema.label_sets)
+        seen = set(names)
+        for r in self.records:
+            if r.label_set not in seen:
+                seen.add(r.label_set)
+                names.append(r.label_set)
+        return tuple(names)
+
+    def annotators(self, *, source: Source | None = "human") -> tuple[str, ...]:
+        """Annotator ids (of one source, or all with ``source=None``), sorted."""
+        return tuple(sorted({s.annotator_id for s in self.submissions
+                             if source is None or s.source == source}))
+
+    def select(self, *, label_set: str | None = None, source: Source | None = None,
+               annotator_id: str | None = None) -> tuple[Record, ...]:
+        """Records matching every filter given."""
+        return tuple(
+            r for r in self.records
+            if (label_set is None or r.label_set == label_set)
+            and (source is None or r.source == source)
+            and (annotator_id is None or r.annotator_id == annotator_id)
+        )
+
+    def grouped(self, label_set: str, *, source: Source | None = None
+                ) -> dict[str, dict[str, list[Record]]]:
+        """``{item_id: {annotator_id: [records]}}`` for one label set.
+
+        Every submission of the wanted source appears, with an empty list when
+        that pass left no value in this label set (an annotator who drew no box).
+        """
+        out: dict[str, dict[str, list[Record]]] = {}
+        for s in self.submissions:
+            if s.was_cancelled or (source is not None and s.source != source):
+                continue
+            out.setdefault(s.item_id, {}).setdefault(s.annotator_id, [])
+        for r in self.records:
+            if r.label_set == label_set and (source is None or r.source == source):
+                out.setdefault(r.item_id, {}).setdefault(r.annotator_id, []).append(r)
+        return out
+
+
+# --------------------------------------------------------------------------- (de)serialization
+
+
+def value_to_dict(value: Value) -> dict[str, Any]:
+    """A JSON-ready dict for a value, with its ``kind``."""
+    out: dict[str, Any] = {"kind": value.kind}
+    for f in fields(value):
+        v = getattr(value, f.name)
+        if isinstance(value, Keypoints) and f.name == "points":
+            v = [{"name": p.name, "x": p.x, "y": p.y, "visibility": p.visibility} for p in v]
+        elif isinstance(value, Track) and f.name == "frames":
+            v = [{g.name: getattr(fr, g.name) for g in fields(fr)} for fr in v]
+        elif isinstance(v, tuple):
+            v = [list(p) if isinstance(p, tuple) else p for p in v]
+        out[f.name] = v
+    return out
+
+
+def value_from_dict(d: Mapping[str, Any]) -> Value:
+    """Inverse of :func:`value_to_dict`; raises :class:`InvalidAnnotationError` on bad input."""
+    kind = d.get("kind")
+    cls = VALUE_TYPES.get(str(kind))
+    if cls is None:
+        raise InvalidAnnotationError(
+            f"unknown value kind {kind!r}; expected one of {sorted(VALUE_TYPES)}"
+        )
+    kw = {k: v for k, v in d.items() if k != "kind"}
+    try:
+        if cls is Keypoints:
+            kw["points"] = tuple(Keypoint(**p) for p in kw["points"])
+        elif cls is Track:
+            kw["frames"] = tuple(TrackFrame(**f) for f in kw["frames"])
+        elif cls in (Polygon, Polyline):
+            kw["points"] = tuple(tuple(p) for p in kw["points"])
+        elif cls is Classification and "path" in kw:
+            kw["path"] = tuple(kw["path"])
+        elif cls is MultiLabel:
+            kw["labels"] = tuple(kw["labels"])
+        elif cls is Mask:
+            kw["counts"] = tuple(kw["counts"])
+        value: Value = cls(**kw)
+    except (TypeError, KeyError) as e:
+        raise InvalidAnnotationError(f"malformed {kind} value {dict(d)!r}: {e}") from e
+    return value
+
+
+_RECORD_SCALARS = ("item_id", "annotator_id", "label_set", "source", "region_id", "annotation_id",
+                   "score", "created_at", "updated_at", "duration_s")
+
+
+def record_to_dict(record: Record) -> dict[str, Any]:
+    """A JSON-ready dict for a record (one line of accord's JSON Lines format)."""
+    out: dict[str, Any] = {k: getattr(record, k) for k in _RECORD_SCALARS}
+    out["value"] = value_to_dict(record.value)
+    if record.attributes:
+        out["attributes"] = dict(record.attributes)
+    if record.meta:
+        out["meta"] = dict(record.meta)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def record_from_dict(d: Mapping[str, Any]) -> Record:
+    """Inverse of :func:`record_to_dict`."""
+    if "value" not in d:
+        raise InvalidAnnotationError(f"a record needs a 'value' object, got keys {sorted(d)}")
+    kw = {k: d[k] for k in _RECORD_SCALARS if k in d}
+    missing = [k for k in ("item_id", "annotator_id", "label_set") if k not in kw]
+    if missing:
+        raise InvalidAnnotationError(f"a record needs {missing}, got keys {sorted(d)}")
+    return Record(value=value_from_dict(d["value"]), attributes=d.get("attributes") or _EMPTY,
+                  meta=d.get("meta") or _EMPTY, **kw)

@@ -1,0 +1,1 @@
+"""The QA engine: gold scoring, taxonomy, consensus, conflicts, sampling, label errors, bias."""

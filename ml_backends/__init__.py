@@ -1,0 +1,1 @@
+"""Pre-annotation servers and functions (Label Studio ML backend, CVAT auto-annotation)."""

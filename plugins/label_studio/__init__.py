@@ -1,0 +1,1 @@
+"""accord for label_studio."""
