@@ -157,7 +157,8 @@ class Box:
         c, s = math.cos(t), math.sin(t)
         # y points down, so a positive (clockwise on screen) angle is the usual matrix.
         rot = np.array([[c, -s], [s, c]])
-        return local @ rot.T + np.array([cx, cy])
+        out: np.ndarray = local @ rot.T + np.array([cx, cy])
+        return out
 
 
 def _points(name: str, pts: Iterable[Iterable[float]], minimum: int) -> tuple[tuple[float, float], ...]:
