@@ -302,12 +302,12 @@ AUDIO_CONFIG = """<View>
 </View>
 """
 
-WORDS = (
+WORDS = (  # noqa: SIM905
     'hello thanks for calling how can i help you my '
     'card was charged twice let me check that for you '
     'one moment please the second charge is pending it will '
     'be released in three days '
-).split()  # noqa: SIM905
+).split()
 
 
 def _drop_words(rng: np.random.Generator, words: list[str], rate: float) -> list[str]:
