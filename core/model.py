@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InvalidAnnotationError
 from .schema import Schema
@@ -148,7 +149,7 @@ class Box:
         """Corners of the unrotated box: (x1, y1, x2, y2)."""
         return (self.x, self.y, self.x + self.width, self.y + self.height)
 
-    def corners(self) -> np.ndarray:
+    def corners(self) -> npt.NDArray[np.float64]:
         """The four corners (4, 2), rotation applied about the centre, clockwise."""
         cx, cy = self.x + self.width / 2, self.y + self.height / 2
         hw, hh = self.width / 2, self.height / 2
@@ -157,7 +158,7 @@ class Box:
         c, s = math.cos(t), math.sin(t)
         # y points down, so a positive (clockwise on screen) angle is the usual matrix.
         rot = np.array([[c, -s], [s, c]])
-        out: np.ndarray = local @ rot.T + np.array([cx, cy])
+        out: npt.NDArray[np.float64] = local @ rot.T + np.array([cx, cy])
         return out
 
 
