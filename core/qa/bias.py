@@ -1,0 +1,412 @@
+"""Bias monitoring: do labels, agreement or gold errors differ across metadata groups?
+
+* :func:`label_distribution_test` - a contingency table of group x label with a
+  chi-square test of independence, or Fisher's exact test for 2 x 2 tables or
+  when expected counts are small.
+* :func:`agreement_by_group` - pairwise percent agreement per group with a
+  Wilson score interval on the agreeing pairs.
+* :func:`error_rate_by_group` - gold error rate per group, or per annotator x
+  group, with Wilson intervals and a test of each cell against the rest.
+* :func:`benjamini_hochberg` - false discovery rate control across tests
+  (written here; agrees with statsmodels' ``multipletests(method="fdr_bh")``).
+
+Every result keeps its raw counts beside the rates.
+
+References:
+    Y. Benjamini and Y. Hochberg (1995). Controlling the false discovery rate.
+    *JRSS B* 57(1), 289-300.
+    E. B. Wilson (1927). Probable inference, the law of succession, and
+    statistical inference. *JASA* 22(158), 209-212.
+    W. G. Cochran (1954). Some methods for strengthening the common chi-square
+    tests. *Biometrics* 10(4), 417-451 (the "expected count >= 5" rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from ..errors import InvalidAnnotationError
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+IntArray: TypeAlias = npt.NDArray[np.intp]
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+ObjArray: TypeAlias = npt.NDArray[np.object_]
+TestName: TypeAlias = Literal["chi2", "fisher"]
+
+
+def _codes(values: npt.ArrayLike, name: str) -> tuple[ObjArray, IntArray]:
+    arr = np.asarray(values, dtype=object).reshape(-1)
+    try:
+        uniq, inv = np.unique(arr, return_inverse=True)
+    except TypeError as e:
+        raise InvalidAnnotationError(f"{name} must be mutually comparable (all str or all int)") from e
+    return uniq.astype(object), inv.astype(np.intp).reshape(-1)
+
+
+# --------------------------------------------------------------------------- BH
+
+
+def benjamini_hochberg(p_values: npt.ArrayLike, *, alpha: float = 0.05) -> tuple[BoolArray, FloatArray]:
+    """Benjamini-Hochberg step-up procedure.
+
+    Args:
+        p_values: Raw p-values in [0, 1]; NaN entries are left out of the family
+            and come back as not rejected with NaN adjusted value.
+        alpha: Target false discovery rate, in (0, 1).
+
+    Returns:
+        ``(reject, adjusted)``: which hypotheses are rejected at FDR ``alpha``,
+        and the BH-adjusted p-values ``min_{j >= i} (m / j) p_(j)``, capped at 1.
+
+    Raises:
+        InvalidAnnotationError: p-values outside [0, 1], or ``alpha`` outside (0, 1).
+
+    Example:
+        >>> r, q = benjamini_hochberg([0.01, 0.04, 0.03, 0.2])
+        >>> r.tolist(), [round(float(v), 3) for v in q]
+        ([True, False, False, False], [0.04, 0.053, 0.053, 0.2])
+    """
+    p = np.asarray(p_values, dtype=np.float64).reshape(-1)
+    if not 0 < alpha < 1:
+        raise InvalidAnnotationError(f"alpha must be in (0, 1), got {alpha!r}")
+    ok = ~np.isnan(p)
+    if np.any((p[ok] < 0) | (p[ok] > 1)):
+        raise InvalidAnnotationError(f"p-values must lie in [0, 1], got {p[ok][(p[ok] < 0) | (p[ok] > 1)][:5]!r}")
+    adjusted = np.full(len(p), np.nan)
+    reject = np.zeros(len(p), dtype=bool)
+    q = p[ok]
+    m = len(q)
+    if m:
+        order = np.argsort(q, kind="stable")
+        ranked = q[order] * m / np.arange(1, m + 1)
+        adj_sorted = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
+        adj = np.empty(m)
+        adj[order] = adj_sorted
+        adjusted[ok] = adj
+        below = np.flatnonzero(q[order] <= alpha * np.arange(1, m + 1) / m)
+        rej = np.zeros(m, dtype=bool)
+        if len(below):
+            rej[order[: below[-1] + 1]] = True
+        reject[ok] = rej
+    return reject, adjusted
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson (1927) score interval for a binomial proportion; ``(nan, nan)`` when ``n == 0``.
+
+    Example:
+        >>> [round(v, 4) for v in wilson_interval(8, 10)]
+        [0.4902, 0.9433]
+    """
+    if n == 0:
+        return (math.nan, math.nan)
+    if not 0 <= successes <= n:
+        raise InvalidAnnotationError(f"need 0 <= successes <= n, got {successes!r} of {n!r}")
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    ph = successes / n
+    denom = 1 + z * z / n
+    centre = (ph + z * z / (2 * n)) / denom
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# --------------------------------------------------------------------------- label distribution
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DistributionTest:
+    """Label distribution per group and a test of independence.
+
+    Attributes:
+        groups / labels: Row and column names of ``counts``.
+        counts: (n_groups, n_labels) observed counts.
+        expected: Counts expected under independence.
+        test: ``"chi2"`` or ``"fisher"``.
+        statistic: Chi-square statistic, or Fisher's odds ratio (2 x 2); NaN when undefined.
+        dof: Degrees of freedom (chi-square), else 1.
+        p_value: NaN when fewer than 2 groups or 2 labels have any count.
+    """
+
+    groups: ObjArray
+    labels: ObjArray
+    counts: IntArray
+    expected: FloatArray
+    test: TestName
+    statistic: float
+    dof: int
+    p_value: float
+
+    @property
+    def proportions(self) -> FloatArray:
+        """Row-normalized label shares per group (NaN for an empty row)."""
+        tot = self.counts.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: FloatArray = self.counts / tot
+        return out
+
+
+def label_distribution_test(
+    groups: npt.ArrayLike, labels: npt.ArrayLike, *, min_expected: float = 5.0,
+) -> DistributionTest:
+    """Is the label distribution independent of the group? (one row per judgment)
+
+    Uses Pearson's chi-square test (no continuity correction) unless the table
+    is 2 x 2 with an expected count below ``min_expected`` (Cochran's rule),
+    where Fisher's exact test is used. For larger tables with small expected
+    counts the chi-square p-value is an approximation (scipy has no r x c
+    exact test); merge sparse groups or labels first.
+
+    Args:
+        groups: Metadata group per judgment (e.g. the item's source or the
+            annotator's locale).
+        labels: Label per judgment.
+        min_expected: Expected-count threshold for switching to Fisher (2 x 2).
+
+    Returns:
+        A :class:`DistributionTest`.
+
+    Raises:
+        InvalidAnnotationError: Lengths differ or nothing given.
+    """
+    g_names, g = _codes(groups, "groups")
+    l_names, lab = _codes(labels, "labels")
+    if len(g) != len(lab) or len(g) == 0:
+        raise InvalidAnnotationError(
+            f"groups and labels need one entry per judgment and at least one, got {len(g)} and {len(lab)}"
+        )
+    table = np.bincount(g * len(l_names) + lab, minlength=len(g_names) * len(l_names)).reshape(
+        len(g_names), len(l_names)).astype(np.intp)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    if len(g_names) < 2 or len(l_names) < 2:
+        return DistributionTest(groups=g_names, labels=l_names, counts=table, expected=expected,
+                                test="chi2", statistic=math.nan, dof=0, p_value=math.nan)
+    if table.shape == (2, 2) and expected.min() < min_expected:
+        res = stats.fisher_exact(table)
+        return DistributionTest(groups=g_names, labels=l_names, counts=table, expected=expected,
+                                test="fisher", statistic=float(res.statistic), dof=1,
+                                p_value=float(res.pvalue))
+    chi = stats.chi2_contingency(table, correction=False)
+    return DistributionTest(groups=g_names, labels=l_names, counts=table, expected=expected,
+                            test="chi2", statistic=float(chi.statistic), dof=int(chi.dof),
+                            p_value=float(chi.pvalue))
+
+
+# --------------------------------------------------------------------------- agreement per group
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupAgreement:
+    """Pairwise percent agreement per group.
+
+    Attributes:
+        groups: Group names.
+        n_pairs: Annotator pairs judging the same item, per group.
+        n_agree: Of those, pairs giving the same label.
+        agreement_score: ``n_agree / n_pairs`` (NaN when no pair).
+        ci_low / ci_high: Wilson interval of ``agreement_score`` (pairs treated
+            as independent, so the interval is optimistic when items have many
+            annotators).
+        p_value: Test of each group against all other groups (2 x 2 agree/disagree
+            table; Fisher exact or chi-square as in :func:`label_distribution_test`).
+        adjusted_p_value: Benjamini-Hochberg adjusted across groups.
+        flagged: Groups differing from the rest at the chosen FDR.
+    """
+
+    groups: ObjArray
+    n_pairs: IntArray
+    n_agree: IntArray
+    agreement_score: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
+    p_value: FloatArray
+    adjusted_p_value: FloatArray
+    flagged: BoolArray
+
+
+def _two_by_two_p(a: int, b: int, c: int, d: int, min_expected: float) -> float:
+    table = np.array([[a, b], [c, d]])
+    if table.sum(axis=0).min() == 0 or table.sum(axis=1).min() == 0:
+        return math.nan
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    if expected.min() < min_expected:
+        return float(stats.fisher_exact(table).pvalue)
+    return float(stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def _per_group_tests(groups: ObjArray, hits: IntArray, totals: IntArray, *, alpha: float,
+                     min_expected: float, confidence: float
+                     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, BoolArray]:
+    all_hits, all_tot = int(hits.sum()), int(totals.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(totals > 0, hits / np.maximum(totals, 1), np.nan)
+    ci = np.array([wilson_interval(int(h), int(t), confidence=confidence) for h, t in zip(hits, totals, strict=True)]
+                  ).reshape(-1, 2)
+    p = np.array([
+        _two_by_two_p(int(h), int(t - h), all_hits - int(h), (all_tot - int(t)) - (all_hits - int(h)), min_expected)
+        for h, t in zip(hits, totals, strict=True)
+    ], dtype=np.float64)
+    flagged, adj = benjamini_hochberg(p, alpha=alpha)
+    return rate, ci[:, 0], ci[:, 1], p, adj, flagged
+
+
+def agreement_by_group(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, groups: npt.ArrayLike, *,
+    alpha: float = 0.05, confidence: float = 0.95, min_expected: float = 5.0,
+) -> GroupAgreement:
+    """Pairwise percent agreement per group, with Wilson intervals and FDR-controlled flags.
+
+    Every unordered pair of distinct annotators on the same item counts once;
+    an item belongs to the group of its judgments (``groups`` must be constant
+    within an item, e.g. an item-level metadata field).
+
+    Args:
+        items / annotators / labels: Long-format judgments.
+        groups: Group per judgment (item metadata, constant per item).
+        alpha: FDR level for ``flagged``.
+        confidence: Wilson interval level.
+        min_expected: Expected-count threshold for Fisher's exact test.
+
+    Returns:
+        A :class:`GroupAgreement`.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, or a group that changes within an item.
+    """
+    _, ii = _codes(items, "items")
+    lab = np.asarray(labels, dtype=object).reshape(-1)
+    ann = np.asarray(annotators, dtype=object).reshape(-1)
+    g_names, g = _codes(groups, "groups")
+    if not (len(ii) == len(lab) == len(ann) == len(g)) or len(ii) == 0:
+        raise InvalidAnnotationError(
+            f"items, annotators, labels and groups need one entry per judgment, got lengths "
+            f"{len(ii)}, {len(ann)}, {len(lab)}, {len(g)}"
+        )
+    n_pairs = np.zeros(len(g_names), dtype=np.intp)
+    n_agree = np.zeros(len(g_names), dtype=np.intp)
+    order = np.argsort(ii, kind="stable")
+    bounds = np.flatnonzero(np.diff(ii[order])) + 1
+    for block in np.split(order, bounds):
+        grp = np.unique(g[block])
+        if len(grp) > 1:
+            raise InvalidAnnotationError(
+                f"item has judgments in several groups {[g_names[x] for x in grp]!r}; agreement per group needs "
+                "an item-level group (use the item's metadata)"
+            )
+        seen: dict[Hashable, Hashable] = {}
+        for k in block:
+            seen.setdefault(ann[k], lab[k])  # first judgment per annotator
+        values = list(seen.values())
+        m = len(values)
+        counts: dict[Hashable, int] = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        n_pairs[grp[0]] += m * (m - 1) // 2
+        n_agree[grp[0]] += sum(c * (c - 1) // 2 for c in counts.values())
+    rate, lo, hi, p, adj, flagged = _per_group_tests(g_names, n_agree, n_pairs, alpha=alpha,
+                                                      min_expected=min_expected, confidence=confidence)
+    return GroupAgreement(groups=g_names, n_pairs=n_pairs, n_agree=n_agree, agreement_score=rate,
+                          ci_low=lo, ci_high=hi, p_value=p, adjusted_p_value=adj, flagged=flagged)
+
+
+# --------------------------------------------------------------------------- gold error rate per group
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupErrorRates:
+    """Gold error rate per cell (a group, or an annotator x group pair).
+
+    Attributes:
+        cells: Per cell, ``(group,)`` or ``(annotator_id, group)``.
+        n_judgments: Gold-scored judgments per cell.
+        n_errors: Of those, wrong ones.
+        error_rate: ``n_errors / n_judgments``.
+        ci_low / ci_high: Wilson interval.
+        p_value: Test of the cell against all other cells (2 x 2 table); for
+            annotator x group cells, against the same annotator's other groups.
+        adjusted_p_value: Benjamini-Hochberg adjusted across cells.
+        flagged: Cells differing at the chosen FDR.
+    """
+
+    cells: tuple[tuple[Hashable, ...], ...]
+    n_judgments: IntArray
+    n_errors: IntArray
+    error_rate: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
+    p_value: FloatArray
+    adjusted_p_value: FloatArray
+    flagged: BoolArray
+
+
+def error_rate_by_group(
+    correct: npt.ArrayLike, groups: npt.ArrayLike, *, annotators: npt.ArrayLike | None = None,
+    alpha: float = 0.05, confidence: float = 0.95, min_expected: float = 5.0,
+) -> GroupErrorRates:
+    """Gold error rate per group (or per annotator x group), tested for differences at a chosen FDR.
+
+    Args:
+        correct: Per gold-scored judgment, True when it matched the reference.
+        groups: Group per judgment.
+        annotators: If given, cells are annotator x group and each is compared
+            with the same annotator's other groups (does this annotator do worse
+            on this group?); otherwise cells are groups compared with the rest.
+        alpha: FDR level for ``flagged``.
+        confidence: Wilson interval level.
+        min_expected: Expected-count threshold for Fisher's exact test.
+
+    Returns:
+        A :class:`GroupErrorRates`; cells in sorted order.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs or nothing given.
+    """
+    ok = np.asarray(correct, dtype=bool).reshape(-1)
+    g_names, g = _codes(groups, "groups")
+    if len(ok) != len(g) or len(ok) == 0:
+        raise InvalidAnnotationError(f"correct and groups need one entry per judgment, got {len(ok)} and {len(g)}")
+    err = (~ok).astype(np.intp)
+    if annotators is None:
+        tot = np.bincount(g, minlength=len(g_names)).astype(np.intp)
+        errs = np.bincount(g, weights=err, minlength=len(g_names)).astype(np.intp)
+        rate, lo, hi, p, adj, flagged = _per_group_tests(g_names, errs, tot, alpha=alpha,
+                                                          min_expected=min_expected, confidence=confidence)
+        return GroupErrorRates(cells=tuple((x,) for x in g_names), n_judgments=tot, n_errors=errs,
+                               error_rate=rate, ci_low=lo, ci_high=hi, p_value=p, adjusted_p_value=adj,
+                               flagged=flagged)
+    a_names, a = _codes(annotators, "annotators")
+    if len(a) != len(g):
+        raise InvalidAnnotationError(f"annotators need one entry per judgment ({len(g)}), got {len(a)}")
+    ng = len(g_names)
+    tot2 = np.bincount(a * ng + g, minlength=len(a_names) * ng).reshape(len(a_names), ng)
+    err2 = np.bincount(a * ng + g, weights=err, minlength=len(a_names) * ng).reshape(len(a_names), ng).astype(np.intp)
+    cells: list[tuple[Hashable, ...]] = []
+    tots: list[int] = []
+    errs_l: list[int] = []
+    ps: list[float] = []
+    cis: list[tuple[float, float]] = []
+    for ai in range(len(a_names)):
+        for gi in range(ng):
+            t, e = int(tot2[ai, gi]), int(err2[ai, gi])
+            if t == 0:
+                continue
+            rest_t, rest_e = int(tot2[ai].sum()) - t, int(err2[ai].sum()) - e
+            cells.append((a_names[ai], g_names[gi]))
+            tots.append(t)
+            errs_l.append(e)
+            ps.append(_two_by_two_p(e, t - e, rest_e, rest_t - rest_e, min_expected))
+            cis.append(wilson_interval(e, t, confidence=confidence))
+    tot_a = np.array(tots, dtype=np.intp)
+    err_a = np.array(errs_l, dtype=np.intp)
+    p_a = np.array(ps, dtype=np.float64)
+    flagged2, adj2 = benjamini_hochberg(p_a, alpha=alpha)
+    ci_a = np.array(cis, dtype=np.float64).reshape(-1, 2)
+    return GroupErrorRates(cells=tuple(cells), n_judgments=tot_a, n_errors=err_a,
+                           error_rate=err_a / np.maximum(tot_a, 1), ci_low=ci_a[:, 0], ci_high=ci_a[:, 1],
+                           p_value=p_a, adjusted_p_value=adj2, flagged=flagged2)
