@@ -486,7 +486,11 @@ class Submission:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
-    """A thing to annotate: its data (text, image URL...), size when known, metadata."""
+    """A thing to annotate: its data (text, image URL...), size when known, metadata.
+
+    ``label_sets`` names the label sets the item was presented with (a Label
+    Studio project's controls), when known; empty means unknown.
+    """
 
     item_id: str
     data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
@@ -494,8 +498,10 @@ class Item:
     height: float | None = None
     duration_s: float | None = None
     meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    label_sets: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "label_sets", frozenset(self.label_sets))
         object.__setattr__(self, "data", _frozen_mapping(self.data))
         object.__setattr__(self, "meta", _frozen_mapping(self.meta))
 
@@ -567,20 +573,40 @@ class Dataset:
             and (annotator_id is None or r.annotator_id == annotator_id)
         )
 
+    def items_for(self, label_set: str) -> frozenset[str]:
+        """Items in the scope of a label set.
+
+        An item is in scope when any record of the label set is about it, or,
+        when the label set names the data field it annotates (``to_name``),
+        when the item's data has that field; items that list their
+        ``label_sets`` are in scope only of those (this keeps a sentiment item
+        out of an NER label set when several projects share one dataset).
+        """
+        scoped = {r.item_id for r in self.records if r.label_set == label_set}
+        ls = self.schema.label_sets.get(label_set)
+        if ls is not None and ls.to_name:
+            scoped |= {i for i, it in self.items.items() if ls.to_name in it.data}
+        return frozenset(i for i in scoped if not self.items[i].label_sets or label_set in self.items[i].label_sets)
+
     def grouped(self, label_set: str, *, source: Source | None = None
                 ) -> dict[str, dict[str, list[Record]]]:
         """``{item_id: {annotator_id: [records]}}`` for one label set.
 
-        Every submission of the wanted source appears, with an empty list when
-        that pass left no value in this label set (an annotator who drew no box).
+        Every submission of the wanted source on an item in the label set's
+        scope (:meth:`items_for`) appears, with an empty list when that pass
+        left no value in this label set (an annotator who drew no box).
+        Cancelled (skipped) submissions are left out.
         """
+        scope = self.items_for(label_set)
+        cancelled = {(s.item_id, s.annotator_id, s.source) for s in self.submissions if s.was_cancelled}
         out: dict[str, dict[str, list[Record]]] = {}
         for s in self.submissions:
-            if s.was_cancelled or (source is not None and s.source != source):
+            if s.was_cancelled or s.item_id not in scope or (source is not None and s.source != source):
                 continue
             out.setdefault(s.item_id, {}).setdefault(s.annotator_id, [])
         for r in self.records:
-            if r.label_set == label_set and (source is None or r.source == source):
+            if (r.label_set == label_set and (source is None or r.source == source)
+                    and (r.item_id, r.annotator_id, r.source) not in cancelled):
                 out.setdefault(r.item_id, {}).setdefault(r.annotator_id, []).append(r)
         return out
 

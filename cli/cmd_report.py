@@ -1,0 +1,102 @@
+"""``accord report``: the QA report for one or more exports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="QA report (agreement, gold, taxonomy, consensus, conflicts, sampling, bias, checks)",
+        description=(
+            "Build the QA report for annotation exports: agreement per label set with intervals, "
+            "gold scores per annotator, every discrepancy classified into the error taxonomy, "
+            "consensus labels, the conflict queue, spot-check and acceptance sampling, bias across "
+            "metadata groups and rule-based checks. Writes JSON for machines and a self-contained "
+            "HTML page for people."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="export files (Label Studio JSON, CVAT XML or zip, COCO JSON, accord JSONL)")
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "label-studio", "cvat", "coco", "jsonl"], help="input format")
+    p.add_argument("--label-config", type=Path, default=None,
+                   help="Label Studio labeling config XML (else looked for beside the export)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="a gold export whose annotations are the reference (CVAT, COCO)")
+    p.add_argument("--json", type=Path, default=None, dest="json_path", help="write the JSON report here")
+    p.add_argument("--html", type=Path, default=None, help="write the HTML report here")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML with [report] thresholds and a [taxonomy] extension")
+    p.add_argument("--no-checks", action="store_true", help="skip the rule-based checks")
+    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
+    p.add_argument("--fail-under", type=float, default=None,
+                   help="exit 1 when any label set's primary agreement is below this")
+    p.set_defaults(func=run)
+
+
+def write_outputs(report: dict[str, Any], *, json_path: Path | None, html_path: Path | None) -> None:
+    from .report_html import render_html
+
+    if json_path is not None:
+        write_text_atomic(json_path, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        logger.info("wrote %s", json_path)
+    if html_path is not None:
+        write_text_atomic(html_path, render_html(report))
+        logger.info("wrote %s", html_path)
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    s = report["summary"]
+    out = sys.stdout
+    out.write(f"{s['dataset']}: {s['n_items']} items, {s['n_annotators']} annotators, "
+              f"{len(s['label_sets'])} label sets, {s['n_conflicts']} conflicts, "
+              f"{s['n_discrepancies']} classified discrepancies\n")
+    for name, a in report["agreement"].items():
+        main = a.get("primary")
+        c = a["coefficients"].get(main) if main else None
+        if c:
+            out.write(f"  {name:<24} {main:<22} {c['estimate']:.3f} [{c['low']:.3f}, {c['high']:.3f}]\n"
+                      if c.get("estimate") is not None else f"  {name:<24} {main:<22} undefined\n")
+    for h in s.get("headline", []):
+        out.write(f"  - {h}\n")
+
+
+def below_threshold(report: dict[str, Any], threshold: float | None) -> list[str]:
+    if threshold is None:
+        return []
+    bad = []
+    for name, a in report["agreement"].items():
+        c = a["coefficients"].get(a.get("primary") or "", {})
+        if c.get("estimate") is not None and c["estimate"] < threshold:
+            bad.append(name)
+    return bad
+
+
+def run(args: argparse.Namespace) -> int:
+    from accord.core.qa.report import build_report, config_from_toml
+
+    from .io import load_dataset
+
+    config = config_from_toml(args.config.read_text(encoding="utf-8")) if args.config else None
+    dataset = load_dataset(args.inputs, format=args.format, reference=args.reference,
+                           label_config=args.label_config)
+    report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks)
+    write_outputs(report, json_path=args.json_path, html_path=args.html)
+    print_summary(report)
+    bad = below_threshold(report, args.fail_under)
+    if bad:
+        sys.stderr.write(f"accord: agreement below {args.fail_under} for: {', '.join(bad)}\n")
+        return 1
+    return 0

@@ -1,0 +1,342 @@
+"""Render a QA report (the JSON report dict) as one self-contained HTML page.
+
+No network: inline CSS and SVG only. Each section has a stable ``id`` (summary,
+agreement, gold, errors, consensus, conflicts, sampling, bias, checks, cost)
+so tests and links can find it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from html import escape
+from typing import Any
+
+from . import svg
+
+CSS = """
+:root{--fg:#1d2430;--muted:#5b6472;--line:#e3e6ea;--bg:#fafbfc;--ok:#2e7d32;--bad:#c62828;--warn:#b26a00}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
+color:var(--fg);background:var(--bg)}header{background:#1d2430;color:#fff;padding:18px 28px}
+header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#c9d1dc}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);padding:8px 28px;z-index:1}
+nav a{margin-right:14px;color:#2f5d8a;text-decoration:none}main{padding:8px 28px 40px;max-width:1200px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:18px 0}
+h2{margin:0 0 10px;font-size:18px}h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}th,td{border-bottom:1px solid var(--line);
+padding:4px 10px;text-align:left;vertical-align:top}th{background:#f3f5f7;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:var(--muted)}
+.cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid var(--line);border-radius:8px;
+padding:10px 14px;min-width:150px}.card b{display:block;font-size:22px}.pass{color:var(--ok);font-weight:600}
+.fail{color:var(--bad);font-weight:600}.warn{color:var(--warn);font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}details{margin:6px 0}
+ul.headline li{margin:3px 0}code{background:#f3f5f7;padding:1px 4px;border-radius:3px}
+"""
+
+SECTIONS = (("summary", "Summary"), ("agreement", "Agreement"), ("gold", "Gold scores"),
+            ("errors", "Error taxonomy"), ("consensus", "Consensus"), ("conflicts", "Conflicts"),
+            ("sampling", "Sampling"), ("bias", "Bias"), ("checks", "Automated checks"),
+            ("cost", "Cost"))
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return "–" if not math.isfinite(v) else f"{v:.{digits}f}"
+    return escape(str(v))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Sequence[int] = ()) -> str:
+    h = "".join(f"<th>{escape(c)}</th>" for c in header)
+    body = []
+    for r in rows:
+        cells = []
+        for i, v in enumerate(r):
+            if isinstance(v, _Raw):
+                cells.append(f"<td>{v.html}</td>")
+            else:
+                cls = ' class="num"' if (i in numeric or isinstance(v, int | float)) and not isinstance(v, bool) else ""
+                cells.append(f"<td{cls}>{_num(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+class _Raw:
+    """Already-escaped HTML for a table cell."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+
+def _interval(c: Mapping[str, Any] | None) -> str:
+    if not c:
+        return "–"
+    est, lo, hi = c.get("estimate"), c.get("low"), c.get("high")
+    s = _num(est)
+    if lo is not None and hi is not None:
+        s += f' <span class="muted">[{_num(lo)}, {_num(hi)}]</span>'
+    if c.get("n") is not None:
+        s += f' <span class="muted">n={_num(c["n"])}</span>'
+    return s
+
+
+def _summary(r: Mapping[str, Any]) -> str:
+    s = r.get("summary", {})
+    cards = [("items", s.get("n_items")), ("annotators", s.get("n_annotators")),
+             ("label sets", len(s.get("label_sets", []))), ("records", s.get("n_records")),
+             ("gold items", s.get("n_gold_items")), ("conflicts", s.get("n_conflicts")),
+             ("discrepancies", s.get("n_discrepancies")), ("skipped", s.get("cancelled_submissions"))]
+    html = '<div class="cards">' + "".join(
+        f'<div class="card"><span class="muted">{escape(k)}</span><b>{_num(v)}</b></div>' for k, v in cards
+    ) + "</div>"
+    if s.get("headline"):
+        html += "<h3>What to look at first</h3><ul class='headline'>" + "".join(
+            f"<li>{escape(h)}</li>" for h in s["headline"]) + "</ul>"
+    html += f'<p class="muted">Annotators: {escape(", ".join(s.get("annotators", [])))}</p>'
+    return html
+
+
+def _agreement(r: Mapping[str, Any]) -> str:
+    parts = []
+    rows = []
+    for name, a in r.get("agreement", {}).items():
+        main = a.get("primary")
+        c = a.get("coefficients", {}).get(main, {}) if main else {}
+        rows.append((f"{name} ({main})" if main else name, c.get("estimate"), c.get("low"), c.get("high")))
+    if rows:
+        parts.append(svg.interval_bars(rows, title="Agreement per label set (95% bootstrap CI)"))
+    for name, a in r.get("agreement", {}).items():
+        parts.append(f"<h3>{escape(name)} <span class='muted'>({escape(a.get('kind', ''))}, "
+                     f"{_num(a.get('n_items'))} items, {_num(a.get('n_annotators'))} annotators)</span></h3>")
+        if a.get("note"):
+            parts.append(f"<p class='muted'>{escape(a['note'])}</p>")
+        coefs = a.get("coefficients", {})
+        if coefs:
+            parts.append(_table(["coefficient", "estimate [95% CI]"],
+                                [(k, _Raw(_interval(v))) for k, v in coefs.items()]))
+        charts = []
+        pw = a.get("pairwise")
+        if pw and pw.get("annotators"):
+            charts.append(svg.heatmap(pw["annotators"], pw["annotators"], pw["matrix"],
+                                      title=f"{name}: {pw.get('metric', '')} per annotator pair",
+                                      vmin=0.0, vmax=1.0))
+        per_label = a.get("per_label") or {}
+        if per_label:
+            charts.append(svg.interval_bars(
+                [(lb, v.get("estimate"), v.get("low"), v.get("high")) for lb, v in per_label.items()],
+                title=f"{name}: agreement per label ({next(iter(per_label.values())).get('metric', '')})",
+                lo=0.0))
+        if charts:
+            parts.append('<div class="charts">' + "".join(charts) + "</div>")
+    return "".join(parts) or "<p class='muted'>No label set with two or more annotators.</p>"
+
+
+def _gold(r: Mapping[str, Any]) -> str:
+    g = r.get("gold", {})
+    if not g.get("annotators"):
+        return "<p class='muted'>No gold (reference) items: mark some annotations as ground truth.</p>"
+    parts = [f"<p>Pass threshold: <b>{_num(g.get('threshold'))}</b> on the lower end of the 95% interval "
+             f"is <i>{escape(g.get('rule', ''))}</i>.</p>"]
+    rows = []
+    for ann, sets in g["annotators"].items():
+        for ls, m in sets.items():
+            verdict = m.get("verdict", "")
+            cls = {"pass": "pass", "fail": "fail"}.get(verdict, "warn")
+            rows.append((ann, ls, m.get("metric", ""), _Raw(_interval(m.get("score"))),
+                         _Raw(f'<span class="{cls}">{escape(verdict)}</span>'),
+                         m.get("more_items_needed")))
+    parts.append(_table(["annotator", "label set", "metric", "score [95% CI] n", "verdict",
+                         "gold items still needed"], rows))
+    charts = []
+    for ls, cm in (g.get("confusion") or {}).items():
+        for ann, mat in cm.get("by_annotator", {}).items():
+            charts.append(svg.heatmap(cm["labels"], cm["labels"], mat, digits=0,
+                                      title=f"{ls}: {ann} vs gold (rows gold, columns annotator)"))
+    if charts:
+        parts.append('<h3>Confusion matrices</h3><div class="charts">' + "".join(charts) + "</div>")
+    return "".join(parts)
+
+
+def _errors(r: Mapping[str, Any]) -> str:
+    e = r.get("errors", {})
+    counts = e.get("counts", {})
+    if not counts.get("by_category"):
+        return "<p class='muted'>No discrepancies found.</p>"
+    cats = list(counts["by_category"])
+    parts = ['<div class="charts">',
+             svg.stacked_bars(counts.get("by_annotator", {}), title="Discrepancies by annotator and category",
+                              order=cats),
+             svg.stacked_bars(counts.get("by_label", {}), title="Discrepancies by label and category",
+                              order=cats), "</div>"]
+    sev = {c["name"]: c.get("severity", "") for c in e.get("taxonomy", [])}
+    parts.append(_table(["category", "severity", "count"],
+                        [(c, sev.get(c, ""), n) for c, n in counts["by_category"].items()]))
+    items = e.get("discrepancies", [])
+    if items:
+        rows = [(d["category"], d["severity"], d["item_id"], d["label_set"], d["annotator_id"],
+                 d.get("reference_label"), d.get("candidate_label"),
+                 ", ".join(f"{k}={_num(v)}" for k, v in (d.get("evidence") or {}).items()))
+                for d in items[:200]]
+        parts.append(f"<details><summary>First {len(rows)} of {len(items)} classified discrepancies</summary>"
+                     + _table(["category", "severity", "item", "label set", "annotator", "reference",
+                               "candidate", "evidence"], rows) + "</details>")
+    return "".join(parts)
+
+
+def _consensus(r: Mapping[str, Any]) -> str:
+    c = r.get("consensus", {})
+    if not c:
+        return "<p class='muted'>No consensus computed.</p>"
+    parts = []
+    for ls, v in c.items():
+        parts.append(f"<h3>{escape(ls)} <span class='muted'>({escape(v.get('method', ''))})</span></h3>")
+        rel = v.get("annotator_reliability") or {}
+        if rel:
+            parts.append(_table(["annotator", "estimated reliability"], list(rel.items())))
+        if v.get("n_items") is not None:
+            parts.append(f"<p>{_num(v.get('n_items'))} items; {_num(v.get('n_ties', 0))} unresolved ties; "
+                         f"{_num(v.get('n_changed_from_majority', 0))} differ from the plain majority.</p>")
+    return "".join(parts)
+
+
+def _conflicts(r: Mapping[str, Any]) -> str:
+    c = r.get("conflicts", {})
+    items = c.get("items", [])
+    parts = [f"<p><b>{len(items)}</b> items need adjudication (agreement below "
+             f"{_num(c.get('threshold'))} or disagreeing with gold).</p>"]
+    if items:
+        rows = [(x["item_id"], x["label_set"], x.get("reason", ""), x.get("agreement"),
+                 _Raw("<br>".join(f"<b>{escape(a)}</b>: {escape(str(v))}"
+                                  for a, v in (x.get("annotations") or {}).items())))
+                for x in items[:100]]
+        parts.append(_table(["item", "label set", "reason", "agreement", "annotations side by side"], rows))
+    hs = c.get("hot_spots") or []
+    if hs:
+        parts.append("<h3>Guideline hot spots</h3>" + _table(
+            ["label set", "label", "conflicts"], [(h.get("label_set"), h.get("label"), h.get("count")) for h in hs]))
+    return "".join(parts)
+
+
+def _sampling(r: Mapping[str, Any]) -> str:
+    s = r.get("sampling", {})
+    parts = []
+    sc = s.get("spot_check")
+    if sc:
+        parts.append(f"<h3>Spot check</h3><p>{_num(sc.get('size'))} items, {escape(sc.get('method', ''))}, "
+                     f"seed {_num(sc.get('seed'))}. For a ±{_num(sc.get('margin'))} margin on the error "
+                     f"rate at 95%, review <b>{_num(sc.get('needed_for_margin'))}</b> items.</p>")
+    ac = s.get("acceptance")
+    if ac:
+        plan = ac.get("plan", {})
+        parts.append(f"<h3>Acceptance sampling (ISO 2859-1)</h3><p>Lot of {_num(ac.get('lot_size'))} items, "
+                     f"inspection level {escape(str(ac.get('level', '')))}, AQL {_num(ac.get('aql'))}%: "
+                     f"code letter <b>{escape(str(plan.get('code_letter', '')))}</b>, sample "
+                     f"<b>{_num(plan.get('sample_size'))}</b>, accept with ≤ {_num(plan.get('accept'))} "
+                     f"defects, reject with ≥ {_num(plan.get('reject'))}.</p>")
+        oc = ac.get("oc_curve")
+        if oc:
+            parts.append(svg.line_chart(oc["p"], {"P(accept)": oc["p_accept"]},
+                                        title="Operating-characteristic curve",
+                                        xlabel="lot fraction defective", ylabel="probability of acceptance",
+                                        marks=[(float(ac.get("aql", 0)) / 100, "AQL")]))
+    al = s.get("active_learning")
+    if al:
+        parts.append(f"<h3>Review next (active learning: {escape(al.get('strategy', ''))})</h3>"
+                     + _table(["item", "score"], [(x["item_id"], x["score"]) for x in al.get("items", [])[:20]]))
+    return "".join(parts) or "<p class='muted'>No sampling computed.</p>"
+
+
+def _generic(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def render(r: Mapping[str, Any]) -> str:
+        v = r.get(key)
+        if not v:
+            return "<p class='muted'>Nothing to report.</p>"
+        html = v.get("html") if isinstance(v, Mapping) else None
+        if html:
+            return str(html)
+        return _mapping_html(v)
+    return render
+
+
+def _mapping_html(v: Any, depth: int = 0) -> str:
+    if isinstance(v, Mapping):
+        if depth > 2:
+            return escape(str(v)[:300])
+        rows = [(k, _Raw(_mapping_html(x, depth + 1))) for k, x in v.items() if k != "html"]
+        return _table(["", ""], rows)
+    if isinstance(v, list):
+        if v and all(isinstance(x, Mapping) for x in v[:50]):
+            keys = list(dict.fromkeys(k for x in v[:50] for k in x))[:8]
+            return _table(keys, [tuple(x.get(k) if not isinstance(x.get(k), Mapping | list)
+                                       else str(x.get(k))[:80] for k in keys) for x in v[:50]])
+        return escape(", ".join(str(x) for x in v[:50]))
+    return _num(v)
+
+
+def _bias(r: Mapping[str, Any]) -> str:
+    b = r.get("bias", {})
+    tests = b.get("tests", [])
+    if not tests:
+        return "<p class='muted'>No item metadata groups to compare (add metadata such as language or site).</p>"
+    rows = [(t.get("label_set"), t.get("group_key"), t.get("test"), t.get("statistic"), t.get("p_value"),
+             t.get("q_value"), _Raw('<span class="fail">flagged</span>' if t.get("flagged") else "ok"))
+            for t in tests]
+    html = (f"<p>Tests corrected with Benjamini–Hochberg at FDR {_num(b.get('fdr'))}.</p>"
+            + _table(["label set", "group by", "test", "statistic", "p", "q (BH)", ""], rows))
+    for d in b.get("distributions", [])[:6]:
+        html += svg.heatmap(d["groups"], d["labels"], d["shares"], vmin=0, vmax=1,
+                            title=f"{d['label_set']}: label share by {d['group_key']}")
+    return html
+
+
+def _checks(r: Mapping[str, Any]) -> str:
+    c = r.get("checks") or {}
+    if not c:
+        return "<p class='muted'>Checks were not run.</p>"
+    by_check = c.get("by_check", {})
+    sev_order = ["critical", "major", "minor", "info"]
+    rows = [(name, *[counts.get(sv, 0) for sv in sev_order], sum(counts.values()))
+            for name, counts in sorted(by_check.items(), key=lambda kv: -sum(kv[1].values()))]
+    html = (f"<p>{_num(c.get('n_findings'))} findings from {len(c.get('checks_run', []))} checks over "
+            f"{_num(c.get('n_records'))} records.</p>")
+    hit = {k: v for k, v in by_check.items() if sum(v.values())}
+    if hit:
+        html += svg.stacked_bars(hit, title="Findings per check and severity", order=sev_order)
+    html += _table(["check", *sev_order, "total"], rows)
+    f = c.get("findings", [])
+    if f:
+        html += (f"<details><summary>First {min(len(f), 200)} findings</summary>" + _table(
+            ["severity", "check", "item", "annotator", "label", "message"],
+            [(x["severity"], x["check"], x.get("item_id"), x.get("annotator_id"), x.get("label"),
+              x.get("message")) for x in f[:200]]) + "</details>")
+    return html
+
+
+RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
+    "summary": _summary, "agreement": _agreement, "gold": _gold, "errors": _errors,
+    "consensus": _consensus, "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
+    "checks": _checks, "cost": _generic("cost"),
+}
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The whole report as one HTML document (no external resources)."""
+    s = report.get("summary", {})
+    title = f"accord QA report: {s.get('dataset', 'dataset')}"
+    nav = "".join(f'<a href="#{k}">{escape(t)}</a>' for k, t in SECTIONS)
+    body = "".join(f'<section id="{k}"><h2>{escape(t)}</h2>{RENDERERS[k](report)}</section>'
+                   for k, t in SECTIONS)
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{escape(title)}</h1><p>accord {escape(str(report.get('accord_version', '')))} · "
+        f"report schema {escape(str(report.get('schema_version', '')))} · generated "
+        f"{escape(str(report.get('generated_at', '')))}</p></header><nav>{nav}</nav><main>{body}</main>"
+        "</body></html>"
+    )

@@ -1,0 +1,740 @@
+"""The QA report: one call from a dataset to everything a lead needs to act on.
+
+:func:`build_report` returns a JSON-ready dict (described by
+``accord/core/data/report.schema.json``, version :data:`SCHEMA_VERSION`):
+``summary``, ``agreement`` (per label set: coefficients with bootstrap
+intervals, the annotator x annotator matrix, per-label values), ``gold`` (per
+annotator), ``errors`` (taxonomy counts and every classified discrepancy),
+``consensus``, ``conflicts``, ``sampling``, ``bias``, ``checks``.
+
+Label sets are handled by the family of their value kind:
+
+* classes and numbers (``classification``, ``multilabel``, ``numeric``):
+  chance-corrected coefficients on the items x annotators matrix;
+* regions (boxes, polygons, masks, keypoints, spans, segments, tracks,
+  cuboids): one-to-one matching per item and annotator pair; Krippendorff's
+  alpha with an item-level distance between annotation sets;
+* free text (transcripts): word error rates between annotators.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from .. import agreement as ag
+from ..agreement_structured import structured_alpha
+from ..errors import ConfigError, UndefinedAgreementError
+from ..matching.base import MatchResult
+from ..model import REGION_KINDS, Dataset, Record, value_label
+from . import gold as gold_mod
+from .taxonomy import (
+    DEFAULT_TAXONOMY,
+    Discrepancy,
+    Taxonomy,
+    classify_match,
+    count_discrepancies,
+    taxonomy_from_mapping,
+)
+
+SCHEMA_VERSION = "1.0"
+# Structured alpha: at most this many cross-item pairs are matched for the expected distance.
+_EXPECTED_PAIRS = 3000
+CLASS_KINDS = frozenset({"classification", "multilabel", "numeric"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportConfig:
+    """Thresholds and options of the report (all have sensible defaults).
+
+    Attributes:
+        conflict_threshold: Items whose agreement is below it become conflicts.
+        gold_threshold: Gold score an annotator must reach (lower CI end) to pass.
+        gold_target_width: Wanted 95% interval width, for the gold planner.
+        iou_threshold: Minimum similarity for two regions to match.
+        n_bootstrap: Bootstrap resamples for agreement intervals.
+        spot_check_margin: Margin of error wanted for the spot-check error rate.
+        aql / inspection_level: ISO 2859-1 acceptance plan for the batch.
+        fdr: False discovery rate for bias tests (Benjamini–Hochberg).
+        group_keys: Item metadata keys to monitor for bias (None: every key with 2-20 values).
+        taxonomy: The error taxonomy.
+    """
+
+    conflict_threshold: float = 0.667
+    gold_threshold: float = 0.8
+    gold_target_width: float = 0.2
+    iou_threshold: float = 0.5
+    n_bootstrap: int = 300
+    spot_check_margin: float = 0.05
+    aql: float = 2.5
+    inspection_level: str = "II"
+    fdr: float = 0.05
+    group_keys: tuple[str, ...] | None = None
+    numeric_tolerance: float = 0.0
+    max_discrepancies: int = 5000
+    taxonomy: Taxonomy = field(default_factory=lambda: DEFAULT_TAXONOMY)
+
+
+def config_from_toml(text: str) -> ReportConfig:
+    """A :class:`ReportConfig` from TOML: a ``[report]`` table and an optional ``[taxonomy]``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"report config is not valid TOML: {e}") from e
+    known = set(ReportConfig.__dataclass_fields__) - {"taxonomy"}
+    table = data.get("report", {})
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"[report]: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    kw: dict[str, Any] = dict(table)
+    if "group_keys" in kw:
+        kw["group_keys"] = tuple(kw["group_keys"])
+    if "taxonomy" in data:
+        kw["taxonomy"] = taxonomy_from_mapping(data)
+    try:
+        return ReportConfig(**kw)
+    except TypeError as e:
+        raise ConfigError(f"[report]: {e}") from e
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _f(v: Any, digits: int = 6) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return round(v, digits) if math.isfinite(v) else None
+
+
+def _ci_dict(est: float | None, low: float | None, high: float | None, n: int) -> dict[str, Any]:
+    return {"estimate": _f(est), "low": _f(low), "high": _f(high), "n": n}
+
+
+def _with_ci(fn: Callable[..., float], ratings: np.ndarray, config: ReportConfig, seed: int,
+             **kw: Any) -> dict[str, Any]:
+    """Point estimate plus seeded item-bootstrap interval; undefined -> estimate None and reason."""
+    try:
+        est = fn(ratings, **kw)
+    except UndefinedAgreementError as e:
+        return {**_ci_dict(None, None, None, int(ratings.shape[0])), "undefined": str(e)}
+    try:
+        ci = ag.bootstrap_ci(fn, ratings, n_resamples=config.n_bootstrap, seed=seed, **kw)
+    except UndefinedAgreementError:
+        return _ci_dict(est, None, None, int(ratings.shape[0]))
+    return _ci_dict(est, ci.low, ci.high, int(ratings.shape[0]))
+
+
+def _ratings_matrix(per_item: Mapping[str, Mapping[str, list[Record]]], annotators: Sequence[str],
+                    numeric: bool) -> tuple[list[str], np.ndarray]:
+    items = sorted(per_item)
+    col = {a: j for j, a in enumerate(annotators)}
+    m = np.full((len(items), len(annotators)), np.nan if numeric else None, dtype=float if numeric else object)
+    for i, item in enumerate(items):
+        for a, rs in per_item[item].items():
+            if rs and a in col:
+                v = rs[0].value
+                m[i, col[a]] = float(v.value) if numeric else value_label(v)  # type: ignore[union-attr]
+    return items, m
+
+
+# --------------------------------------------------------------------------- classes
+
+
+def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int) -> tuple[dict[str, Any], dict[str, float]]:
+    ls = ds.schema.label_sets.get(name)
+    kind = ls.kind if ls else ds.select(label_set=name)[0].kind
+    numeric = kind == "numeric"
+    per_item = {i: a for i, a in ds.grouped(name, source="human").items() if sum(bool(r) for r in a.values()) > 0}
+    annotators = ds.annotators()
+    items, m = _ratings_matrix(per_item, annotators, numeric)
+    out: dict[str, Any] = {"kind": kind, "n_items": len(items), "n_annotators": len(annotators),
+                           "coefficients": {}, "per_label": {}}
+    item_scores: dict[str, float] = {}
+    if len(annotators) < 2 or not items:
+        out["note"] = "fewer than two annotators: agreement is undefined"
+        out["primary"] = None
+        return out, item_scores
+    scale = ls.scale if ls else "nominal"
+    level = "interval" if numeric and scale == "nominal" else scale
+    coefs: dict[str, Any] = {}
+    coefs["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, m, config, seed, level=level)
+    if not numeric:
+        categories = list(ls.labels) if ls and ls.labels else None
+        coefs["percent_agreement"] = _with_ci(ag.percent_agreement, m, config, seed)
+        coefs["gwet_ac1"] = _with_ci(ag.gwet_ac1, m, config, seed, categories=categories)
+        coefs["brennan_prediger"] = _with_ci(ag.brennan_prediger, m, config, seed, categories=categories)
+        full = np.array([all(v is not None for v in row) for row in m], dtype=bool)
+        if full.sum() >= 2:
+            coefs["fleiss_kappa"] = _with_ci(
+                lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), m[full], config, seed)
+    out["coefficients"] = coefs
+    out["primary"] = "krippendorff_alpha"
+    out["level"] = level
+    # annotator x annotator: Cohen's kappa (classes) or alpha (numbers) on items both rated.
+    mat: list[list[float | None]] = []
+    for a in range(len(annotators)):
+        row: list[float | None] = []
+        for b in range(len(annotators)):
+            if a == b:
+                row.append(1.0)
+                continue
+            both = np.array([m[i, a] is not None and m[i, b] is not None and not (numeric and (np.isnan(m[i, a]) or np.isnan(m[i, b])))
+                             for i in range(len(items))], dtype=bool)
+            try:
+                if numeric:
+                    v = ag.krippendorff_alpha(m[both][:, [a, b]], level=level)
+                else:
+                    v = ag.cohen_kappa(list(m[both, a]), list(m[both, b]))
+            except (UndefinedAgreementError, ValueError):
+                v = None
+            row.append(_f(v))
+        mat.append(row)
+    out["pairwise"] = {"annotators": list(annotators), "metric": "alpha" if numeric else "cohen_kappa",
+                       "matrix": mat}
+    # per item: share of agreeing pairs (classes) or 1 - normalized spread (numbers)
+    for i, item in enumerate(items):
+        vals = [v for v in m[i] if v is not None and not (numeric and np.isnan(v))]
+        if len(vals) < 2:
+            continue
+        if numeric:
+            spread = float(np.ptp(vals))
+            rng = float(np.nanmax(m.astype(float)) - np.nanmin(m.astype(float))) or 1.0
+            item_scores[item] = 1.0 - spread / rng
+        else:
+            pairs = list(itertools.combinations(vals, 2))
+            item_scores[item] = sum(x == y for x, y in pairs) / len(pairs)
+    if not numeric:
+        # Specific (positive) agreement per label: sum n_ik(n_ik-1) / sum n_ik(n_i-1).
+        counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for row in m:
+            vals = [v for v in row if v is not None]
+            n_i = len(vals)
+            if n_i < 2:
+                continue
+            for k, c in Counter(vals).items():
+                counts[k][0] += c * (c - 1)
+                counts[k][1] += c * (n_i - 1)
+        out["per_label"] = {k: {"metric": "specific_agreement", "estimate": _f(a / b if b else None),
+                                "low": None, "high": None, "n": int(b)} for k, (a, b) in sorted(counts.items())}
+    return out, item_scores
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def _region_matcher(config: ReportConfig) -> Callable[[Sequence[Any], Sequence[Any]], MatchResult]:
+    from ..matching.geometry import match_regions
+
+    def match(ref: Sequence[Any], cand: Sequence[Any]) -> MatchResult:
+        return match_regions(list(ref), list(cand), iou_threshold=config.iou_threshold, label_aware=False)
+    return match
+
+
+def _set_distance(match: Callable[[Sequence[Any], Sequence[Any]], MatchResult]) -> Callable[[list[Record], list[Record]], float]:
+    """1 - soft F1 between two annotation sets: matched same-label similarity counts, rest 0."""
+    def distance(a: list[Record], b: list[Record]) -> float:
+        if not a and not b:
+            return 0.0
+        if not a or not b:
+            return 1.0
+        m = match([r.value for r in a], [r.value for r in b])
+        bad = set(m.label_mismatches)
+        s = sum(sim for k, sim in enumerate(m.similarity) if k not in bad)
+        return 1.0 - 2.0 * s / (len(a) + len(b))
+    return distance
+
+
+def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
+                      ) -> tuple[dict[str, Any], dict[str, float], list[Discrepancy]]:
+    ls = ds.schema.label_sets.get(name)
+    kind = ls.kind if ls else ds.select(label_set=name)[0].kind
+    human = ds.grouped(name, source="human")
+    annotators = ds.annotators()
+    match = _region_matcher(config)
+    dist = _set_distance(match)
+    units = {i: per for i, per in human.items() if len(per) >= 2}
+    out: dict[str, Any] = {"kind": kind, "n_items": len(units), "n_annotators": len(annotators),
+                           "coefficients": {}, "per_label": {}, "primary": None}
+    item_scores: dict[str, float] = {}
+    if len(annotators) < 2 or not units:
+        out["note"] = "fewer than two annotators per item: agreement is undefined"
+        return out, item_scores, []
+    # Pairwise matched F1 per annotator pair, per item, and per label.
+    pair_tp: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    label_tp: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    sims: list[float] = []
+    for item, per in units.items():
+        f1s = []
+        for a, b in itertools.combinations(sorted(per), 2):
+            ra, rb = per[a], per[b]
+            m = match([r.value for r in ra], [r.value for r in rb])
+            acc = pair_tp[(a, b)]
+            acc[0] += m.tp
+            acc[1] += m.n_reference + m.n_candidate
+            acc[2] += sum(m.similarity)
+            f1s.append(m.f1_score())
+            sims.extend(m.similarity)
+            bad = set(m.label_mismatches)
+            for k, (i, _) in enumerate(m.pairs):
+                lab = str(value_label(ra[i].value))
+                label_tp[lab][0] += 2 * (k not in bad)
+                label_tp[lab][1] += 2
+            for i in m.unmatched_reference:
+                label_tp[str(value_label(ra[i].value))][1] += 1
+            for j in m.unmatched_candidate:
+                label_tp[str(value_label(rb[j].value))][1] += 1
+        item_scores[item] = float(np.mean(f1s)) if f1s else 1.0
+    memo: dict[tuple[int, int], float] = {}
+
+    def cached(x: list[Record], y: list[Record]) -> float:
+        key = (id(x), id(y)) if id(x) <= id(y) else (id(y), id(x))
+        if key not in memo:
+            memo[key] = dist(x, y)
+        return memo[key]
+
+    try:
+        res = structured_alpha(units, cached, seed=seed, max_expected_pairs=_EXPECTED_PAIRS)
+        # Bootstrap as Krippendorff does: resample items for the observed
+        # disagreement, hold the expected disagreement of the whole data fixed.
+        per_item = [[cached(x, y) for x, y in itertools.combinations(list(per.values()), 2)]
+                    for per in units.values()]
+        sums = np.array([sum(d) for d in per_item])
+        counts = np.array([len(d) for d in per_item])
+        rng = np.random.default_rng(seed)
+        pick = rng.integers(0, len(per_item), (min(config.n_bootstrap, 1000), len(per_item)))
+        boot_do = sums[pick].sum(axis=1) / np.maximum(counts[pick].sum(axis=1), 1)
+        boots = 1.0 - boot_do / res.expected_distance
+        lo, hi = np.percentile(boots, [2.5, 97.5])
+        out["coefficients"]["structured_alpha"] = _ci_dict(res.alpha, lo, hi, len(units))
+    except UndefinedAgreementError as e:
+        out["coefficients"]["structured_alpha"] = {**_ci_dict(None, None, None, len(units)), "undefined": str(e)}
+    tp = sum(v[0] for v in pair_tp.values())
+    tot = sum(v[1] for v in pair_tp.values())
+    out["coefficients"]["matched_f1"] = _ci_dict(2 * tp / tot if tot else None, None, None, len(units))
+    out["coefficients"]["mean_matched_similarity"] = _ci_dict(np.mean(sims) if sims else None, None, None, len(sims))
+    out["primary"] = "structured_alpha"
+    mat: list[list[float | None]] = []
+    for a in annotators:
+        row: list[float | None] = []
+        for b in annotators:
+            if a == b:
+                row.append(1.0)
+                continue
+            v = pair_tp.get((a, b)) or pair_tp.get((b, a))
+            row.append(_f(2 * v[0] / v[1]) if v and v[1] else None)
+        mat.append(row)
+    out["pairwise"] = {"annotators": list(annotators), "metric": "matched_f1", "matrix": mat}
+    out["per_label"] = {lab: {"metric": "matched_f1", "estimate": _f(a / b if b else None), "low": None,
+                              "high": None, "n": int(b)} for lab, (a, b) in sorted(label_tp.items())}
+    return out, item_scores, []
+
+
+# --------------------------------------------------------------------------- text
+
+
+def word_error_counts(reference: str, candidate: str) -> tuple[int, int, int, int]:
+    """(word errors, reference words, character errors, reference characters) of one pair."""
+    from ..matching.transcripts import transcript_errors
+
+    w = transcript_errors(reference, candidate, unit="word")
+    c = transcript_errors(reference, candidate, unit="char")
+    return (w.substitutions + w.deletions + w.insertions, w.n_reference,
+            c.substitutions + c.deletions + c.insertions, c.n_reference)
+
+
+def _text_agreement(ds: Dataset, name: str, config: ReportConfig) -> tuple[dict[str, Any], dict[str, float]]:
+    human = ds.grouped(name, source="human")
+    annotators = ds.annotators()
+    out: dict[str, Any] = {"kind": "text", "n_items": 0, "n_annotators": len(annotators),
+                           "coefficients": {}, "per_label": {}, "primary": None}
+    item_scores: dict[str, float] = {}
+    pair: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    n_items = 0
+    for item, per in human.items():
+        texts = {a: str(getattr(rs[0].value, "text", "")) for a, rs in per.items() if rs}
+        if len(texts) < 2:
+            continue
+        n_items += 1
+        accs = []
+        for a, b in itertools.combinations(sorted(texts), 2):
+            # symmetric: average the two directions' word errors
+            e1, n1, *_ = word_error_counts(texts[a], texts[b])
+            e2, n2, *_ = word_error_counts(texts[b], texts[a])
+            pair[(a, b)][0] += e1 + e2
+            pair[(a, b)][1] += n1 + n2
+            accs.append(1 - (e1 + e2) / (n1 + n2) if n1 + n2 else 1.0)
+        item_scores[item] = max(0.0, float(np.mean(accs)))
+    out["n_items"] = n_items
+    if n_items:
+        e = sum(v[0] for v in pair.values())
+        n = sum(v[1] for v in pair.values())
+        out["coefficients"]["word_agreement"] = _ci_dict(1 - e / n if n else None, None, None, n_items)
+        out["coefficients"]["pairwise_wer"] = _ci_dict(e / n if n else None, None, None, n_items)
+        out["primary"] = "word_agreement"
+        out["pairwise"] = {"annotators": list(annotators), "metric": "1 - WER", "matrix": [
+            [1.0 if a == b else _f(1 - (pair.get((a, b)) or pair.get((b, a)) or [0, 0])[0]
+                                    / max(1, (pair.get((a, b)) or pair.get((b, a)) or [0, 1])[1]))
+             for b in annotators] for a in annotators]}
+    else:
+        out["note"] = "fewer than two transcripts per item"
+    return out, item_scores
+
+
+# --------------------------------------------------------------------------- consensus
+
+
+def _class_consensus(ds: Dataset, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Dawid–Skene labels (majority vote as its start) for a class label set."""
+    from .consensus import dawid_skene, majority_vote
+
+    rows = [(r.item_id, r.annotator_id, str(value_label(r.value)))
+            for r in ds.select(label_set=name, source="human")]
+    if not rows:
+        return {}, {}
+    items, anns, labels = (list(x) for x in zip(*rows, strict=True))
+    mv = majority_vote(items, anns, labels)
+    fit = dawid_skene(items, anns, labels)
+    labels_by_item = {str(i): str(lab) for i, lab in zip(fit.item_ids, fit.labels, strict=True)}
+    mv_by_item = {str(i): lab for i, lab in zip(mv.item_ids, mv.labels, strict=True)}
+    changed = sum(1 for i, lab in labels_by_item.items() if mv_by_item.get(i) not in (None, lab))
+    reliability = {str(a): _f(acc) for a, acc in zip(fit.annotator_ids, fit.accuracy_score(), strict=True)}
+    out = {"method": "dawid_skene", "n_items": len(labels_by_item), "n_iterations": fit.n_iter,
+           "converged": bool(fit.converged), "n_ties": int(mv.tied.sum()),
+           "n_changed_from_majority": changed, "annotator_reliability": reliability,
+           "class_priors": {str(c): _f(p) for c, p in zip(fit.classes, fit.priors, strict=True)},
+           "labels": dict(sorted(labels_by_item.items()))}
+    return out, labels_by_item
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _metadata_keys(ds: Dataset, config: ReportConfig) -> list[str]:
+    if config.group_keys is not None:
+        return list(config.group_keys)
+    values: dict[str, set[str]] = defaultdict(set)
+    for item in ds.items.values():
+        for k, v in item.meta.items():
+            if isinstance(v, str | int | bool):
+                values[k].add(str(v))
+    return sorted(k for k, v in values.items() if 2 <= len(v) <= 20)
+
+
+def _consensus_discrepancies(ds: Dataset, name: str, consensus: Mapping[str, str], skip: frozenset[str],
+                             taxonomy: Taxonomy) -> list[Discrepancy]:
+    """Each annotator's class vs the consensus, on items without gold."""
+    out = []
+    for r in ds.select(label_set=name, source="human"):
+        if r.item_id in skip or r.item_id not in consensus:
+            continue
+        lab = value_label(r.value)
+        if lab != consensus[r.item_id]:
+            hit = taxonomy.classify(event="label_mismatch", kind=r.kind, label=consensus[r.item_id], label_set=name)
+            if hit:
+                out.append(Discrepancy(category=hit[0], severity=hit[1], event="label_mismatch",
+                                       item_id=r.item_id, label_set=name, annotator_id=r.annotator_id,
+                                       against="consensus", kind=r.kind, candidate_region_id=r.region_id,
+                                       reference_label=consensus[r.item_id], candidate_label=lab))
+    return out
+
+
+def _conflicts(ds: Dataset, name: str, item_scores: Mapping[str, float], threshold: float,
+               gold_disagreements: Mapping[str, int]) -> list[dict[str, Any]]:
+    human = ds.grouped(name, source="human")
+    out = []
+    for item in sorted(set(item_scores) | set(gold_disagreements)):
+        score = item_scores.get(item)
+        low = score is not None and score < threshold
+        if not low and not gold_disagreements.get(item):
+            continue
+        side = {}
+        for a, rs in sorted(human.get(item, {}).items()):
+            side[a] = "; ".join(_describe(r) for r in rs) or "(nothing)"
+        out.append({"item_id": item, "label_set": name, "agreement": _f(score),
+                    "reason": "low agreement" if low else "disagrees with gold",
+                    "gold_discrepancies": int(gold_disagreements.get(item, 0)), "annotations": side})
+    return out
+
+
+def _describe(r: Record) -> str:
+    v = r.value
+    lab = value_label(v)
+    if v.kind in ("classification", "multilabel"):
+        return str(lab)
+    if v.kind == "numeric":
+        return f"{v.value:g}"  # type: ignore[union-attr]
+    if v.kind == "text":
+        t = v.text  # type: ignore[union-attr]
+        return repr(t if len(t) < 60 else t[:57] + "...")
+    if v.kind == "span":
+        return f"{lab}[{v.start}:{v.end}]"  # type: ignore[union-attr]
+    if v.kind == "segment":
+        return f"{lab or ''}@{v.start:g}-{v.end:g}"  # type: ignore[union-attr]
+    if v.kind == "box":
+        return f"{lab}({v.x:.0f},{v.y:.0f},{v.width:.0f}x{v.height:.0f})"  # type: ignore[union-attr]
+    return f"{lab} {v.kind}"
+
+
+def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
+                 checks: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
+
+    Args:
+        dataset: The records, submissions, items and schema.
+        config: Thresholds and options (defaults: :class:`ReportConfig`).
+        seed: Seed for bootstrap intervals and samples; the report is reproducible.
+        checks: Include the rule-based checks.
+        progress: Called with the name of each step (for a progress display).
+    """
+    cfg = config or ReportConfig()
+    step = progress or (lambda _s: None)
+    tax = cfg.taxonomy
+    agreement: dict[str, Any] = {}
+    gold_outcomes: dict[str, gold_mod.GoldOutcome] = {}
+    consensus: dict[str, Any] = {}
+    conflicts: list[dict[str, Any]] = []
+    discrepancies: list[Discrepancy] = []
+    item_scores_all: dict[str, dict[str, float]] = {}
+    for name in dataset.label_sets:
+        step(f"label set {name}")
+        recs = dataset.select(label_set=name)
+        if not recs:
+            continue
+        ls = dataset.schema.label_sets.get(name)
+        kind = ls.kind if ls else recs[0].kind
+        if kind in CLASS_KINDS:
+            agreement[name], scores = _class_agreement(dataset, name, cfg, seed)
+            g = gold_mod.score_classes(dataset, name, threshold=cfg.gold_threshold,
+                                       target_width=cfg.gold_target_width, taxonomy=tax,
+                                       numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
+            if kind == "classification":
+                consensus[name], labels = _class_consensus(dataset, name)
+                discrepancies.extend(_consensus_discrepancies(dataset, name, labels, g.gold_items, tax))
+        elif kind in REGION_KINDS:
+            agreement[name], scores, _ = _region_agreement(dataset, name, cfg, seed)
+            g = gold_mod.score_regions(dataset, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
+                                       target_width=cfg.gold_target_width, taxonomy=tax)
+        elif kind == "text":
+            agreement[name], scores = _text_agreement(dataset, name, cfg)
+            g = gold_mod.score_texts(dataset, name, error_counts=word_error_counts,
+                                     threshold=cfg.gold_threshold, target_width=cfg.gold_target_width,
+                                     taxonomy=tax)
+        else:
+            continue
+        gold_outcomes[name] = g
+        discrepancies.extend(g.discrepancies)
+        item_scores_all[name] = scores
+        per_item_gold = Counter(d.item_id for d in g.discrepancies)
+        conflicts.extend(_conflicts(dataset, name, scores, cfg.conflict_threshold, per_item_gold))
+
+    step("sampling")
+    sampling = _sampling(dataset, item_scores_all, cfg, seed)
+    step("bias")
+    bias = _bias(dataset, cfg, gold_outcomes)
+    checks_out: dict[str, Any] = {}
+    if checks:
+        step("checks")
+        checks_out, automated = _checks(dataset)
+        discrepancies.extend(automated)
+    counts = count_discrepancies(discrepancies)
+    discrepancies.sort(key=lambda d: (-_sev(d.severity), d.label_set, d.item_id, d.annotator_id))
+    gold_summary = gold_mod.summarize(gold_outcomes)
+    summary = {
+        "dataset": dataset.name,
+        "n_items": len(dataset.items),
+        "n_records": len(dataset.records),
+        "n_annotators": len(dataset.annotators()),
+        "annotators": list(dataset.annotators()),
+        "label_sets": [n for n in dataset.label_sets if n in agreement],
+        "n_gold_items": gold_mod.gold_item_count(gold_outcomes),
+        "n_conflicts": len(conflicts),
+        "n_discrepancies": len(discrepancies),
+        "cancelled_submissions": sum(s.was_cancelled for s in dataset.submissions),
+        "n_model_records": sum(r.source == "model" for r in dataset.records),
+    }
+    summary["headline"] = _headline(agreement, gold_summary, counts.by_annotator, conflicts, cfg)
+    hot = Counter((c["label_set"], _conflict_label(dataset, c)) for c in conflicts)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "accord_version": _version(),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()
+                   if k != "taxonomy"} if hasattr(cfg, "__dict__") else _config_dict(cfg),
+        "summary": summary,
+        "agreement": agreement,
+        "gold": {"threshold": cfg.gold_threshold,
+                 "rule": "pass when the 95% interval's lower end reaches the threshold, fail when its "
+                         "upper end is below it, undecided otherwise",
+                 "annotators": gold_summary,
+                 "confusion": {ls: o.confusion for ls, o in gold_outcomes.items() if o.confusion}},
+        "errors": {"taxonomy": [{"name": c.name, "description": c.description, "severity": c.severity}
+                                for c in tax.categories.values()],
+                   "counts": counts.to_dict(),
+                   "discrepancies": [d.to_dict() for d in discrepancies[:cfg.max_discrepancies]],
+                   "n_discrepancies": len(discrepancies)},
+        "consensus": consensus,
+        "conflicts": {"threshold": cfg.conflict_threshold, "items": conflicts,
+                      "hot_spots": [{"label_set": ls, "label": lab, "count": n}
+                                    for (ls, lab), n in hot.most_common(10)]},
+        "sampling": sampling,
+        "bias": bias,
+        "checks": checks_out,
+    }
+
+
+def _config_dict(cfg: ReportConfig) -> dict[str, Any]:
+    return {k: (list(getattr(cfg, k)) if isinstance(getattr(cfg, k), tuple) else getattr(cfg, k))
+            for k in ReportConfig.__dataclass_fields__ if k != "taxonomy"}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("accord")
+    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+        return "unknown"
+
+
+def _sev(s: str) -> int:
+    return ("info", "minor", "major", "critical").index(s)
+
+
+def _conflict_label(ds: Dataset, c: Mapping[str, Any]) -> str:
+    labs = Counter(str(value_label(r.value)) for r in ds.records
+                   if r.item_id == c["item_id"] and r.label_set == c["label_set"] and value_label(r.value))
+    return labs.most_common(1)[0][0] if labs else ""
+
+
+def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]],
+              by_annotator: Mapping[str, Mapping[str, int]], conflicts: Sequence[Any],
+              cfg: ReportConfig) -> list[str]:
+    out = []
+    for name, a in agreement.items():
+        c = a.get("coefficients", {}).get(a.get("primary") or "", {})
+        est = c.get("estimate")
+        if est is not None and est < cfg.conflict_threshold:
+            out.append(f"{name}: {a['primary']} is {est:.2f}, below {cfg.conflict_threshold}; "
+                       "review the guideline for this label set.")
+    for ann, sets in gold.items():
+        for ls, s in sets.items():
+            if s.get("verdict") == "fail":
+                est = s["score"]["estimate"]
+                out.append(f"{ann} fails gold on {ls}: {s['metric']} {est:.2f} (n={s['n_items']}).")
+    for ann, cats in by_annotator.items():
+        if cats:
+            top, n = max(cats.items(), key=lambda kv: kv[1])
+            out.append(f"{ann}: most frequent error is {top.replace('_', ' ')} ({n}).")
+    if conflicts:
+        out.append(f"{len(conflicts)} items wait for adjudication in the conflict queue.")
+    return out
+
+
+# --------------------------------------------------------------------------- bias
+
+
+def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome]) -> dict[str, Any]:
+    """Label distribution, agreement and gold error rate per metadata group, BH-corrected."""
+    from .bias import agreement_by_group, benjamini_hochberg, error_rate_by_group, label_distribution_test
+
+    keys = _metadata_keys(ds, cfg)
+    out: dict[str, Any] = {"fdr": cfg.fdr, "group_keys": keys, "tests": [], "distributions": [],
+                           "agreement_by_group": [], "gold_error_by_group": []}
+    if not keys:
+        return out
+    meta = {i: it.meta for i, it in ds.items.items()}
+    tests: list[dict[str, Any]] = []
+    for name in ds.label_sets:
+        ls = ds.schema.label_sets.get(name)
+        recs = [r for r in ds.select(label_set=name, source="human") if r.kind == "classification"]
+        if not recs or (ls and ls.kind != "classification"):
+            continue
+        for key in keys:
+            rows = [(r.item_id, r.annotator_id, str(value_label(r.value)), str(meta[r.item_id][key]))
+                    for r in recs if key in meta.get(r.item_id, {})]
+            if len({g for *_, g in rows}) < 2:
+                continue
+            items, anns, labels, groups = (list(x) for x in zip(*rows, strict=True))
+            dist = label_distribution_test(groups, labels)
+            tests.append({"label_set": name, "group_key": key, "what": "label distribution",
+                          "test": dist.test, "statistic": _f(dist.statistic), "dof": dist.dof,
+                          "p_value": _f(dist.p_value)})
+            out["distributions"].append({
+                "label_set": name, "group_key": key, "groups": [str(g) for g in dist.groups],
+                "labels": [str(lb) for lb in dist.labels], "counts": dist.counts.tolist(),
+                "shares": [[_f(v) for v in row] for row in dist.proportions]})
+            ga = agreement_by_group(items, anns, labels, groups, alpha=cfg.fdr)
+            out["agreement_by_group"].append({
+                "label_set": name, "group_key": key,
+                "groups": [{"group": str(g), "n_pairs": int(n), "agreement": _f(a), "low": _f(lo),
+                            "high": _f(hi), "q_value": _f(q), "flagged": bool(fl)}
+                           for g, n, a, lo, hi, q, fl in zip(ga.groups, ga.n_pairs, ga.agreement_score,
+                                                            ga.ci_low, ga.ci_high, ga.adjusted_p_value,
+                                                            ga.flagged, strict=True)]})
+    # gold error rate per annotator x group, from the classified gold discrepancies
+    for name, outcome in gold.items():
+        if not outcome.gold_items:
+            continue
+        wrong = {(d.item_id, d.annotator_id) for d in outcome.discrepancies}
+        human = ds.grouped(name, source="human")
+        for key in keys:
+            rows2 = [(item, ann, (item, ann) not in wrong, str(meta[item][key]))
+                     for item in outcome.gold_items for ann in human.get(item, {})
+                     if key in meta.get(item, {})]
+            if len({g for *_, g in rows2}) < 2:
+                continue
+            _, anns2, correct, groups2 = (list(x) for x in zip(*rows2, strict=True))
+            er = error_rate_by_group(correct, groups2, annotators=anns2, alpha=cfg.fdr)
+            out["gold_error_by_group"].append({
+                "label_set": name, "group_key": key,
+                "cells": [{"annotator_id": str(c[0]), "group": str(c[1]), "n": int(n), "errors": int(e),
+                           "error_rate": _f(r), "low": _f(lo), "high": _f(hi), "q_value": _f(q),
+                           "flagged": bool(fl)}
+                          for c, n, e, r, lo, hi, q, fl in zip(er.cells, er.n_judgments, er.n_errors,
+                                                               er.error_rate, er.ci_low, er.ci_high,
+                                                               er.adjusted_p_value, er.flagged, strict=True)]})
+    if tests:
+        p = np.array([t["p_value"] if t["p_value"] is not None else np.nan for t in tests], dtype=float)
+        ok = np.isfinite(p)
+        flagged = np.zeros(len(p), dtype=bool)
+        q = np.full(len(p), np.nan)
+        if ok.any():
+            fl, adj = benjamini_hochberg(p[ok], alpha=cfg.fdr)
+            flagged[ok], q[ok] = fl, adj
+        for t, fl_, q_ in zip(tests, flagged, q, strict=True):
+            t["q_value"] = _f(q_)
+            t["flagged"] = bool(fl_)
+    out["tests"] = tests
+    return out
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[Discrepancy]]:
+    """Rule-based checks, and their findings as taxonomy discrepancies (source ``automated``)."""
+    from ..checks.run import run_checks
+
+    rep = run_checks(ds, rules=rules)
+    out = rep.to_dict()
+    findings = out.pop("findings")
+    out["findings"] = findings[:2000]
+    discrepancies = [
+        Discrepancy(category=f.category, severity=f.severity, event="automated", item_id=f.item_id or "",
+                    label_set=f.label_set or "", annotator_id=f.annotator_id or "", against="rules",
+                    candidate_region_id=f.region_id, candidate_label=f.label,
+                    evidence={"check": f.check, **dict(f.evidence)}, source="automated")
+        for f in rep.findings
+    ]
+    return out, discrepancies
