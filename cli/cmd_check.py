@@ -49,29 +49,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _load(args: argparse.Namespace) -> Any:
-    try:
-        from .io import load_dataset
-    except ImportError:  # the loader is not installed in this build: read accord JSON Lines only
-        return _load_jsonl(args.inputs)
+    from .io import load_dataset
+
     return load_dataset(args.inputs, format=args.format, label_config=args.label_config)
-
-
-def _load_jsonl(paths: list[Path]) -> Any:
-    from accord.core.errors import ConversionError
-    from accord.core.model import Dataset, record_from_dict
-
-    records = []
-    for path in paths:
-        if path.suffix != ".jsonl":
-            raise ConversionError(f"cannot read {str(path)!r}: only accord JSON Lines (.jsonl) is supported here")
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        records.append(record_from_dict(json.loads(line)))
-                    except json.JSONDecodeError as e:
-                        raise ConversionError(f"{path}:{n}: not JSON: {e}") from e
-    return Dataset(records=tuple(records), name=paths[0].stem if paths else "dataset")
 
 
 def print_table(report: dict[str, Any], out: TextIO) -> None:
@@ -102,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     dataset = _load(args)
     result = run_checks(dataset, rules=args.rules, only=args.only,
-                        progress=lambda name: logger.info("running %s", name))
+                        progress=lambda name: logger.debug("running %s", name))
     report = result.to_dict()
     text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if args.json_path is not None:

@@ -724,17 +724,10 @@ def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcom
 
 def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[Discrepancy]]:
     """Rule-based checks, and their findings as taxonomy discrepancies (source ``automated``)."""
-    from ..checks.run import run_checks
+    from ..checks import run_checks, to_discrepancies
 
     rep = run_checks(ds, rules=rules)
     out = rep.to_dict()
-    findings = out.pop("findings")
-    out["findings"] = findings[:2000]
-    discrepancies = [
-        Discrepancy(category=f.category, severity=f.severity, event="automated", item_id=f.item_id or "",
-                    label_set=f.label_set or "", annotator_id=f.annotator_id or "", against="rules",
-                    candidate_region_id=f.region_id, candidate_label=f.label,
-                    evidence={"check": f.check, **dict(f.evidence)}, source="automated")
-        for f in rep.findings
-    ]
+    out["findings"] = out["findings"][:2000]
+    discrepancies = list(to_discrepancies(rep.findings))
     return out, discrepancies
