@@ -81,9 +81,8 @@ def _label_config_for(path: Path, given: Path | str | None) -> str | None:
             return str(given)
         raise ConversionError(f"label config {str(given)!r} does not exist; pass the path of the project's "
                               "labeling config XML", field="label_config")
-    for cand in (path.with_name(path.stem + ".label_config.xml"), path.with_suffix(".xml"),
-                 path.with_name("label_config.xml")):
-        if cand != path and cand.exists():
+    for cand in (path.with_name(path.stem + ".label_config.xml"), path.with_name("label_config.xml")):
+        if cand.exists():
             return cand.read_text(encoding="utf-8")
     return None
 
@@ -132,6 +131,10 @@ def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:
     subs: list[Submission] = []
     for d in datasets:
         schema = schema.merged(d.schema)
+        clash = sorted(k for k in d.items if k in items and items[k] != d.items[k])
+        if clash:
+            logger.warning("%s: %d item ids also name a different item in an earlier input (e.g. %r); the later "
+                           "one's data and metadata are kept", d.name, len(clash), clash[0])
         items.update(d.items)
         records += d.records
         subs += d.submissions
