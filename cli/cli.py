@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.INFO, logging.DEBUG)[min(args.verbose, 1)]
+    if args.verbose:
+        logger.setLevel(logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
@@ -70,3 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accord: interrupted", file=sys.stderr)  # noqa: T201
         return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for users
+        logger.debug("internal error", exc_info=True)
+        print(f"accord: internal error: {type(e).__name__}: {e} (run with -v for the traceback; "  # noqa: T201
+              "please report it)", file=sys.stderr)
+        return EXIT_FAILED

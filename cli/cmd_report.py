@@ -66,9 +66,13 @@ def print_summary(report: dict[str, Any]) -> None:
     for name, a in report["agreement"].items():
         main = a.get("primary")
         c = a["coefficients"].get(main) if main else None
-        if c:
-            out.write(f"  {name:<24} {main:<22} {c['estimate']:.3f} [{c['low']:.3f}, {c['high']:.3f}]\n"
-                      if c.get("estimate") is not None else f"  {name:<24} {main:<22} undefined\n")
+        if not c:
+            continue
+        est, lo, hi = c.get("estimate"), c.get("low"), c.get("high")
+        value = "undefined" if est is None else f"{est:.3f}"
+        if est is not None and lo is not None and hi is not None:
+            value += f" [{lo:.3f}, {hi:.3f}]"
+        out.write(f"  {name:<24} {main:<22} {value}\n")
     for h in s.get("headline", []):
         out.write(f"  - {h}\n")
 

@@ -140,8 +140,9 @@ def _gold(r: Mapping[str, Any]) -> str:
     g = r.get("gold", {})
     if not g.get("annotators"):
         return "<p class='muted'>No gold (reference) items: mark some annotations as ground truth.</p>"
-    parts = [f"<p>Pass threshold: <b>{_num(g.get('threshold'))}</b> on the lower end of the 95% interval "
-             f"is <i>{escape(g.get('rule', ''))}</i>.</p>"]
+    parts = [f"<p>Threshold <b>{_num(g.get('threshold'))}</b>: {escape(g.get('rule', ''))}. "
+             "With few gold items the interval is wide and the verdict stays undecided; the last column "
+             "says how many more gold items would narrow it enough.</p>"]
     rows = []
     for ann, sets in g["annotators"].items():
         for ls, m in sets.items():
@@ -156,7 +157,7 @@ def _gold(r: Mapping[str, Any]) -> str:
     for ls, cm in (g.get("confusion") or {}).items():
         for ann, mat in cm.get("by_annotator", {}).items():
             charts.append(svg.heatmap(cm["labels"], cm["labels"], mat, digits=0,
-                                      title=f"{ls}: {ann} vs gold (rows gold, columns annotator)"))
+                                      title=f"{ls}: {ann} (rows: gold)"))
     if charts:
         parts.append('<h3>Confusion matrices</h3><div class="charts">' + "".join(charts) + "</div>")
     return "".join(parts)

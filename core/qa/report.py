@@ -23,23 +23,23 @@ import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import agreement as ag
 from ..agreement_structured import structured_alpha
 from ..errors import ConfigError, UndefinedAgreementError
 from ..matching.base import MatchResult
-from ..model import REGION_KINDS, Dataset, Record, value_label
+from ..model import REGION_KINDS, Dataset, Record, TextValue, value_label
 from . import gold as gold_mod
 from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
     Taxonomy,
-    classify_match,
     count_discrepancies,
     taxonomy_from_mapping,
 )
@@ -122,7 +122,7 @@ def _ci_dict(est: float | None, low: float | None, high: float | None, n: int) -
     return {"estimate": _f(est), "low": _f(low), "high": _f(high), "n": n}
 
 
-def _with_ci(fn: Callable[..., float], ratings: np.ndarray, config: ReportConfig, seed: int,
+def _with_ci(fn: Callable[..., float], ratings: npt.NDArray[Any], config: ReportConfig, seed: int,
              **kw: Any) -> dict[str, Any]:
     """Point estimate plus seeded item-bootstrap interval; undefined -> estimate None and reason."""
     try:
@@ -136,8 +136,12 @@ def _with_ci(fn: Callable[..., float], ratings: np.ndarray, config: ReportConfig
     return _ci_dict(est, ci.low, ci.high, int(ratings.shape[0]))
 
 
+def _present(v: Any, numeric: bool) -> bool:
+    return v is not None and not (numeric and np.isnan(v))
+
+
 def _ratings_matrix(per_item: Mapping[str, Mapping[str, list[Record]]], annotators: Sequence[str],
-                    numeric: bool) -> tuple[list[str], np.ndarray]:
+                    numeric: bool) -> tuple[list[str], npt.NDArray[Any]]:
     items = sorted(per_item)
     col = {a: j for j, a in enumerate(annotators)}
     m = np.full((len(items), len(annotators)), np.nan if numeric else None, dtype=float if numeric else object)
@@ -152,7 +156,8 @@ def _ratings_matrix(per_item: Mapping[str, Mapping[str, list[Record]]], annotato
 # --------------------------------------------------------------------------- classes
 
 
-def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int) -> tuple[dict[str, Any], dict[str, float]]:
+def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
+                     ) -> tuple[dict[str, Any], dict[str, float]]:
     ls = ds.schema.label_sets.get(name)
     kind = ls.kind if ls else ds.select(label_set=name)[0].kind
     numeric = kind == "numeric"
@@ -190,7 +195,7 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int) ->
             if a == b:
                 row.append(1.0)
                 continue
-            both = np.array([m[i, a] is not None and m[i, b] is not None and not (numeric and (np.isnan(m[i, a]) or np.isnan(m[i, b])))
+            both = np.array([_present(m[i, a], numeric) and _present(m[i, b], numeric)
                              for i in range(len(items))], dtype=bool)
             try:
                 if numeric:
@@ -242,7 +247,10 @@ def _region_matcher(config: ReportConfig) -> Callable[[Sequence[Any], Sequence[A
     return match
 
 
-def _set_distance(match: Callable[[Sequence[Any], Sequence[Any]], MatchResult]) -> Callable[[list[Record], list[Record]], float]:
+Matcher = Callable[[Sequence[Any], Sequence[Any]], MatchResult]
+
+
+def _set_distance(match: Matcher) -> Callable[[list[Record], list[Record]], float]:
     """1 - soft F1 between two annotation sets: matched same-label similarity counts, rest 0."""
     def distance(a: list[Record], b: list[Record]) -> float:
         if not a and not b:
@@ -305,7 +313,8 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
         return memo[key]
 
     try:
-        res = structured_alpha(units, cached, seed=seed, max_expected_pairs=_EXPECTED_PAIRS)
+        res = structured_alpha(units, cached, seed=seed,  # type: ignore[arg-type]
+                               max_expected_pairs=_EXPECTED_PAIRS)
         # Bootstrap as Krippendorff does: resample items for the observed
         # disagreement, hold the expected disagreement of the whole data fixed.
         per_item = [[cached(x, y) for x, y in itertools.combinations(list(per.values()), 2)]
@@ -316,14 +325,15 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
         pick = rng.integers(0, len(per_item), (min(config.n_bootstrap, 1000), len(per_item)))
         boot_do = sums[pick].sum(axis=1) / np.maximum(counts[pick].sum(axis=1), 1)
         boots = 1.0 - boot_do / res.expected_distance
-        lo, hi = np.percentile(boots, [2.5, 97.5])
+        lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
         out["coefficients"]["structured_alpha"] = _ci_dict(res.alpha, lo, hi, len(units))
     except UndefinedAgreementError as e:
         out["coefficients"]["structured_alpha"] = {**_ci_dict(None, None, None, len(units)), "undefined": str(e)}
     tp = sum(v[0] for v in pair_tp.values())
     tot = sum(v[1] for v in pair_tp.values())
     out["coefficients"]["matched_f1"] = _ci_dict(2 * tp / tot if tot else None, None, None, len(units))
-    out["coefficients"]["mean_matched_similarity"] = _ci_dict(np.mean(sims) if sims else None, None, None, len(sims))
+    mean_sim = float(np.mean(sims)) if sims else None
+    out["coefficients"]["mean_matched_similarity"] = _ci_dict(mean_sim, None, None, len(sims))
     out["primary"] = "structured_alpha"
     mat: list[list[float | None]] = []
     for a in annotators:
@@ -475,9 +485,8 @@ def _describe(r: Record) -> str:
         return str(lab)
     if v.kind == "numeric":
         return f"{v.value:g}"  # type: ignore[union-attr]
-    if v.kind == "text":
-        t = v.text  # type: ignore[union-attr]
-        return repr(t if len(t) < 60 else t[:57] + "...")
+    if isinstance(v, TextValue):
+        return repr(v.text if len(v.text) < 60 else v.text[:57] + "...")
     if v.kind == "span":
         return f"{lab}[{v.start}:{v.end}]"  # type: ignore[union-attr]
     if v.kind == "segment":
@@ -731,3 +740,11 @@ def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[s
     out["findings"] = out["findings"][:2000]
     discrepancies = list(to_discrepancies(rep.findings))
     return out, discrepancies
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: ReportConfig,
+              seed: int) -> dict[str, Any]:
+    return {}
