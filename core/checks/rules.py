@@ -17,20 +17,15 @@ example with every check and default is ``accord/core/data/rules.example.toml``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
+from .._toml import loads_toml
 from ..errors import ConfigError
 from .base import SEVERITIES, CheckConfig, Severity
 from .registry import CheckSpec, get_check, list_checks
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 Rules = Mapping[str, Mapping[str, Any]]
 
@@ -92,11 +87,7 @@ def load_rules(path: str | Path) -> dict[str, dict[str, Any]]:
         OSError: The file cannot be read.
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"rules file {str(p)!r} is not valid TOML: {e}") from e
-    return parse_rules(data)
+    return parse_rules(loads_toml(p.read_text(encoding="utf-8"), what=f"rules file {str(p)!r}"))
 
 
 def effective_config(spec: CheckSpec, rules: Rules | None = None) -> CheckConfig:

@@ -50,7 +50,7 @@ class RateCI:
     def of(cls, successes: float, n: int, *, confidence: float = 0.95) -> RateCI:
         if n <= 0:
             return cls(successes=0.0, n=0, estimate=float("nan"), low=float("nan"), high=float("nan"))
-        lo, hi = wilson_interval(int(round(successes)), n, confidence=confidence)
+        lo, hi = wilson_interval(round(successes), n, confidence=confidence)
         return cls(successes=float(successes), n=int(n), estimate=successes / n, low=float(lo), high=float(hi))
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import agreement as ag
+from .._toml import loads_toml
 from ..agreement_structured import structured_alpha
 from ..errors import ConfigError, UndefinedAgreementError
 from ..matching.base import MatchResult
@@ -84,14 +85,7 @@ class ReportConfig:
 
 def config_from_toml(text: str) -> ReportConfig:
     """A :class:`ReportConfig` from TOML: a ``[report]`` table and an optional ``[taxonomy]``."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"report config is not valid TOML: {e}") from e
+    data = loads_toml(text, what="report config")
     known = set(ReportConfig.__dataclass_fields__) - {"taxonomy"}
     table = data.get("report", {})
     unknown = set(table) - known

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, get_args
 
+from .._toml import loads_toml
 from ..errors import ConfigError
 from ..matching.base import MatchResult
 from ..model import Record, value_label
@@ -245,15 +246,7 @@ def taxonomy_from_mapping(config: Mapping[str, Any], *, base: Taxonomy = DEFAULT
 
 def taxonomy_from_toml(text: str, *, base: Taxonomy = DEFAULT_TAXONOMY) -> Taxonomy:
     """Parse TOML text (see :func:`taxonomy_from_mapping` for the shape)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"taxonomy config is not valid TOML: {e}") from e
-    return taxonomy_from_mapping(data, base=base)
+    return taxonomy_from_mapping(loads_toml(text, what="taxonomy config"), base=base)
 
 
 # --------------------------------------------------------------------------- discrepancies
