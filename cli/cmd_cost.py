@@ -70,6 +70,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     common(g, pilot_required=False)
     g.add_argument("--agreement", type=float, default=None, help="the pilot's inter-annotator agreement")
     g.add_argument("--gold-score", type=float, default=None, help="the pilot's mean score against gold (0..1)")
+    g.add_argument("--no-qa", action="store_true",
+                   help="do not compute agreement and gold scores with accord's QA report when neither is given")
     g.set_defaults(func=run_gate)
 
     x = cs.add_parser("example-config", help="print the documented example pricing.toml")
@@ -209,6 +211,8 @@ def run_pilot(args: argparse.Namespace) -> int:
     w(f"  {'group':<28}{'passes':>8}{'median_s':>10}{'mean_s':>10}{'s/label':>10}{'items/h':>10}\n")
     rows = [("all", o)] + [(f"annotator {k}", v) for k, v in p.by_annotator.items()] \
         + [(f"kind {k}", v) for k, v in p.by_kind.items()]
+    if len(p.by_kind) > 1:
+        rows += [(f"{a} / {k}", v) for a, m in p.by_annotator_kind.items() for k, v in m.items()]
     for name, s in rows:
         w(f"  {name[:28]:<28}{s.n:>8}{_n(s.median_s):>10}{_n(s.mean_s):>10}{_n(s.seconds_per_label):>10}"
           f"{_n(s.items_per_hour):>10}\n")
@@ -228,7 +232,21 @@ def run_gate(args: argparse.Namespace) -> int:
     from accord.core.cost import pilot_gate
 
     cfg = _config(args)
-    res = pilot_gate(_pilot(args), thresholds=cfg.gate, agreement=args.agreement, gold_score=args.gold_score)
+    agreement, gold = args.agreement, args.gold_score
+    pilot = None
+    if args.pilot:
+        from accord.core.cost import analyze_pilot
+
+        from .io import load_dataset
+
+        dataset = load_dataset(args.pilot, format=args.format, label_config=args.label_config)
+        pilot = analyze_pilot(dataset)
+        if agreement is None and gold is None and not args.no_qa:
+            from accord.core.cost import qa_from_report
+            from accord.core.qa.report import build_report
+
+            agreement, gold = qa_from_report(build_report(dataset, checks=False))
+    res = pilot_gate(pilot, thresholds=cfg.gate, agreement=agreement, gold_score=gold)
     if args.as_json:
         _dump(res.to_dict())
     else:

@@ -1,0 +1,299 @@
+"""Forecast cost and calendar time of a production run from a pilot, with bootstrap intervals.
+
+The unit of work is one *pass* (one annotator labeling one item). For ``N`` production
+items with overlap ``k`` and gold fraction ``g``::
+
+    passes          = N k / (1 - g)                   (gold items ride in every queue)
+    annotation_h    = passes * t / 3600               (t = seconds per pass x driver factor)
+    review_h        = N * review_passes * review_time_factor * t / 3600
+    spot_check_h    = N * spot_check_rate * spot_check_time_factor * t / 3600
+    adjudication_h  = N * conflict_rate * adjudication_time_factor * t / 3600   (k >= 2)
+    cost            = max(variable + fixed_fee, minimum_charge) + QA hours * QA rate
+    working_days    = total hours / (team size * hours_per_day * utilization)
+
+``t`` and labels per pass are ratio estimates over the pilot's kept (non-outlier)
+passes; the interval resamples pilot *items* with replacement (passes of one item stay
+together) and reports percentile bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidAnnotationError
+from .config import CostConfig
+from .pilot import Pass, PilotStats
+
+FloatArray = npt.NDArray[np.float64]
+
+COMPONENTS: tuple[str, ...] = ("annotation", "gold", "review", "spot_check", "adjudication",
+                               "fixed_fee", "minimum_topup")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interval:
+    """A point estimate with percentile bounds (equal to it when no pilot was resampled)."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Component:
+    """One part of the cost: its hours and its cost (point estimate)."""
+
+    name: str
+    hours: float
+    cost: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "hours": self.hours, "cost": self.cost}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forecast:
+    """Cost and calendar time of a production run.
+
+    Attributes:
+        currency: Currency of every amount.
+        items: Production items.
+        passes: Annotation passes including gold (point estimate).
+        pricing_model: The workforce's pricing model.
+        basis: Where time per pass came from, in words.
+        seconds_per_pass: Time of one pass after driver factors.
+        labels_per_pass: Labels per pass, per kind (point estimate).
+        components: Cost and hours per component; costs sum to ``total_cost.estimate``.
+        total_cost / total_hours / working_days: With bootstrap percentile intervals.
+        team_size / hours_per_day / utilization: The calendar's assumptions.
+        confidence / n_boot / seed: The interval's level and resampling.
+        conflict_rate: Share of items adjudicated (0 without overlap).
+        pre_annotation_saving: Cost without predictions - cost with them (from the pilot's
+            timed passes of both kinds; ``None`` when the pilot lacks either).
+        notes: Assumptions and warnings in words.
+    """
+
+    currency: str
+    items: int
+    passes: float
+    pricing_model: str
+    basis: str
+    seconds_per_pass: Interval
+    labels_per_pass: Mapping[str, float]
+    components: tuple[Component, ...]
+    total_cost: Interval
+    total_hours: Interval
+    working_days: Interval
+    team_size: int
+    hours_per_day: float
+    utilization: float
+    confidence: float
+    n_boot: int
+    seed: int
+    conflict_rate: float
+    pre_annotation_saving: float | None
+    notes: tuple[str, ...]
+
+    @property
+    def cost_per_item(self) -> float:
+        return self.total_cost.estimate / self.items if self.items else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency, "items": self.items, "passes": self.passes,
+            "pricing_model": self.pricing_model, "basis": self.basis,
+            "seconds_per_pass": self.seconds_per_pass.to_dict(), "labels_per_pass": dict(self.labels_per_pass),
+            "components": [c.to_dict() for c in self.components],
+            "total_cost": self.total_cost.to_dict(), "total_hours": self.total_hours.to_dict(),
+            "working_days": self.working_days.to_dict(), "cost_per_item": self.cost_per_item,
+            "team_size": self.team_size, "hours_per_day": self.hours_per_day, "utilization": self.utilization,
+            "confidence": self.confidence, "n_boot": self.n_boot, "seed": self.seed,
+            "conflict_rate": self.conflict_rate, "pre_annotation_saving": self.pre_annotation_saving,
+            "notes": list(self.notes),
+        }
+
+
+def _per_item(passes: list[Pass], kinds: list[str]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per pilot item: kept seconds, kept passes, labels per kind (items x kinds)."""
+    idx: dict[str, int] = {}
+    for p in passes:
+        idx.setdefault(p.item_id, len(idx))
+    sec = np.zeros(len(idx))
+    cnt = np.zeros(len(idx))
+    lab = np.zeros((len(idx), len(kinds)))
+    kpos = {k: j for j, k in enumerate(kinds)}
+    for p in passes:
+        i = idx[p.item_id]
+        sec[i] += p.duration_s
+        cnt[i] += 1
+        for k, n in p.labels.items():
+            lab[i, kpos[k]] += n
+    return sec, cnt, lab
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    passes: float
+    hours: dict[str, FloatArray]
+    cost: dict[str, FloatArray]
+
+
+def _compute(cfg: CostConfig, items: int, seconds: FloatArray, labels: FloatArray, kinds: list[str],
+             conflict_rate: float) -> _Parts:
+    """Hours and cost per component for arrays of seconds per pass (B,) and labels per pass (B, K)."""
+    qa, pr, dr = cfg.qa, cfg.pricing, cfg.drivers
+    prod = float(items * qa.annotators_per_item)
+    total_passes = prod / (1.0 - qa.gold_fraction)
+    rate_factor = dr.rate_factor
+    h = seconds / 3600.0
+
+    def variable(passes: float) -> FloatArray:
+        if pr.model == "per_label":
+            rates = np.array([pr.rate_per_label_by_kind.get(k, pr.rate_per_label) for k in kinds])
+            out: FloatArray = passes * (labels @ rates) if kinds else np.zeros_like(seconds)
+            return out
+        if pr.model == "per_hour":
+            return passes * h * pr.rate_per_hour * rate_factor
+        if pr.model == "per_task":
+            return np.full_like(seconds, passes * pr.rate_per_task)
+        return np.full_like(seconds, items * pr.rate_per_item)
+
+    var_prod, var_all = variable(prod), variable(total_passes)
+    subtotal = var_all + pr.fixed_fee
+    topup = np.maximum(0.0, pr.minimum_charge - subtotal)
+    qa_rate = (qa.rate_per_hour if qa.rate_per_hour is not None else pr.rate_per_hour) * rate_factor
+    adj = conflict_rate if qa.annotators_per_item >= 2 else 0.0
+    hours = {
+        "annotation": prod * h, "gold": (total_passes - prod) * h,
+        "review": items * qa.review_passes * qa.review_time_factor * h,
+        "spot_check": items * qa.spot_check_rate * qa.spot_check_time_factor * h,
+        "adjudication": items * adj * qa.adjudication_time_factor * h,
+        "fixed_fee": np.zeros_like(h), "minimum_topup": np.zeros_like(h),
+    }
+    cost = {
+        "annotation": var_prod, "gold": var_all - var_prod,
+        "review": hours["review"] * qa_rate, "spot_check": hours["spot_check"] * qa_rate,
+        "adjudication": hours["adjudication"] * qa_rate,
+        "fixed_fee": np.full_like(h, pr.fixed_fee), "minimum_topup": topup,
+    }
+    return _Parts(passes=total_passes, hours=hours, cost=cost)
+
+
+def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot: int = 2000,
+             confidence: float = 0.9, seed: int = 0) -> Forecast:
+    """Forecast cost and calendar time for ``items`` production items.
+
+    Args:
+        pilot: Pilot measurements (:func:`~accord.core.cost.pilot.analyze_pilot`), or ``None``
+            to use the config's per-kind time defaults (no interval then).
+        config: Pricing, drivers, QA plan and team.
+        items: Production dataset size (>= 1).
+        n_boot: Bootstrap replicates over pilot items (>= 100).
+        confidence: Two-sided percentile interval level, in (0, 1).
+        seed: Seed of the resampling (same seed, same interval).
+
+    Returns:
+        A :class:`Forecast`. Cost is never negative and grows with overlap, gold, review
+        and spot-check rates.
+
+    Raises:
+        InvalidAnnotationError: bad ``items``, ``n_boot`` or ``confidence``, or a pilot
+            with no kept timed pass.
+    """
+    if isinstance(items, bool) or not isinstance(items, int) or items < 1:
+        raise InvalidAnnotationError(f"items must be an integer >= 1 (production dataset size), got {items!r}")
+    if n_boot < 100:
+        raise InvalidAnnotationError(f"n_boot must be >= 100 for a percentile interval, got {n_boot!r}")
+    if not 0 < confidence < 1:
+        raise InvalidAnnotationError(f"confidence must be in (0, 1), e.g. 0.9, got {confidence!r}")
+    factor = config.drivers.time_factor
+    notes: list[str] = []
+    saving: float | None = None
+    conflict = config.qa.conflict_rate
+    if pilot is None:
+        kinds = [config.drivers.label_kind]
+        s_point = config.drivers.seconds_per_item() * factor
+        seconds = np.array([s_point])
+        labels = np.array([[config.drivers.objects_per_item]])
+        basis = (f"defaults: {config.drivers.objects_per_item:g} x {config.drivers.label_kind} per item "
+                 f"(no pilot; no interval)")
+        notes.append("no pilot: time per item comes from default seconds per label; run a pilot for intervals")
+        boot = False
+    else:
+        kept = [p for p in pilot.passes if not p.outlier]
+        pre = [p for p in kept if p.pre_annotated]
+        plain = [p for p in kept if not p.pre_annotated]
+        if config.team.pre_annotation and pre:
+            chosen, which = pre, "with predictions"
+        elif not config.team.pre_annotation and plain:
+            chosen, which = plain, "without predictions"
+        else:
+            chosen, which = kept, "all passes"
+            notes.append("team.pre_annotation is " + ("set but the pilot had no pre-annotated passes"
+                         if config.team.pre_annotation else "off but every pilot pass was pre-annotated"))
+        if not chosen:
+            raise InvalidAnnotationError("the pilot has no timed pass left after outlier trimming")
+        kinds = sorted({k for p in kept for k in p.labels})
+        sec, cnt, lab = _per_item(chosen, kinds)
+        rng = np.random.default_rng(seed)
+        n = sec.size
+        idx = rng.integers(0, n, size=(n_boot, n), dtype=np.int64)
+        # times each item is drawn per replicate, then one matrix product for every sum
+        draws = np.bincount((idx + (np.arange(n_boot) * n)[:, None]).ravel(), minlength=n_boot * n)
+        sums = draws.reshape(n_boot, n).astype(np.float64) @ np.column_stack([sec, cnt, lab])
+        c_b = sums[:, 1]
+        seconds = np.concatenate([[sec.sum() / cnt.sum()], sums[:, 0] / c_b]) * factor
+        labels = np.vstack([lab.sum(axis=0) / cnt.sum(), sums[:, 2:] / c_b[:, None]])
+        n_items = sec.size
+        basis = (f"pilot: {int(cnt.sum())} timed passes on {n_items} items ({which}), "
+                 f"{pilot.overall.n_outliers} outlier(s) trimmed")
+        if n_items < 30:
+            notes.append(f"only {n_items} pilot items: the interval is wide and itself uncertain")
+        if config.qa.annotators_per_item >= 2 and not math.isnan(pilot.conflict_rate):
+            conflict = pilot.conflict_rate
+            notes.append(f"adjudication uses the pilot's measured conflict rate {conflict:.1%}")
+        boot = True
+        if pre and plain:
+            w_sec, w_cnt, w_lab = _per_item(pre, kinds)
+            o_sec, o_cnt, o_lab = _per_item(plain, kinds)
+            with_p = _compute(config, items, np.array([w_sec.sum() / w_cnt.sum() * factor]),
+                              w_lab.sum(axis=0, keepdims=True) / w_cnt.sum(), kinds, conflict)
+            without = _compute(config, items, np.array([o_sec.sum() / o_cnt.sum() * factor]),
+                               o_lab.sum(axis=0, keepdims=True) / o_cnt.sum(), kinds, conflict)
+            saving = float(sum(v[0] for v in without.cost.values()) - sum(v[0] for v in with_p.cost.values()))
+    if factor != 1.0:
+        notes.append(f"driver factors scale time per pass by {factor:.3g}")
+    parts = _compute(config, items, seconds, labels, kinds, conflict)
+    tot_cost = sum(parts.cost.values(), np.zeros_like(seconds))
+    tot_hours = sum(parts.hours.values(), np.zeros_like(seconds))
+    t = config.team
+    days = tot_hours / (t.size * t.hours_per_day * t.utilization)
+    alpha = (1.0 - confidence) / 2.0
+
+    def interval(a: FloatArray) -> Interval:
+        if not boot:
+            return Interval(estimate=float(a[0]), low=float(a[0]), high=float(a[0]))
+        lo, hi = np.quantile(a[1:], [alpha, 1.0 - alpha])
+        return Interval(estimate=float(a[0]), low=float(lo), high=float(hi))
+
+    comps = tuple(Component(name=n, hours=float(parts.hours[n][0]), cost=float(parts.cost[n][0]))
+                  for n in COMPONENTS)
+    return Forecast(
+        currency=config.currency, items=items, passes=parts.passes, pricing_model=config.pricing.model,
+        basis=basis, seconds_per_pass=interval(seconds),
+        labels_per_pass=MappingProxyType({k: float(labels[0, j]) for j, k in enumerate(kinds)}),
+        components=comps, total_cost=interval(tot_cost), total_hours=interval(tot_hours),
+        working_days=interval(days), team_size=t.size, hours_per_day=t.hours_per_day,
+        utilization=t.utilization, confidence=confidence, n_boot=n_boot if boot else 0, seed=seed,
+        conflict_rate=conflict if config.qa.annotators_per_item >= 2 else 0.0,
+        pre_annotation_saving=saving, notes=tuple(notes))

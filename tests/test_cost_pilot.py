@@ -1,0 +1,117 @@
+"""Pilot analysis: robust times, outliers, per-annotator stats, conflicts, pre-annotation effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from statsmodels.robust.scale import mad as sm_mad
+
+from accord.core.cost import analyze_pilot, mad, outlier_mask, time_stats
+from accord.core.errors import InvalidAnnotationError
+from accord.core.model import Box, Classification, Dataset, Record, Submission
+
+
+def _box(label="car", x=0.0):
+    return Box(label=label, x=x, y=0.0, width=10.0, height=10.0)
+
+
+def test_outlier_known_answer():
+    # median 10.5; |x - 10.5| = .5 1.5 .5 1.5 .5 989.5 -> MAD 1.0; 0.6745 * 989.5 / 1 = 667 > 3.5
+    d = [10, 12, 11, 9, 10, 1000]
+    assert outlier_mask(d).tolist() == [False] * 5 + [True]
+    s = time_stats(d, [1, 1, 1, 1, 1, 1])
+    assert (s.n, s.n_outliers) == (6, 1)
+    assert s.mean_s == pytest.approx(52 / 5)  # 10+12+11+9+10
+    assert s.median_s == pytest.approx(10.0)
+    assert s.seconds_per_label == pytest.approx(52 / 5)
+    assert s.items_per_hour == pytest.approx(3600 / 10.4)
+
+
+def test_mad_zero_flags_nothing():
+    assert not outlier_mask([5, 5, 5, 100]).any()
+    assert np.isnan(mad([]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.1, 1e4), min_size=1, max_size=60))
+def test_mad_matches_statsmodels(xs):
+    # statsmodels.robust.scale.mad: median(|x - median(x)|) / 0.6745
+    assert mad(xs) == pytest.approx(float(sm_mad(np.array(xs))), rel=1e-9, abs=1e-12)
+
+
+def _pilot():
+    recs = []
+    # ann a: 10 s per item with one box; ann b: 30 s with two boxes; item 4 of b left open (outlier)
+    for i in range(5):
+        recs.append(Record(item_id=f"i{i}", annotator_id="a", label_set="obj", value=_box(), duration_s=10.0))
+        for j in range(2):
+            recs.append(Record(item_id=f"i{i}", annotator_id="b", label_set="obj", value=_box(x=20.0 * j),
+                               duration_s=3000.0 if i == 4 else 30.0))
+    subs = [Submission(item_id="i9", annotator_id="a", duration_s=None)]  # an untimed pass
+    return Dataset(records=tuple(recs), submissions=tuple(subs))
+
+
+def test_pilot_per_annotator_and_label():
+    p = analyze_pilot(_pilot())
+    assert len(p.passes) == 10
+    assert p.untimed_passes == 1
+    assert p.overall.n_outliers == 1
+    assert p.by_annotator["a"].mean_s == pytest.approx(10.0)
+    assert p.by_annotator["b"].mean_s == pytest.approx(30.0)
+    assert p.by_annotator_kind["b"]["box"].seconds_per_label == pytest.approx(15.0)  # 4 x 30 s / 8 boxes
+    assert p.by_annotator["a"].items_per_hour == pytest.approx(360.0)
+    # kept: 5 x 10 s (1 box) + 4 x 30 s (2 boxes) = 170 s over 13 boxes
+    assert p.overall.seconds_per_label == pytest.approx(170 / 13)
+    assert p.seconds_per_label_by_kind["box"] == pytest.approx(170 / 13)
+    assert p.labels_per_pass["box"] == pytest.approx(13 / 9)
+    # every item has a (1 car) vs (2 cars) -> 5 conflicts of 5 overlapping items
+    assert (p.items_with_overlap, p.conflict_items) == (5, 5)
+    assert p.hotspot_rates() == {"car": 1.0}
+
+
+def test_pilot_without_durations_raises():
+    ds = Dataset(records=(Record(item_id="i", annotator_id="a", label_set="c",
+                                 value=Classification(label="x")),))
+    with pytest.raises(InvalidAnnotationError, match=r"none with a duration; expected duration_s"):
+        analyze_pilot(ds)
+
+
+def test_bad_outlier_z():
+    with pytest.raises(InvalidAnnotationError, match="outlier_z must be a finite number > 0"):
+        analyze_pilot(_pilot(), outlier_z=0)
+
+
+def pre_annotated_pilot():
+    """Items 0-3 carry one model box; 4-7 none. Pre-annotated passes take 10 s, others 20 s."""
+    recs = []
+    for i in range(4):
+        recs.append(Record(item_id=f"i{i}", annotator_id="yolo", label_set="obj", source="model", value=_box()))
+    human = {0: [_box()], 1: [_box(x=0.01)], 2: [_box(x=5.0)], 3: [_box(), _box("bus", 40.0)]}
+    for i, values in human.items():
+        for v in values:
+            recs.append(Record(item_id=f"i{i}", annotator_id="h", label_set="obj", value=v, duration_s=10.0))
+    for i in range(4, 8):
+        recs.append(Record(item_id=f"i{i}", annotator_id="h", label_set="obj", value=_box(), duration_s=20.0))
+    return Dataset(records=tuple(recs))
+
+
+def test_pre_annotation_effect():
+    e = analyze_pilot(pre_annotated_pilot()).pre_annotation
+    # accepted unchanged: item 0 (identical), item 1 (IoU 0.998 >= 0.99), item 3 (first box) -> 3 of 4
+    # added: item 2's moved box, item 3's bus -> 2; deleted: item 2's prediction -> 1
+    assert (e.model_regions, e.accepted, e.added, e.deleted) == (4, 3, 2, 1)
+    assert e.acceptance_rate == pytest.approx(0.75)
+    assert e.edit_rate == pytest.approx(3 / 6)
+    assert e.time_saving_rate == pytest.approx(0.5)  # 1 - 10/20
+
+
+def test_prediction_created_after_submission_is_not_pre_annotation():
+    recs = [Record(item_id="i", annotator_id="m", label_set="obj", source="model", value=_box(),
+                   created_at="2024-05-02T10:00:00Z"),
+            Record(item_id="i", annotator_id="h", label_set="obj", value=_box(), duration_s=5.0,
+                   created_at="2024-05-01T10:00:00Z")]
+    p = analyze_pilot(Dataset(records=tuple(recs)))
+    assert not p.passes[0].pre_annotated
+    assert p.pre_annotation.model_regions == 0
