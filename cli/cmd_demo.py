@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     from .cmd_report import print_summary, write_outputs
 
-    report = build_report(load_sample(), seed=args.seed)
+    # The cost section forecasts a 20,000-item production run from the sample's lead times.
+    report = build_report(load_sample(), seed=args.seed, cost_items=20_000)
     out: Path = args.out
     write_outputs(report, json_path=out / "report.json", html_path=out / "report.html")
     print_summary(report)

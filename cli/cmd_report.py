@@ -40,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--config", type=Path, default=None,
                    help="TOML with [report] thresholds and a [taxonomy] extension")
     p.add_argument("--no-checks", action="store_true", help="skip the rule-based checks")
+    p.add_argument("--cost-config", type=Path, default=None,
+                   help="pricing and plan TOML for the cost section (see 'accord cost example-config')")
+    p.add_argument("--items", type=int, default=None,
+                   help="production dataset size to forecast the cost of (default: the input's items)")
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
     p.add_argument("--fail-under", type=float, default=None,
                    help="exit 1 when any label set's primary agreement is below this")
@@ -96,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_toml(args.config.read_text(encoding="utf-8")) if args.config else None
     dataset = load_dataset(args.inputs, format=args.format, reference=args.reference,
                            label_config=args.label_config)
-    report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks)
+    cost = None
+    if args.cost_config:
+        from accord.core.cost import load_config
+
+        cost = load_config(args.cost_config)
+    report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
+                          cost_items=args.items)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     print_summary(report)
     bad = below_threshold(report, args.fail_under)

@@ -318,10 +318,28 @@ def _checks(r: Mapping[str, Any]) -> str:
     return html
 
 
+def _cost(r: Mapping[str, Any]) -> str:
+    from .report_cost import render_cost_section
+
+    c = r.get("cost") or {}
+    if not c.get("forecast"):
+        return "<p class='muted'>No cost forecast.</p>"
+    html = render_cost_section(c)
+    gate = c.get("gate") or {}
+    if gate:
+        verdict = gate.get("verdict", "")
+        cls = "pass" if verdict == "go" else "fail"
+        html += (f"<h3>Pilot gate: <span class='{cls}'>{escape(verdict)}</span></h3>" + _table(
+            ["check", "value", "threshold", "status", ""],
+            [(g.get("name"), g.get("value"), g.get("threshold"), g.get("status"), g.get("message"))
+             for g in gate.get("checks", [])]))
+    return html
+
+
 RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "summary": _summary, "agreement": _agreement, "gold": _gold, "errors": _errors,
     "consensus": _consensus, "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
-    "checks": _checks, "cost": _generic("cost"),
+    "checks": _checks, "cost": _cost,
 }
 
 

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from .. import agreement as ag
 from .._toml import loads_toml
 from ..agreement_structured import structured_alpha
+from ..cost import CostConfig
 from ..errors import ConfigError, UndefinedAgreementError
 from ..matching.base import MatchResult
 from ..model import REGION_KINDS, Dataset, Record, TextValue, value_label
@@ -491,7 +492,8 @@ def _describe(r: Record) -> str:
 
 
 def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
-                 checks: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
     Args:
@@ -499,6 +501,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         config: Thresholds and options (defaults: :class:`ReportConfig`).
         seed: Seed for bootstrap intervals and samples; the report is reproducible.
         checks: Include the rule-based checks.
+        cost: Pricing and plan for the cost section (defaults: :mod:`accord.core.cost`'s).
+        cost_items: Dataset size to forecast the cost of (default: this dataset's items).
         progress: Called with the name of each step (for a progress display).
     """
     cfg = config or ReportConfig()
@@ -551,6 +555,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         step("checks")
         checks_out, automated = _checks(dataset)
         discrepancies.extend(automated)
+    step("cost")
+    cost_out = _cost(dataset, agreement, gold_mod.summarize(gold_outcomes), cost, cost_items, seed)
     counts = count_discrepancies(discrepancies)
     discrepancies.sort(key=lambda d: (-_sev(d.severity), d.label_set, d.item_id, d.annotator_id))
     gold_summary = gold_mod.summarize(gold_outcomes)
@@ -594,6 +600,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "sampling": sampling,
         "bias": bias,
         "checks": checks_out,
+        "cost": cost_out,
     }
 
 
@@ -742,3 +749,22 @@ def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[s
 def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: ReportConfig,
               seed: int) -> dict[str, Any]:
     return {}
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def _cost(ds: Dataset, agreement: Mapping[str, Any], gold: Mapping[str, Any], config: CostConfig | None,
+          items: int | None, seed: int) -> dict[str, Any]:
+    """Pilot timing, the forecast for ``items`` items, in-house vs vendor, and the pilot gate."""
+    from ..cost import analyze_pilot, compare_sourcing, config_from_dict, forecast, pilot_gate, qa_from_report
+
+    cfg = config or config_from_dict({})
+    pilot = analyze_pilot(ds)
+    fc = forecast(pilot if pilot.passes else None, cfg, items=items or max(len(ds.items), 1),
+                  n_boot=500, seed=seed)
+    agreement_est, gold_est = qa_from_report({"agreement": agreement, "gold": {"annotators": gold}})
+    gate = pilot_gate(pilot if pilot.passes else None, thresholds=cfg.gate, agreement=agreement_est,
+                      gold_score=gold_est)
+    return {"forecast": fc.to_dict(), "sourcing": compare_sourcing(fc, cfg).to_dict(),
+            "gate": gate.to_dict()}
