@@ -228,7 +228,8 @@ def _sampling(r: Mapping[str, Any]) -> str:
     parts = []
     sc = s.get("spot_check")
     if sc:
-        parts.append(f"<h3>Spot check</h3><p>{_num(sc.get('size'))} items, {escape(sc.get('method', ''))}, "
+        parts.append(f"<h3>Spot check</h3><p>{_num(sc.get('size'))} of {_num(sc.get('population'))} "
+                     f"{escape(sc.get('unit', 'items'))}s, {escape(sc.get('method', ''))}, "
                      f"seed {_num(sc.get('seed'))}. For a ±{_num(sc.get('margin'))} margin on the error "
                      f"rate at 95%, review <b>{_num(sc.get('needed_for_margin'))}</b> items.</p>")
     ac = s.get("acceptance")
@@ -245,6 +246,11 @@ def _sampling(r: Mapping[str, Any]) -> str:
                                         title="Operating-characteristic curve",
                                         xlabel="lot fraction defective", ylabel="probability of acceptance",
                                         marks=[(float(ac.get("aql", 0)) / 100, "AQL")]))
+    ds_ = s.get("disagreement_sample")
+    if ds_:
+        parts.append(f"<h3>Review sample weighted by disagreement</h3><p>{len(ds_.get('items', []))} items "
+                     f"({escape(ds_.get('method', ''))}, seed {_num(ds_.get('seed'))}): "
+                     f"{escape(', '.join(ds_.get('items', [])))}</p>")
     al = s.get("active_learning")
     if al:
         parts.append(f"<h3>Review next (active learning: {escape(al.get('strategy', ''))})</h3>"

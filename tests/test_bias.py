@@ -17,6 +17,7 @@ from accord.core.qa.bias import (
     label_distribution_test,
     wilson_interval,
 )
+from accord.core.qa.intervals import InvalidProportionError
 
 
 def test_bh_paper_example():
@@ -61,7 +62,7 @@ def test_wilson_matches_statsmodels(n, data):
 
 def test_wilson_edges():
     assert all(np.isnan(wilson_interval(0, 0)))
-    with pytest.raises(InvalidAnnotationError, match="0 <= successes <= n"):
+    with pytest.raises(InvalidProportionError, match="0 <= successes <= n"):
         wilson_interval(5, 3)
 
 

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from ..errors import InvalidAnnotationError
+from .intervals import proportion_interval
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.intp]
@@ -101,20 +102,14 @@ def benjamini_hochberg(p_values: npt.ArrayLike, *, alpha: float = 0.05) -> tuple
 def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson (1927) score interval for a binomial proportion; ``(nan, nan)`` when ``n == 0``.
 
+    A scalar shortcut for :func:`accord.core.qa.intervals.proportion_interval`.
+
     Example:
         >>> [round(v, 4) for v in wilson_interval(8, 10)]
         [0.4902, 0.9433]
     """
-    if n == 0:
-        return (math.nan, math.nan)
-    if not 0 <= successes <= n:
-        raise InvalidAnnotationError(f"need 0 <= successes <= n, got {successes!r} of {n!r}")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    ph = successes / n
-    denom = 1 + z * z / n
-    centre = (ph + z * z / (2 * n)) / denom
-    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low, high = proportion_interval(successes, n, confidence=confidence, method="wilson")
+    return (float(low), float(high))
 
 
 # --------------------------------------------------------------------------- label distribution

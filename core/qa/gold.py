@@ -29,7 +29,7 @@ import numpy as np
 
 from ..matching.base import MatchResult
 from ..model import Dataset, Record, value_label
-from .bias import wilson_interval
+from .intervals import gold_items_needed, proportion_interval
 from .taxonomy import DEFAULT_TAXONOMY, Discrepancy, Taxonomy, classify_match
 
 Verdict = Literal["pass", "fail", "undecided", "no gold"]
@@ -50,7 +50,7 @@ class RateCI:
     def of(cls, successes: float, n: int, *, confidence: float = 0.95) -> RateCI:
         if n <= 0:
             return cls(successes=0.0, n=0, estimate=float("nan"), low=float("nan"), high=float("nan"))
-        lo, hi = wilson_interval(round(successes), n, confidence=confidence)
+        lo, hi = proportion_interval(successes, n, confidence=confidence, method="wilson")
         return cls(successes=float(successes), n=int(n), estimate=successes / n, low=float(lo), high=float(hi))
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,37 +88,6 @@ def verdict_for(rate: RateCI, threshold: float) -> Verdict:
     if rate.high < threshold:
         return "fail"
     return "undecided"
-
-
-def gold_items_needed(expected_rate: float, target_width: float, *, confidence: float = 0.95,
-                      already: int = 0, limit: int = 1_000_000) -> int:
-    """How many more gold items make the Wilson interval at most ``target_width`` wide.
-
-    Searches n exactly (the Wilson width is not monotone in n for every p, so
-    the smallest n whose width is below target is found by bisection on a
-    monotone upper envelope, then confirmed). Returns 0 when ``already`` items
-    suffice.
-    """
-    p = min(max(float(expected_rate), 0.0), 1.0)
-
-    def width(n: int) -> float:
-        lo, hi = wilson_interval(round(p * n), n, confidence=confidence)
-        return hi - lo
-
-    if already > 0 and width(already) <= target_width:
-        return 0
-    lo_n, hi_n = max(already, 1), max(already, 1)
-    while width(hi_n) > target_width:
-        if hi_n >= limit:
-            return limit - already
-        lo_n, hi_n = hi_n, min(hi_n * 2, limit)
-    while lo_n < hi_n:
-        mid = (lo_n + hi_n) // 2
-        if width(mid) <= target_width:
-            hi_n = mid
-        else:
-            lo_n = mid + 1
-    return max(hi_n - already, 0)
 
 
 def _more_needed(rate: RateCI, target_width: float) -> int | None:

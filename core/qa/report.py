@@ -748,7 +748,65 @@ def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[s
 
 def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: ReportConfig,
               seed: int) -> dict[str, Any]:
-    return {}
+    """Spot-check sample, ISO 2859-1 plan with its OC curve, disagreement sample, review order."""
+    from .acceptance import oc_curve, single_sampling_plan
+    from .active_learning import uncertainty_ranking
+    from .sampling import disagreement_sample, sample_size_for_margin, stratified_sample
+
+    out: dict[str, Any] = {}
+    subs = sorted((s.item_id, s.annotator_id) for s in ds.submissions
+                  if s.source == "human" and not s.was_cancelled)
+    if subs:
+        ids = [f"{i}::{a}" for i, a in subs]
+        needed = sample_size_for_margin(cfg.spot_check_margin, population=len(ids))
+        k = min(needed, len(ids))
+        spot = stratified_sample(ids, [a for _, a in subs], k, seed=seed)
+        out["spot_check"] = {
+            "unit": "submission (item x annotator)", "method": "stratified by annotator, proportional",
+            "population": len(ids), "size": len(spot.ids), "seed": seed, "margin": cfg.spot_check_margin,
+            "needed_for_margin": needed,
+            "items": [{"item_id": x.split("::")[0], "annotator_id": str(st)}
+                      for x, st in zip(spot.ids, spot.strata, strict=True)],
+        }
+        lot = len({i for i, _ in subs})
+        if lot >= 2:
+            plan = single_sampling_plan(lot, cfg.aql, level=cfg.inspection_level)  # type: ignore[arg-type]
+            oc = oc_curve(plan)
+            out["acceptance"] = {
+                "standard": "ISO 2859-1 single sampling, normal inspection", "lot_size": lot,
+                "level": cfg.inspection_level, "aql": cfg.aql,
+                "plan": {"code_letter": plan.letter, "table_letter": plan.table_letter,
+                         "sample_size": plan.sample_size, "accept": plan.accept, "reject": plan.reject,
+                         "hundred_percent": plan.hundred_percent},
+                "oc_curve": {"p": [_f(x) for x in oc.fraction_defective],
+                             "p_accept": [_f(x) for x in oc.p_accept]},
+            }
+    worst: dict[str, float] = {}
+    for scores in item_scores.values():
+        for item, sc in scores.items():
+            worst[item] = min(worst.get(item, 1.0), sc)
+    if worst:
+        items = sorted(worst)
+        dis = [max(0.0, 1.0 - worst[i]) for i in items]
+        k = min(20, sum(d > 0 for d in dis))
+        if k:
+            smp = disagreement_sample(items, dis, k, seed=seed)
+            out["disagreement_sample"] = {"method": "disagreement-weighted (A-Res)", "seed": seed,
+                                          "items": list(smp.ids)}
+    # Review order from model confidence: least confident first (top-class score only).
+    conf: dict[str, float] = {}
+    for r in ds.records:
+        if r.source == "model" and r.score is not None and 0.0 <= r.score <= 1.0:
+            conf[r.item_id] = min(conf.get(r.item_id, 1.0), float(r.score))
+    if conf:
+        items = sorted(conf)
+        p = np.array([conf[i] for i in items])
+        rank = uncertainty_ranking(np.column_stack([p, 1.0 - p]), method="least_confidence")
+        out["active_learning"] = {
+            "strategy": "least confidence of the model's top class",
+            "items": [{"item_id": items[j], "score": _f(rank.scores[j])} for j in rank.order[:50]],
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- cost
