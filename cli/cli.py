@@ -22,7 +22,7 @@ logger = logging.getLogger("accord")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Order shown in --help; any other cmd_* module found is appended.
-_ORDER = ("demo", "report", "convert", "check", "cost", "label_studio", "cvat", "fiftyone", "serve")
+_ORDER = ("demo", "report", "resolve", "convert", "check", "cost", "label_studio", "cvat", "fiftyone", "serve")
 
 
 def _command_modules() -> list[str]:
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accord: interrupted", file=sys.stderr)  # noqa: T201
         return 130
-    except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for users
+    except Exception as e:
         logger.debug("internal error", exc_info=True)
         print(f"accord: internal error: {type(e).__name__}: {e} (run with -v for the traceback; "  # noqa: T201
               "please report it)", file=sys.stderr)

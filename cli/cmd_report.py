@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="pricing and plan TOML for the cost section (see 'accord cost example-config')")
     p.add_argument("--items", type=int, default=None,
                    help="production dataset size to forecast the cost of (default: the input's items)")
+    p.add_argument("--resolutions", type=Path, default=None,
+                   help="the 'accord resolve' log, for guideline hot spots")
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
     p.add_argument("--fail-under", type=float, default=None,
                    help="exit 1 when any label set's primary agreement is below this")
@@ -105,8 +107,13 @@ def run(args: argparse.Namespace) -> int:
         from accord.core.cost import load_config
 
         cost = load_config(args.cost_config)
+    resolutions = ()
+    if args.resolutions:
+        from accord.core.qa.conflicts import ResolutionLog
+
+        resolutions = ResolutionLog(args.resolutions).read().resolutions
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
-                          cost_items=args.items)
+                          cost_items=args.items, resolutions=resolutions)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     print_summary(report)
     bad = below_threshold(report, args.fail_under)

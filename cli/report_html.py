@@ -218,8 +218,10 @@ def _conflicts(r: Mapping[str, Any]) -> str:
         parts.append(_table(["item", "label set", "reason", "agreement", "annotations side by side"], rows))
     hs = c.get("hot_spots") or []
     if hs:
-        parts.append("<h3>Guideline hot spots</h3>" + _table(
-            ["label set", "label", "conflicts"], [(h.get("label_set"), h.get("label"), h.get("count")) for h in hs]))
+        parts.append("<h3>Guideline hot spots</h3><p class='muted'>Labels and guideline rules that keep needing "
+                     f"adjudication ({_num(c.get('n_resolutions', 0))} resolutions logged).</p>" + _table(
+            ["kind", "name", "conflicts", "resolutions", "total"],
+            [(h.get("kind"), h.get("name"), h.get("conflicts"), h.get("resolutions"), h.get("total")) for h in hs]))
     return "".join(parts)
 
 

@@ -57,3 +57,27 @@ def test_malformed_export_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("accord: error:")
+
+
+def test_resolutions_logged_on_the_command_line_feed_the_report_hot_spots(tmp_path: Path) -> None:
+    from importlib import resources
+
+    log = tmp_path / "resolutions.jsonl"
+    for item, chosen in (("1", "Positive"), ("2", "Positive"), ("3", "Negative")):
+        assert main(["-q", "resolve", "--log", str(log), "--item", item, "--label-set", "sentiment",
+                     "--chosen", chosen, "--by", "lead@example.com", "--rule", "R2 sarcasm"]) == 0
+    assert len(log.read_text().splitlines()) == 3
+    sample = resources.files("accord.core") / "data" / "sample" / "text_sentiment.json"
+    out = tmp_path / "r.json"
+    assert main(["-q", "report", str(sample), "--resolutions", str(log), "--json", str(out), "--no-checks"]) == 0
+    report = json.loads(out.read_text())
+    assert report["conflicts"]["n_resolutions"] == 3
+    rule = next(h for h in report["conflicts"]["hot_spots"] if h["kind"] == "rule")
+    assert (rule["name"], rule["resolutions"]) == ("R2 sarcasm", 3)
+    positive = next(h for h in report["conflicts"]["hot_spots"] if h["name"] == "Positive")
+    assert positive["resolutions"] == 2
+
+
+def test_resolve_without_the_decision_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resolve", "--log", str(tmp_path / "l.jsonl"), "--item", "1"]) == 2
+    assert "--label-set, --chosen, --by" in capsys.readouterr().err

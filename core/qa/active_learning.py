@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial.distance import cdist
 
 from ..errors import AccordError
 
@@ -179,8 +180,8 @@ def k_center_greedy(
     if weight.shape != (n,) or np.any(~np.isfinite(weight)) or np.any(weight < 0):
         raise ActiveLearningInputError(f"uncertainty must be n_items finite values >= 0, got shape {weight.shape}")
     dist = np.full(n, np.inf)
-    for j in labeled:
-        dist = np.minimum(dist, np.linalg.norm(x - x[j], axis=1))
+    if labeled.size:
+        dist = cdist(x, x[labeled]).min(axis=1)
     taken = np.zeros(n, dtype=bool)
     taken[labeled] = True
     scores = np.zeros(n)
@@ -192,7 +193,7 @@ def k_center_greedy(
         scores[i] = gain[i]
         order.append(i)
         taken[i] = True
-        dist = np.minimum(dist, np.linalg.norm(x - x[i], axis=1))
+        np.minimum(dist, cdist(x, x[i:i + 1]).ravel(), out=dist)
     rest = ~taken
     scores[rest] = (dist * weight)[rest] if np.isfinite(dist).all() else weight[rest]
     return Ranking(order=np.asarray(order, dtype=np.int64), scores=scores.astype(np.float64), method="k_center")

@@ -31,6 +31,7 @@ from ..model import Record, record_to_dict, value_label
 
 __all__ = [
     "Conflict",
+    "ConflictInputError",
     "HotSpot",
     "LogContents",
     "Resolution",
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 ConflictReason = Literal["low_agreement", "gold_disagreement"]
+
+
+class ConflictInputError(AccordError, ValueError):
+    """Agreement scores given in a shape :func:`conflict_queue` cannot read."""
 
 
 class ResolutionLogError(AccordError, ValueError):
@@ -95,7 +100,7 @@ def conflict_queue(
             keyed[(str(key[0]), str(key[1]))] = float(score)
         else:
             if label_set is None:
-                raise AccordError(
+                raise ConflictInputError(
                     "agreement is keyed by item id only; pass label_set=... to say which label set it scores")
             keyed[(str(key), label_set)] = float(score)
     by_key: dict[tuple[str, str], list[Record]] = {}
@@ -158,10 +163,13 @@ class LogContents:
     Attributes:
         resolutions: Every complete resolution, in file order.
         torn_tail: The incomplete last line (crash mid-append), or None.
+        torn_lines: Earlier truncated lines ``(line_no, text)`` -- a crash
+            mid-append followed by later appends (each append starts on a fresh line).
     """
 
     resolutions: tuple[Resolution, ...]
     torn_tail: str | None
+    torn_lines: tuple[tuple[int, str], ...] = ()
 
     def latest(self) -> dict[tuple[str, str], Resolution]:
         """The last resolution per (item_id, label_set) -- later lines supersede earlier ones."""
@@ -185,8 +193,11 @@ class ResolutionLog:
         line = json.dumps(resolution.to_dict(), ensure_ascii=False, sort_keys=True) + "\n"
         data = line.encode("utf-8")
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # close a torn line left by a crash; never rewrite it
                 written = os.write(fd, data)
                 if written != len(data):  # pragma: no cover - regular files write fully
                     raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
@@ -206,12 +217,20 @@ class ResolutionLog:
         lines = raw.split("\n")
         tail = lines.pop()  # "" when the file ends with a newline
         out: list[Resolution] = []
+        torn_lines: list[tuple[int, str]] = []
         for no, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 out.append(Resolution.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, AttributeError) as e:
+            except json.JSONDecodeError as e:
+                if e.msg.startswith("Unterminated") or e.pos >= len(line.rstrip()):  # input ended early: a torn write
+                    torn_lines.append((no, line))
+                    continue
+                raise ResolutionLogError(
+                    f"{self.path}:{no}: not a JSON resolution ({e}); the log is append-only -- "
+                    "fix or remove that line by hand") from e
+            except (TypeError, AttributeError) as e:
                 raise ResolutionLogError(
                     f"{self.path}:{no}: not a JSON resolution ({e}); the log is append-only -- "
                     "fix or remove that line by hand") from e
@@ -221,7 +240,7 @@ class ResolutionLog:
                 out.append(Resolution.from_dict(json.loads(tail)))
             except (json.JSONDecodeError, ResolutionLogError, TypeError, AttributeError):
                 torn = tail
-        return LogContents(resolutions=tuple(out), torn_tail=torn)
+        return LogContents(resolutions=tuple(out), torn_tail=torn, torn_lines=tuple(torn_lines))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -73,7 +73,8 @@ def proportion_interval(
     k = np.asarray(successes, dtype=np.float64)
     m = np.asarray(n, dtype=np.float64)
     k, m = np.broadcast_arrays(k, m)
-    if np.any(m < 0) or np.any(k < 0) or np.any(k > m) or not np.all(np.isfinite(k) & np.isfinite(m)):
+    # NaN fails every comparison, so these two passes also reject NaN; inf n is rejected explicitly.
+    if not (np.all(k >= 0) and np.all(k <= m) and np.all(np.isfinite(m))):
         raise InvalidProportionError(
             f"need finite 0 <= successes <= n, got successes={successes!r}, n={n!r}")
     alpha = 1.0 - confidence
@@ -81,10 +82,12 @@ def proportion_interval(
     safe_m = np.where(empty, 1.0, m)
     if method == "wilson":
         z = float(stats.norm.ppf(1.0 - alpha / 2))
-        p = k / safe_m
-        denom = 1.0 + z * z / safe_m
-        centre = (p + z * z / (2 * safe_m)) / denom
-        half = z * np.sqrt(p * (1 - p) / safe_m + z * z / (4 * safe_m * safe_m)) / denom
+        z2 = z * z
+        inv = 1.0 / safe_m
+        p = k * inv
+        denom = 1.0 / (1.0 + z2 * inv)
+        centre = (p + (0.5 * z2) * inv) * denom
+        half = z * denom * np.sqrt(inv * (p * (1 - p) + (0.25 * z2) * inv))
         low = np.clip(centre - half, 0.0, 1.0)
         high = np.clip(centre + half, 0.0, 1.0)
     elif method == "clopper-pearson":
@@ -93,9 +96,10 @@ def proportion_interval(
             high = np.where(k < safe_m, stats.beta.ppf(1 - alpha / 2, k + 1, np.maximum(safe_m - k, 1e-300)), 1.0)
     else:
         raise InvalidProportionError(f"method must be 'wilson' or 'clopper-pearson', got {method!r}")
-    low = np.where(empty, np.nan, low).astype(np.float64)
-    high = np.where(empty, np.nan, high).astype(np.float64)
-    return low, high
+    if empty.any():
+        low = np.where(empty, np.nan, low)
+        high = np.where(empty, np.nan, high)
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

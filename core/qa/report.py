@@ -38,6 +38,7 @@ from ..errors import ConfigError, UndefinedAgreementError
 from ..matching.base import MatchResult
 from ..model import REGION_KINDS, Dataset, Record, TextValue, value_label
 from . import gold as gold_mod
+from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
@@ -456,21 +457,24 @@ def _consensus_discrepancies(ds: Dataset, name: str, consensus: Mapping[str, str
 
 
 def _conflicts(ds: Dataset, name: str, item_scores: Mapping[str, float], threshold: float,
-               gold_disagreements: Mapping[str, int]) -> list[dict[str, Any]]:
-    human = ds.grouped(name, source="human")
-    out = []
-    for item in sorted(set(item_scores) | set(gold_disagreements)):
-        score = item_scores.get(item)
-        low = score is not None and score < threshold
-        if not low and not gold_disagreements.get(item):
-            continue
-        side = {}
-        for a, rs in sorted(human.get(item, {}).items()):
-            side[a] = "; ".join(_describe(r) for r in rs) or "(nothing)"
-        out.append({"item_id": item, "label_set": name, "agreement": _f(score),
-                    "reason": "low agreement" if low else "disagrees with gold",
-                    "gold_discrepancies": int(gold_disagreements.get(item, 0)), "annotations": side})
-    return out
+               gold_disagreements: Mapping[str, int]) -> list[Conflict]:
+    """Low-agreement items (lowest first), then items whose annotators disagree with gold."""
+    records = ds.select(label_set=name, source="human")
+    low = conflict_queue(item_scores, threshold=threshold, records=records, label_set=name)
+    queued = {c.item_id for c in low}
+    gold_only = {i: 0.0 for i, n in gold_disagreements.items() if n and i not in queued}
+    return low + conflict_queue(gold_only, threshold=1.0, records=records, label_set=name,
+                                reason="gold_disagreement")
+
+
+def _conflict_dict(ds: Dataset, c: Conflict, human: Mapping[str, Mapping[str, list[Record]]],
+                   gold_disagreements: Mapping[str, int]) -> dict[str, Any]:
+    side = {a: "; ".join(_describe(r) for r in rs) or "(nothing)"
+            for a, rs in sorted(human.get(c.item_id, {}).items())}
+    return {"item_id": c.item_id, "label_set": c.label_set,
+            "agreement": None if c.reason == "gold_disagreement" else _f(c.agreement_score),
+            "reason": c.reason.replace("_", " "), "labels": list(c.labels),
+            "gold_discrepancies": int(gold_disagreements.get(c.item_id, 0)), "annotations": side}
 
 
 def _describe(r: Record) -> str:
@@ -493,6 +497,7 @@ def _describe(r: Record) -> str:
 
 def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
                  checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
+                 resolutions: Sequence[Resolution] = (),
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
@@ -503,6 +508,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         checks: Include the rule-based checks.
         cost: Pricing and plan for the cost section (defaults: :mod:`accord.core.cost`'s).
         cost_items: Dataset size to forecast the cost of (default: this dataset's items).
+        resolutions: Adjudications so far (a :class:`~accord.core.qa.conflicts.ResolutionLog`'s
+            contents): they feed the guideline hot spots.
         progress: Called with the name of each step (for a progress display).
     """
     cfg = config or ReportConfig()
@@ -512,6 +519,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     gold_outcomes: dict[str, gold_mod.GoldOutcome] = {}
     consensus: dict[str, Any] = {}
     conflicts: list[dict[str, Any]] = []
+    conflict_objs: list[Conflict] = []
     discrepancies: list[Discrepancy] = []
     item_scores_all: dict[str, dict[str, float]] = {}
     for name in dataset.label_sets:
@@ -544,7 +552,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         discrepancies.extend(g.discrepancies)
         item_scores_all[name] = scores
         per_item_gold = Counter(d.item_id for d in g.discrepancies)
-        conflicts.extend(_conflicts(dataset, name, scores, cfg.conflict_threshold, per_item_gold))
+        queue = _conflicts(dataset, name, scores, cfg.conflict_threshold, per_item_gold)
+        conflict_objs.extend(queue)
+        human = dataset.grouped(name, source="human")
+        conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in queue)
 
     step("sampling")
     sampling = _sampling(dataset, item_scores_all, cfg, seed)
@@ -574,7 +585,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "n_model_records": sum(r.source == "model" for r in dataset.records),
     }
     summary["headline"] = _headline(agreement, gold_summary, counts.by_annotator, conflicts, cfg)
-    hot = Counter((c["label_set"], _conflict_label(dataset, c)) for c in conflicts)
+    hot = guideline_hot_spots(conflict_objs, list(resolutions), top=15)
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -595,8 +606,9 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                    "n_discrepancies": len(discrepancies)},
         "consensus": consensus,
         "conflicts": {"threshold": cfg.conflict_threshold, "items": conflicts,
-                      "hot_spots": [{"label_set": ls, "label": lab, "count": n}
-                                    for (ls, lab), n in hot.most_common(10)]},
+                      "n_resolutions": len(resolutions),
+                      "hot_spots": [{"kind": h.kind, "name": h.name, "conflicts": h.conflicts,
+                                     "resolutions": h.resolutions, "total": h.total} for h in hot]},
         "sampling": sampling,
         "bias": bias,
         "checks": checks_out,
@@ -619,12 +631,6 @@ def _version() -> str:
 
 def _sev(s: str) -> int:
     return ("info", "minor", "major", "critical").index(s)
-
-
-def _conflict_label(ds: Dataset, c: Mapping[str, Any]) -> str:
-    labs = Counter(str(value_label(r.value)) for r in ds.records
-                   if r.item_id == c["item_id"] and r.label_set == c["label_set"] and value_label(r.value))
-    return labs.most_common(1)[0][0] if labs else ""
 
 
 def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]],

@@ -109,36 +109,22 @@ def simple_random_sample(ids: Sequence[str], k: int, *, seed: int | None = None)
 
 
 def _allocate(sizes: list[int], k: int, allocation: Allocation, min_per_stratum: int) -> list[int]:
+    """Integer allocation: start from the target's floor, then largest remainders, with floors and caps."""
     h = len(sizes)
     floor = [min(min_per_stratum, s) for s in sizes]
     if sum(floor) > k:
         raise SamplingError(
             f"min_per_stratum={min_per_stratum} over {h} strata needs {sum(floor)} items but k={k}; "
             "raise k or lower min_per_stratum")
-    alloc = list(floor)
-    remaining = k - sum(alloc)
-    while remaining > 0:
-        room = [s - a for s, a in zip(sizes, alloc, strict=True)]
-        open_ = [i for i in range(h) if room[i] > 0]
-        if allocation == "equal":
-            share = [1.0 if i in open_ else 0.0 for i in range(h)]
-        else:
-            share = [float(sizes[i]) if i in open_ else 0.0 for i in range(h)]
-        total = sum(share)
-        quota = [remaining * s / total for s in share]
-        add = [min(room[i], math.floor(quota[i])) for i in range(h)]
-        left = remaining - sum(add)
-        order = sorted(open_, key=lambda i: (-(quota[i] - math.floor(quota[i])), i))
-        for i in order:
-            if left == 0:
-                break
-            if add[i] < room[i]:
-                add[i] += 1
-                left -= 1
-        if sum(add) == 0:  # pragma: no cover - guarded by _check_k
-            break
-        alloc = [a + b for a, b in zip(alloc, add, strict=True)]
-        remaining = k - sum(alloc)
+    total = sum(sizes)
+    target = [k * s / total for s in sizes] if allocation == "proportional" else [k / h] * h
+    alloc = [min(s, max(f, math.floor(t))) for s, f, t in zip(sizes, floor, target, strict=True)]
+    while sum(alloc) > k:  # floors pushed us over: take from the most over-allocated
+        i = max((i for i in range(h) if alloc[i] > floor[i]), key=lambda i: (alloc[i] - target[i], -i))
+        alloc[i] -= 1
+    while sum(alloc) < k:  # largest remainder among strata with room
+        i = max((i for i in range(h) if alloc[i] < sizes[i]), key=lambda i: (target[i] - alloc[i], -i))
+        alloc[i] += 1
     return alloc
 
 
