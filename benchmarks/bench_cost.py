@@ -57,9 +57,11 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiplies --items (run_all.py passes it)")
     args = ap.parse_args()
     cfg = config_from_dict({"qa": {"annotators_per_item": 2, "review_passes": 1, "gold_fraction": 0.05}})
 
+    args.items = max(10, int(args.items * args.scale))
     single, d = make_pilot(args.items, 1, seed=1)
     pilot1 = analyze_pilot(single)
     kept = d[~outlier_mask(d)]
