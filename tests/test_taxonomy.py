@@ -43,7 +43,8 @@ def test_each_geometry_event_gets_its_category_and_evidence() -> None:
     assert cats == ["extra_object", "poor_localization", "wrong_attribute", "wrong_class"]
     loc = next(d for d in ds if d.category == "poor_localization")
     assert loc.evidence["similarity"] == pytest.approx(7 / 13, abs=1e-6)
-    assert loc.annotator_id == "ann" and loc.reference_label == "car"
+    assert loc.annotator_id == "ann"
+    assert loc.reference_label == "car"
     attr = next(d for d in ds if d.category == "wrong_attribute")
     assert attr.evidence["attributes"] == ["occluded"]
 

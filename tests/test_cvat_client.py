@@ -1,0 +1,221 @@
+"""CVAT API -> Dataset: the pure converter, and the cvat-sdk path against tests/cvat_server.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from cvat_server import Server, _label, demo_task, shape
+
+from accord.core import rle
+from accord.core.errors import ConversionError
+from accord.core.model import Box, Keypoints, Mask, Polygon, Track
+from accord.plugins.cvat.client import (
+    TaskPayload,
+    connect,
+    cvat_breakdown,
+    fetch_payload,
+    fetch_project,
+    fetch_task,
+    from_cvat_api,
+)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server().start()
+    demo_task(srv.state)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _payload(shapes: list[dict[str, Any]], *, tracks: list[dict[str, Any]] | None = None,
+             mode: str = "annotation") -> TaskPayload:
+    task = {"id": 5, "name": "t", "mode": mode}
+    jobs = [{"id": 1, "start_frame": 0, "stop_frame": 1, "type": "annotation", "assignee": {"username": "ann"},
+             "parent_job_id": None, "replicas_count": 0}]
+    labels = [_label(1, "car"), _label(3, "pose", sublabels=[_label(4, "head", parent_id=3),
+                                                             _label(5, "tail", parent_id=3)])]
+    meta = {"start_frame": 0, "deleted_frames": [], "frames": [{"name": "f0.png", "width": 8, "height": 6},
+                                                               {"name": "f1.png", "width": 8, "height": 6}]}
+    return TaskPayload(task=task, jobs=jobs, labels=labels, meta=meta,
+                       annotations={1: {"tags": [], "shapes": shapes, "tracks": tracks or []}})
+
+
+# ------------------------------------------------------------------ pure converter
+
+
+def test_rectangle_and_rotation_are_kept_about_the_centre() -> None:
+    ds = from_cvat_api([_payload([shape(1, 1, 1, [1, 2, 5, 4], rotation=30.0)])])
+    (r,) = ds.records
+    assert r.item_id == "f1.png"
+    assert r.annotator_id == "cvat:ann"
+    assert r.annotation_id == "job:1"
+    assert r.value == Box(label="car", x=1, y=2, width=4, height=2, rotation=30.0)
+    assert ds.items["f1.png"].width == 8
+    assert ds.items["f1.png"].data["cvat_frame"] == 1
+
+
+def test_mask_runs_decode_over_the_window() -> None:
+    # CVAT mask points: runs from a 0-run over the window, then left, top, right, bottom (inclusive).
+    # window 3x2 at (2, 1): runs 1,4,1 -> row0 = 0 1 1, row1 = 1 1 0
+    ds = from_cvat_api([_payload([shape(1, 1, 0, [1, 4, 1, 2, 1, 4, 2], "mask")])])
+    v = ds.records[0].value
+    assert isinstance(v, Mask)
+    m = rle.decode(v.counts, v.height, v.width)
+    expected = np.zeros((6, 8), bool)
+    expected[1, 3:5] = True
+    expected[2, 2:4] = True
+    np.testing.assert_array_equal(m, expected)
+
+
+def test_mask_matches_cvat_sdk_encode_mask() -> None:
+    """Differential: a random mask encoded by cvat-sdk's own encode_mask decodes to itself."""
+    from cvat_sdk.masks import encode_mask
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        m = rng.random((6, 8)) < 0.4
+        if not m.any():
+            continue
+        ds = from_cvat_api([_payload([shape(1, 1, 0, encode_mask(m), "mask")])])
+        v = ds.records[0].value
+        assert isinstance(v, Mask)
+        np.testing.assert_array_equal(rle.decode(v.counts, v.height, v.width), m)
+
+
+def test_skeleton_elements_become_named_keypoints() -> None:
+    el = [{"label_id": 4, "points": [1, 2], "outside": False, "occluded": False},
+          {"label_id": 5, "points": [3, 4], "outside": True, "occluded": False}]
+    ds = from_cvat_api([_payload([shape(1, 3, 0, [], "skeleton", elements=el)])])
+    v = ds.records[0].value
+    assert isinstance(v, Keypoints)
+    assert [(p.name, p.x, p.y, p.visibility) for p in v.points] == [("head", 1, 2, 2), ("tail", 3, 4, 0)]
+    assert ds.schema.label_sets["skeletons"].skeleton == ("head", "tail")
+
+
+def test_polygon_and_ellipse() -> None:
+    ds = from_cvat_api([_payload([shape(1, 1, 0, [0, 0, 4, 0, 4, 3], "polygon"),
+                                  shape(2, 1, 0, [4, 3, 6, 2], "ellipse")])])
+    assert ds.records[0].value == Polygon(label="car", points=((0, 0), (4, 0), (4, 3)))
+    assert ds.records[1].value == Box(label="car", x=2, y=2, width=4, height=2)  # centre (4,3), radii 2 and 1
+
+
+def test_box_tracks_are_tracks_of_the_video_item() -> None:
+    tr = {"id": 9, "label_id": 1, "frame": 0, "attributes": [], "shapes": [
+        {"type": "rectangle", "frame": 1, "points": [1, 1, 3, 3], "outside": True, "attributes": []},
+        {"type": "rectangle", "frame": 0, "points": [0, 0, 2, 2], "outside": False, "attributes": []}]}
+    ds = from_cvat_api([_payload([], tracks=[tr], mode="interpolation")])
+    (r,) = ds.records
+    assert r.item_id == "t"
+    assert r.label_set == "tracks"
+    assert isinstance(r.value, Track)
+    assert [(f.frame, f.outside) for f in r.value.frames] == [(0, False), (1, True)]
+
+
+def test_unknown_label_id_is_a_conversion_error() -> None:
+    with pytest.raises(ConversionError, match=r"label_id 77.*not among the task's labels"):
+        from_cvat_api([_payload([shape(1, 77, 0, [0, 0, 1, 1])])])
+
+
+def test_bad_mask_runs_are_a_conversion_error() -> None:
+    with pytest.raises(ConversionError, match=r"mask runs sum to 5"):
+        from_cvat_api([_payload([shape(1, 1, 0, [1, 4, 0, 0, 2, 1], "mask")])])
+
+
+def test_odd_polygon_coordinates_are_a_conversion_error() -> None:
+    with pytest.raises(ConversionError, match="even number of coordinates"):
+        from_cvat_api([_payload([shape(1, 1, 0, [0, 0, 4, 0, 4], "polygon")])])
+
+
+# ------------------------------------------------------------------ through cvat-sdk
+
+
+def test_fetch_task_maps_jobs_to_annotators_and_sources(server: Server) -> None:
+    client = connect(server.url, token="pat-123")
+    ds = fetch_task(client, 1)
+    by = {(s.annotator_id, s.source) for s in ds.submissions}
+    # consensus replicas are annotators; the GT job is the reference; the parent job is the consensus
+    assert by == {("cvat:alice", "human"), ("cvat:bob", "human"), ("cvat:goldie", "reference"),
+                  ("cvat:lead", "consensus")}
+    assert {s.item_id for s in ds.submissions if s.source == "reference"} == {"a.jpg", "b.jpg"}
+    bob_car = next(r for r in ds.records if r.annotator_id == "cvat:bob" and r.label == "car")
+    assert dict(bob_car.attributes) == {"color": "blue"}
+    assert bob_car.annotation_id == "job:13"
+    assert {r.label_set for r in ds.records} == {"boxes", "tags", "polygons", "masks", "skeletons"}
+    sk = next(r for r in ds.records if r.label_set == "skeletons").value
+    assert isinstance(sk, Keypoints)
+    assert [p.visibility for p in sk.points] == [2, 1]
+    assert ds.schema.label_sets["boxes"].attributes["car"][0].values == ("red", "blue")
+    # every request carried the PAT, and the SDK asked for exactly these endpoints
+    reqs = [r for r in server.state.requests if r.path != "/api/server/about"]
+    assert all(r.headers.get("Authorization") == "Bearer pat-123" for r in reqs)
+    paths = {r.path.rstrip("/") for r in reqs}
+    assert {"/api/tasks/1", "/api/jobs", "/api/labels", "/api/tasks/1/data/meta",
+            "/api/jobs/12/annotations", "/api/jobs/11/annotations"} <= paths
+
+
+def test_login_with_user_and_password(server: Server) -> None:
+    client = connect(server.url, user="u", password="secret")
+    assert len(fetch_task(client, 1).records) == 18
+    login = next(r for r in server.state.requests if r.path == "/api/auth/login")
+    assert login.body == {"username": "u", "password": "secret"}
+
+
+def test_wrong_password_is_refused(server: Server) -> None:
+    from cvat_sdk.api_client.exceptions import ApiException
+
+    with pytest.raises(ApiException):
+        connect(server.url, user="u", password="nope")
+
+
+def test_connect_needs_exactly_one_way_to_log_in(server: Server) -> None:
+    with pytest.raises(ConversionError, match="either a token"):
+        connect(server.url)
+    with pytest.raises(ConversionError, match="either a token"):
+        connect(server.url, token="t", user="u", password="p")
+
+
+def test_server_responses_are_validated_by_the_sdk(server: Server) -> None:
+    """The fake is faithful only if the SDK's models reject drift: drop a required field, and it fails."""
+    from cvat_sdk.api_client.exceptions import ApiTypeError, ApiValueError
+
+    del server.state.tasks[1]["jobs"]
+    client = connect(server.url, token="pat-123")
+    with pytest.raises((ApiTypeError, ApiValueError, TypeError)):
+        fetch_payload(client, 1)
+
+
+def test_fetch_project_prefixes_items_with_the_task(server: Server) -> None:
+    st = server.state
+    st.add_project(4, name="city")
+    st.tasks[1]["project_id"] = 4
+    st.add_task(2, name="park", frames=[("a.jpg", 10, 10)], labels=[_label(1, "car")], project_id=4)
+    st.add_job(30, task_id=2, start=0, stop=0, assignee="carol",
+               annotations={"shapes": [shape(1, 1, 0, [0, 0, 5, 5])]})
+    client = connect(server.url, token="pat-123")
+    ds = fetch_project(client, 4)
+    assert ds.name == "city"
+    assert {"street/a.jpg", "park/a.jpg"} <= set(ds.items)
+    assert {r.annotator_id for r in ds.records if r.item_id == "park/a.jpg"} == {"cvat:carol"}
+    with pytest.raises(ConversionError, match="project 5 has no tasks"):
+        fetch_project(client, 5)
+
+
+def test_cvat_breakdown_counts_per_job_assignee_label_and_frame() -> None:
+    ds = from_cvat_api([_payload([shape(1, 1, 0, [0, 0, 2, 2])])])
+    report = {"errors": {"discrepancies": [
+        {"category": "missing_object", "severity": "major", "item_id": "f0.png", "annotator_id": "cvat:ann",
+         "reference_label": "car", "candidate_label": None},
+        {"category": "wrong_class", "severity": "major", "item_id": "f0.png", "annotator_id": "cvat:ann",
+         "reference_label": "car", "candidate_label": "bus"}]}}
+    out = cvat_breakdown(report, ds)
+    assert out["by_job"] == {"1": {"missing_object": 1, "wrong_class": 1}}
+    assert out["by_assignee"]["cvat:ann"] == {"missing_object": 1, "wrong_class": 1}
+    assert out["by_label"] == {"car": {"missing_object": 1, "wrong_class": 1}}
+    assert out["by_frame"] == {"f0.png": {"missing_object": 1, "wrong_class": 1}}
+    assert out["by_cvat_term"] == {"missing annotation": {"major": 1}, "mismatching label": {"major": 1}}

