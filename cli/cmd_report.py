@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="pricing and plan TOML for the cost section (see 'accord cost example-config')")
     p.add_argument("--items", type=int, default=None,
                    help="production dataset size to forecast the cost of (default: the input's items)")
+    p.add_argument("--previous", type=Path, default=None,
+                   help="an earlier report.json: show how each error category changed since")
     p.add_argument("--resolutions", type=Path, default=None,
                    help="the 'accord resolve' log, for guideline hot spots")
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
@@ -112,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
         from accord.core.qa.conflicts import ResolutionLog
 
         resolutions = ResolutionLog(args.resolutions).read().resolutions
+    previous = json.loads(args.previous.read_text(encoding="utf-8")) if args.previous else None
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
-                          cost_items=args.items, resolutions=resolutions)
+                          cost_items=args.items, resolutions=resolutions, previous=previous)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     print_summary(report)
     bad = below_threshold(report, args.fail_under)

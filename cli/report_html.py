@@ -175,8 +175,14 @@ def _errors(r: Mapping[str, Any]) -> str:
              svg.stacked_bars(counts.get("by_label", {}), title="Discrepancies by label and category",
                               order=cats), "</div>"]
     sev = {c["name"]: c.get("severity", "") for c in e.get("taxonomy", [])}
-    parts.append(_table(["category", "severity", "count"],
-                        [(c, sev.get(c, ""), n) for c, n in counts["by_category"].items()]))
+    trend = e.get("trend") or {}
+    if trend:
+        parts.append(_table(["category", "severity", "previous run", "this run", "change"],
+                            [(c, sev.get(c, ""), t["previous"], t["current"], f"{t['change']:+d}")
+                             for c, t in trend.items()]))
+    else:
+        parts.append(_table(["category", "severity", "count"],
+                            [(c, sev.get(c, ""), n) for c, n in counts["by_category"].items()]))
     items = e.get("discrepancies", [])
     if items:
         rows = [(d["category"], d["severity"], d["item_id"], d["label_set"], d["annotator_id"],

@@ -43,6 +43,7 @@ from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
     Taxonomy,
+    compare_counts,
     count_discrepancies,
     taxonomy_from_mapping,
 )
@@ -497,7 +498,7 @@ def _describe(r: Record) -> str:
 
 def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
                  checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
-                 resolutions: Sequence[Resolution] = (),
+                 resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
@@ -510,6 +511,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         cost_items: Dataset size to forecast the cost of (default: this dataset's items).
         resolutions: Adjudications so far (a :class:`~accord.core.qa.conflicts.ResolutionLog`'s
             contents): they feed the guideline hot spots.
+        previous: An earlier report (its JSON): the error counts gain a per-category trend.
         progress: Called with the name of each step (for a progress display).
     """
     cfg = config or ReportConfig()
@@ -603,7 +605,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                                 for c in tax.categories.values()],
                    "counts": counts.to_dict(),
                    "discrepancies": [d.to_dict() for d in discrepancies[:cfg.max_discrepancies]],
-                   "n_discrepancies": len(discrepancies)},
+                   "n_discrepancies": len(discrepancies),
+                   **({"trend": compare_counts(
+                       ((previous.get("errors") or {}).get("counts") or {}).get("by_category") or {},
+                       counts.by_category)} if previous is not None else {})},
         "consensus": consensus,
         "conflicts": {"threshold": cfg.conflict_threshold, "items": conflicts,
                       "n_resolutions": len(resolutions),
@@ -824,11 +829,11 @@ def _cost(ds: Dataset, agreement: Mapping[str, Any], gold: Mapping[str, Any], co
     from ..cost import analyze_pilot, compare_sourcing, config_from_dict, forecast, pilot_gate, qa_from_report
 
     cfg = config or config_from_dict({})
-    pilot = analyze_pilot(ds)
-    fc = forecast(pilot if pilot.passes else None, cfg, items=items or max(len(ds.items), 1),
-                  n_boot=500, seed=seed)
+    timed = any(s.source == "human" and not s.was_cancelled and s.duration_s for s in ds.submissions)
+    # Without annotation times the forecast falls back to the config's seconds per label.
+    pilot = analyze_pilot(ds) if timed else None
+    fc = forecast(pilot, cfg, items=items or max(len(ds.items), 1), n_boot=500, seed=seed)
     agreement_est, gold_est = qa_from_report({"agreement": agreement, "gold": {"annotators": gold}})
-    gate = pilot_gate(pilot if pilot.passes else None, thresholds=cfg.gate, agreement=agreement_est,
-                      gold_score=gold_est)
+    gate = pilot_gate(pilot, thresholds=cfg.gate, agreement=agreement_est, gold_score=gold_est)
     return {"forecast": fc.to_dict(), "sourcing": compare_sourcing(fc, cfg).to_dict(),
             "gate": gate.to_dict()}
