@@ -205,7 +205,10 @@ def _consensus(r: Mapping[str, Any]) -> str:
         rel = v.get("annotator_reliability") or {}
         if rel:
             parts.append(_table(["annotator", "estimated reliability"], list(rel.items())))
-        if v.get("n_items") is not None:
+        if v.get("n_regions") is not None:
+            parts.append(f"<p>{_num(v.get('n_items'))} items fused into {_num(v.get('n_regions'))} consensus "
+                         f"regions; {escape(v.get('note', ''))}.</p>")
+        elif v.get("n_items") is not None:
             parts.append(f"<p>{_num(v.get('n_items'))} items; {_num(v.get('n_ties', 0))} unresolved ties; "
                          f"{_num(v.get('n_changed_from_majority', 0))} differ from the plain majority.</p>")
     return "".join(parts)

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +43,7 @@ from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
     Taxonomy,
+    classify_match,
     compare_counts,
     count_discrepancies,
     taxonomy_from_mapping,
@@ -425,6 +426,45 @@ def _class_consensus(ds: Dataset, name: str) -> tuple[dict[str, Any], dict[str, 
     return out, labels_by_item
 
 
+def _xyxy(r: Record) -> tuple[float, float, float, float]:
+    v = r.value
+    return (v.x, v.y, v.x + v.width, v.y + v.height)  # type: ignore[union-attr]
+
+
+def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: ReportConfig
+                   ) -> tuple[dict[str, Any], list[Discrepancy]]:
+    """Fused boxes (strict-majority quorum) on items without gold, and each annotator vs them."""
+    from ..model import Box
+    from .consensus import fuse_boxes
+
+    human = ds.grouped(name, source="human")
+    match = _region_matcher(cfg)
+    found: list[Discrepancy] = []
+    n_items = n_regions = 0
+    for item, per in sorted(human.items()):
+        if item in gold_items or len(per) < 3:
+            continue
+        anns = sorted(per)
+        boxes = [[r for r in per[a] if isinstance(r.value, Box) and not r.value.rotation] for a in anns]
+        corners = [np.array([_xyxy(r) for r in b], dtype=float).reshape(-1, 4) for b in boxes]
+        fused = fuse_boxes(corners, [[str(r.label) for r in b] for b in boxes], iou_threshold=cfg.iou_threshold)
+        n_items += 1
+        n_regions += len(fused.labels)
+        consensus = [Record(item_id=item, annotator_id="consensus", label_set=name, source="consensus",
+                            region_id=f"consensus-{k}",
+                            value=Box(label=lab, x=float(x1), y=float(y1), width=float(x2 - x1),
+                                      height=float(y2 - y1)))
+                     for k, ((x1, y1, x2, y2), lab) in enumerate(zip(fused.boxes_xyxy, fused.labels, strict=True))]
+        for a, b in zip(anns, boxes, strict=True):
+            m = match([r.value for r in consensus], [r.value for r in b])
+            found.extend(d if d.annotator_id else replace(d, annotator_id=a)
+                         for d in classify_match(m, consensus, b, taxonomy=cfg.taxonomy, against="consensus"))
+    out = {"method": f"box fusion (strict-majority quorum, IoU >= {cfg.iou_threshold:g})",
+           "n_items": n_items, "n_regions": n_regions,
+           "note": "annotators are compared with the fused boxes on items without gold"}
+    return out, found
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -543,6 +583,9 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             agreement[name], scores, _ = _region_agreement(dataset, name, cfg, seed)
             g = gold_mod.score_regions(dataset, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
                                        target_width=cfg.gold_target_width, taxonomy=tax)
+            if kind == "box":
+                consensus[name], found = _box_consensus(dataset, name, g.gold_items, cfg)
+                discrepancies.extend(found)
         elif kind == "text":
             agreement[name], scores = _text_agreement(dataset, name, cfg)
             g = gold_mod.score_texts(dataset, name, error_counts=word_error_counts,
