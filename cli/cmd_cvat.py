@@ -59,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     help="lowest severity that becomes an issue")
     wb.add_argument("--against", default="reference,consensus",
                     help="comparisons that raise issues: reference, consensus, annotator (comma-separated)")
+    wb.add_argument("--conflicts", action="store_true",
+                    help="also raise whole-frame issues for the conflict queue (low agreement, no gold needed)")
     wb.add_argument("--move-stage", default=None, choices=["annotation", "validation", "acceptance"],
                     help="move jobs with issues to this stage")
     wb.add_argument("--move-state", default=None, choices=["new", "in progress", "rejected", "completed"],
@@ -101,9 +103,20 @@ def run_report(args: argparse.Namespace) -> int:
         password = args.password or os.environ.get("CVAT_PASSWORD")
         if token is None and (args.user is None or password is None):
             return _usage("log in with --token PAT (or $CVAT_ACCESS_TOKEN), or --user and --password")
-        client = connect(args.url, token=token, user=None if token else args.user,
-                         password=None if token else password)
-        dataset = fetch_task(client, args.task) if args.task is not None else fetch_project(client, args.project)
+        from cvat_sdk.api_client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            client = connect(args.url, token=token, user=None if token else args.user,
+                             password=None if token else password)
+            dataset = (fetch_task(client, args.task) if args.task is not None
+                       else fetch_project(client, args.project))
+        except ApiException as e:
+            what = f"task {args.task}" if args.task is not None else f"project {args.project}"
+            return _usage(f"CVAT at {args.url} answered {e.status} {e.reason} while reading {what}; check the id "
+                          "and that your token or login may see it")
+        except HTTPError as e:
+            return _usage(f"cannot reach CVAT at {args.url}: {e}; check --url")
     else:
         from .io import load_dataset
 
@@ -130,7 +143,8 @@ def _write_back(client: Any, report: dict[str, Any], dataset: Any, args: argpars
     from accord.plugins.cvat.writeback import move_jobs, plan_issues, write_issues
 
     against = tuple(a.strip() for a in args.against.split(",") if a.strip())
-    plans = plan_issues(report, dataset, min_severity=args.min_severity, against=against)
+    plans = plan_issues(report, dataset, min_severity=args.min_severity, against=against,
+                        conflicts=args.conflicts)
     out: dict[str, Any] = {"dry_run": bool(args.dry_run), "planned": len(plans), "created": 0,
                            "skipped_existing": 0, "jobs_moved": []}
     if args.write_issues:

@@ -5,31 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cvat_server import Server, demo_task
 
-import accord.core.qa.report as report_mod
 from accord.cli import main
-from accord.core.errors import InvalidAnnotationError
 from accord.plugins.cvat.client import connect, fetch_task
 from accord.plugins.cvat.convert import to_cvat_xml
-
-
-@pytest.fixture(autouse=True)
-def tolerant_cost(monkeypatch: pytest.MonkeyPatch) -> None:
-    """build_report's cost section raises when no submission has a duration (CVAT Community
-    exposes no job time); until that is fixed in core, report the error in the section instead."""
-    original = report_mod._cost
-
-    def cost(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return original(*args, **kwargs)
-        except InvalidAnnotationError as e:
-            return {"error": str(e)}
-
-    monkeypatch.setattr(report_mod, "_cost", cost)
 
 
 @pytest.fixture
@@ -110,11 +92,23 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.Captu
     assert message in capsys.readouterr().err
 
 
-def test_unknown_task_is_an_error_not_a_traceback(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["cvat", "report", "--url", server.url, "--token", "pat-123", "--task", "99"]) != 0
+def test_unknown_task_and_bad_login_are_clear_errors(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cvat", "report", "--url", server.url, "--token", "pat-123", "--task", "99"]) == 2
     err = capsys.readouterr().err
-    assert "accord:" in err
-    assert "Traceback" not in err
+    assert "answered 404" in err
+    assert "task 99" in err
+    assert main(["cvat", "report", "--url", server.url, "--token", "wrong", "--task", "1"]) == 2
+    assert "answered 401" in capsys.readouterr().err
+
+
+def test_unreachable_server_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["cvat", "report", "--url", f"http://127.0.0.1:{port}", "--token", "t", "--task", "1"]) == 2
+    assert "cannot reach CVAT" in capsys.readouterr().err
 
 
 def test_coco_export_path(server: Server, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from cvat_server import Server, _label, demo_task, shape
 
 from accord.core import rle
-from accord.core.errors import ConversionError
+from accord.core.errors import ConfigError, ConversionError
 from accord.core.model import Box, Keypoints, Mask, Polygon, Track
 from accord.plugins.cvat.client import (
     TaskPayload,
@@ -174,9 +174,9 @@ def test_wrong_password_is_refused(server: Server) -> None:
 
 
 def test_connect_needs_exactly_one_way_to_log_in(server: Server) -> None:
-    with pytest.raises(ConversionError, match="either a token"):
+    with pytest.raises(ConfigError, match="either a token"):
         connect(server.url)
-    with pytest.raises(ConversionError, match="either a token"):
+    with pytest.raises(ConfigError, match="either a token"):
         connect(server.url, token="t", user="u", password="p")
 
 
@@ -219,3 +219,36 @@ def test_cvat_breakdown_counts_per_job_assignee_label_and_frame() -> None:
     assert out["by_label"] == {"car": {"missing_object": 1, "wrong_class": 1}}
     assert out["by_frame"] == {"f0.png": {"missing_object": 1, "wrong_class": 1}}
     assert out["by_cvat_term"] == {"missing annotation": {"major": 1}, "mismatching label": {"major": 1}}
+
+
+def test_honeypot_frames_share_the_item_of_their_gt_frame() -> None:
+    """Honeypot mode: validation frame 2 ("v.jpg") sits in the GT job; annotation job 1 sees a
+    copy of it as its frame 3 (same file name). Both land on item v.jpg, with each job's frame kept."""
+    task = {"id": 5, "name": "t", "mode": "annotation"}
+    meta = {"deleted_frames": [], "frames": [{"name": n, "width": 8, "height": 6}
+                                             for n in ("a.jpg", "b.jpg", "v.jpg", "v.jpg")]}
+    jobs = [{"id": 1, "start_frame": 0, "stop_frame": 3, "type": "annotation", "assignee": {"username": "ann"}},
+            {"id": 2, "start_frame": 2, "stop_frame": 2, "type": "ground_truth", "assignee": None}]
+    ann = {1: {"shapes": [shape(1, 1, 3, [0, 0, 2, 2])]}, 2: {"shapes": [shape(2, 1, 2, [0, 0, 2, 3])]}}
+    ds = from_cvat_api([TaskPayload(task=task, jobs=jobs, labels=[_label(1, "car")], meta=meta, annotations=ann)])
+    assert {(r.item_id, r.source) for r in ds.records} == {("v.jpg", "human"), ("v.jpg", "reference")}
+    assert dict(ds.items["v.jpg"].data["cvat_frames"]) == {"1": 3, "2": 2}
+
+    from accord.plugins.cvat.writeback import plan_issues
+
+    report = {"errors": {"discrepancies": [
+        {"category": "poor_localization", "severity": "major", "event": "low_similarity", "item_id": "v.jpg",
+         "label_set": "boxes", "annotator_id": "cvat:ann", "against": "reference",
+         "candidate_region_id": "shape:1", "reference_region_id": "shape:2", "evidence": {"iou": 0.667}}]}}
+    (plan,) = plan_issues(report, ds)
+    assert (plan.job_id, plan.frame, plan.position) == (1, 3, (0.0, 0.0, 2.0, 2.0))  # the honeypot's own frame
+    assert "poor_localization (low overlap)" in plan.message
+    assert "iou=0.667" in plan.message
+
+
+def test_missing_cvat_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.core.errors import MissingExtraError
+
+    monkeypatch.setitem(__import__("sys").modules, "cvat_sdk", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'accord\[cvat\]'"):
+        connect("http://127.0.0.1:1", token="t")

@@ -1,0 +1,140 @@
+"""A CVAT auto-annotation function backed by an accord predictor.
+
+Use it with cvat-cli (any CVAT server, Community included)::
+
+    cvat-cli task auto-annotate TASK --function-module accord.ml_backends.cvat_function \\
+        -p model=str:contours -p kinds=str:box,keypoints,tag --conf-threshold 0.5
+
+or from Python::
+
+    from cvat_sdk.auto_annotation import annotate_task
+    import accord.ml_backends.cvat_function as fn
+    annotate_task(client, task_id, fn.create(model="contours", kinds="box,polygon"))
+
+The module itself is a detection function (``spec`` and ``detect`` for the default
+predictor with boxes, ``extent`` skeletons and ``light``/``dark`` tags); :func:`create`
+builds one for any registered predictor (:mod:`accord.ml_backends.predictors`) and its
+parameters. ``detect()`` honours the context's ``conf_threshold`` (keeps scores >= it)
+and ``conv_mask_to_poly`` (masks become polygons of their outer contour).
+
+Label ids in the spec are local; cvat-sdk maps them to the task's labels by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from cvat_sdk.auto_annotation import (
+    DetectionFunctionContext,
+    DetectionFunctionSpec,
+    keypoint,
+    keypoint_spec,
+    label_spec,
+    mask,
+    polygon,
+    rectangle,
+    skeleton,
+    skeleton_label_spec,
+    tag,
+)
+from cvat_sdk.masks import encode_mask
+
+from .predictors import LabelInfo, Prediction, Predictor, get_predictor
+
+_CVAT_TYPE = {"box": "rectangle", "polygon": "polygon", "mask": "mask", "tag": "tag"}
+
+
+def _label_type(kinds: set[str]) -> str:
+    # a mask label may receive polygons (conv_mask_to_poly), so masks get "any"
+    return _CVAT_TYPE[next(iter(kinds))] if len(kinds) == 1 and "mask" not in kinds else "any"
+
+
+class PredictorFunction:
+    """A detection function (``spec`` + ``detect``) wrapping a :class:`Predictor`."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        infos: dict[str, list[LabelInfo]] = {}
+        for info in predictor.labels:
+            infos.setdefault(info.name, []).append(info)
+        self._ids: dict[str, int] = {}
+        self._kp_ids: dict[str, tuple[int, ...]] = {}
+        specs = []
+        next_id = 0
+        for name, group in infos.items():
+            lid = next_id
+            next_id += 1
+            self._ids[name] = lid
+            skel = next((i for i in group if i.kind == "keypoints"), None)
+            if skel is not None:
+                kp_ids = tuple(range(next_id, next_id + len(skel.keypoints)))
+                next_id += len(kp_ids)
+                self._kp_ids[name] = kp_ids
+                specs.append(skeleton_label_spec(name, lid, [keypoint_spec(k, i) for k, i in
+                                                             zip(skel.keypoints, kp_ids, strict=True)]))
+            else:
+                specs.append(label_spec(name, lid, type=_label_type({i.kind for i in group})))
+        self.spec = DetectionFunctionSpec(labels=specs)
+
+    def _shape(self, p: Prediction, conv_mask_to_poly: bool) -> list[Any]:
+        lid = self._ids[p.label]
+        flat = [float(v) for xy in p.points for v in xy]
+        if p.kind == "box":
+            return [rectangle(lid, flat, score=p.score)]
+        if p.kind == "polygon":
+            return [polygon(lid, flat, score=p.score)]
+        if p.kind == "tag":
+            return [tag(lid)]
+        if p.kind == "keypoints":
+            return [skeleton(lid, [keypoint(kid, [x, y]) for kid, (x, y) in
+                                   zip(self._kp_ids[p.label], p.points, strict=True)], score=p.score)]
+        if p.kind == "mask" and p.mask is not None:
+            if conv_mask_to_poly:
+                pts = _mask_outline(p.mask)
+                return [polygon(lid, pts, score=p.score)] if len(pts) >= 6 else []
+            return [mask(lid, encode_mask(p.mask), score=p.score)]
+        return []
+
+    def detect(self, context: DetectionFunctionContext, image: Any) -> list[Any]:
+        """Shapes and tags for one frame (a PIL image), filtered by ``context.conf_threshold``."""
+        arr: npt.NDArray[np.uint8] = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image,
+                                                dtype=np.uint8)
+        threshold = context.conf_threshold
+        out: list[Any] = []
+        for p in self.predictor.predict(arr):
+            if threshold is not None and p.score < threshold:
+                continue
+            out += self._shape(p, context.conv_mask_to_poly)
+        return out
+
+
+def _mask_outline(m: npt.NDArray[np.bool_]) -> list[float]:
+    from .predictors import _outline
+
+    return [float(v) for xy in _outline(m) for v in xy]
+
+
+def create(model: str = "contours", **params: Any) -> PredictorFunction:
+    """A detection function for the predictor registered as ``model`` (``-p model=...``).
+
+    Other parameters go to the predictor's factory (``kinds="box,polygon"``, ``min_area_px=32``).
+
+    Raises:
+        BadPredictorError: unknown model or parameters.
+    """
+    return PredictorFunction(get_predictor(model, **params))
+
+
+_DEFAULT = create(kinds="box,keypoints,tag")
+spec: DetectionFunctionSpec = _DEFAULT.spec
+
+
+def detect(context: DetectionFunctionContext, image: Any) -> list[Any]:
+    """The default function's ``detect`` (boxes, extent skeletons, light/dark tags)."""
+    return _DEFAULT.detect(context, image)
+
+
+__all__: Sequence[str] = ("PredictorFunction", "create", "detect", "spec")
