@@ -76,11 +76,12 @@ def run_label_studio(args: argparse.Namespace) -> int:
     """Validate the settings, build the app once here (fail fast), then hand over to uvicorn."""
     require("fastapi", "serve", purpose="accord serve")
     uvicorn = require("uvicorn", "serve", purpose="accord serve")
-    os.environ.update(server_env(args))
-    from accord.ml_backends.label_studio.app import app_from_env
+    env = server_env(args)
+    from accord.ml_backends.label_studio.app import create_app, settings_from_env
 
-    app = app_from_env()  # unknown model, bad auth string: an error now, not in every worker
-    Path(os.environ["ACCORD_SERVE_STATE_DIR"]).mkdir(parents=True, exist_ok=True)
+    app = create_app(settings_from_env({**os.environ, **env}))  # bad settings fail here, not in every worker
+    Path(env["ACCORD_SERVE_STATE_DIR"]).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)  # worker processes read their settings from here
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     else:

@@ -220,7 +220,7 @@ def test_concurrent_commits_from_threads_and_processes_do_not_corrupt_state(tmp_
     threads = [threading.Thread(target=_commit_many, args=(str(tmp_path), 10)) for _ in range(4)]
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     procs = [ctx.Process(target=_commit_many, args=(str(tmp_path), 10)) for _ in range(2)]
-    for w in (*threads, *procs):
+    for w in (*procs, *threads):  # fork before starting threads: a child must not inherit a held lock
         w.start()
     for w in (*threads, *procs):
         w.join(60)

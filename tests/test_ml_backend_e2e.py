@@ -51,10 +51,11 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ls_server
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory, label_studio: ls_server.Server) -> Iterator[str]:
+def backend(tmp_path_factory: pytest.TempPathFactory, label_studio: ls_server.Server) -> Iterator[tuple[str, Path]]:
     import uvicorn
 
-    app = create_app(Settings(state_dir=tmp_path_factory.mktemp("ml-state"), label_studio_url=label_studio.url))
+    state_dir = tmp_path_factory.mktemp("ml-state")
+    app = create_app(Settings(state_dir=state_dir, label_studio_url=label_studio.url))
     port = ls_server.free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -63,7 +64,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory, label_studio: ls_server.Se
     deadline = time.monotonic() + 30
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield url
+    yield url, state_dir
     server.should_exit = True
     thread.join(10)
 
@@ -95,8 +96,12 @@ def _accuracy(preds: dict[int, Any], gold: dict[int, str]) -> float:
     return sum(preds[t].result[0]["value"]["choices"][0] == g for t, g in gold.items() if t in preds) / len(gold)
 
 
-def test_connect_predict_annotate_train_improve(label_studio: ls_server.Server, backend: str) -> None:
+def test_connect_predict_annotate_train_improve(label_studio: ls_server.Server, backend: tuple[str, Path]) -> None:
     from label_studio_sdk import LabelStudio
+
+    from accord.ml_backends.label_studio.state import ProjectState
+
+    backend_url, state_dir = backend
 
     ls = LabelStudio(base_url=label_studio.url, api_key=label_studio.token)
     project = ls.projects.create(title="accord-ml-e2e", label_config=CONFIG)
@@ -107,7 +112,7 @@ def test_connect_predict_annotate_train_improve(label_studio: ls_server.Server, 
     r1, r2, held = ids[:2], ids[2:8], ids[8:]
     gold_held = {t: lab for t, (_, lab) in zip(held, HELD_OUT, strict=True)}
 
-    ml = ls.ml.create(project=pid, url=backend, title="accord", is_interactive=False)
+    ml = ls.ml.create(project=pid, url=backend_url, title="accord", is_interactive=False)
     # cold start: the backend answers nothing and Label Studio stores no prediction
     ls.actions.create(id="retrieve_tasks_predictions", project=pid, selected_items={"all": False, "included": held})
     assert _predictions(ls, held, "text-v0") == {}
@@ -118,8 +123,13 @@ def test_connect_predict_annotate_train_improve(label_studio: ls_server.Server, 
                                                    "value": {"choices": [lab]}}])
 
     annotate(r1, ROUND1)
+    # Label Studio's own webhook told the backend about each annotation
+    deadline = time.monotonic() + 20
+    while sorted(ProjectState(state_dir, pid).annotations()) != sorted(map(str, r1)):
+        assert time.monotonic() < deadline, "no ANNOTATION_CREATED webhook arrived"
+        time.sleep(0.2)
     ls.ml.train(id=ml.id)
-    _wait_version(backend, pid, "text-v1")
+    _wait_version(backend_url, pid, "text-v1")
     ls.actions.create(id="retrieve_tasks_predictions", project=pid, selected_items={"all": False, "included": held})
     v1 = _predictions(ls, held, "text-v1")
     assert sorted(v1) == sorted(held)  # stored on every held-out task, carrying the version
@@ -132,7 +142,7 @@ def test_connect_predict_annotate_train_improve(label_studio: ls_server.Server, 
 
     annotate(r2, ROUND2)
     ls.ml.train(id=ml.id)
-    _wait_version(backend, pid, "text-v2")
+    _wait_version(backend_url, pid, "text-v2")
     ls.actions.create(id="retrieve_tasks_predictions", project=pid, selected_items={"all": False, "included": held})
     v2 = _predictions(ls, held, "text-v2")
     assert sorted(v2) == sorted(held)

@@ -1,0 +1,339 @@
+"""Small text models that learn from Label Studio annotations while a project is labeled.
+
+Two models, both cheap enough to retrain on every "Train" press:
+
+* :class:`TextClassifier` -- TF-IDF (word 1-2 grams) + logistic regression
+  (scikit-learn). Before it has seen two distinct classes it is *cold* and
+  predicts nothing: a guess from one class is worse than no pre-annotation.
+* :class:`SpanTagger` -- named-entity spans: a gazetteer of every annotated
+  surface form plus a per-token BIO classifier (logistic regression over word,
+  shape, affix and neighbour features). It returns character offsets
+  ``[start, end)`` into the original string, which is what Label Studio's
+  ``Labels`` over ``Text`` expects.
+
+Every prediction carries a *confidence* in ``[0, 1]`` computed by
+:func:`confidence` (higher is surer), so sorting tasks by prediction score,
+ascending, is uncertainty sampling: least confident first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from accord.core.errors import AccordError, InvalidAnnotationError
+from accord.core.qa.active_learning import uncertainty_ranking
+
+Strategy = Literal["least_confidence", "margin", "entropy"]
+STRATEGIES: tuple[Strategy, ...] = ("least_confidence", "margin", "entropy")
+
+_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def confidence(probs: Any, strategy: Strategy = "least_confidence") -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Per-row confidence in ``[0, 1]`` of class-probability rows; low = uncertain.
+
+    The three classic uncertainty-sampling measures (Settles, *Active Learning
+    Literature Survey*, 2009, section 3.1), computed by
+    :func:`accord.core.qa.active_learning.uncertainty_ranking` and turned so that
+    higher is more confident and Label Studio's ascending sort puts the most
+    uncertain first:
+
+    * ``least_confidence``: ``max_k p_k``.
+    * ``margin``: ``p_(1) - p_(2)`` (1.0 with a single class).
+    * ``entropy``: ``1 - H(p) / log K`` (1.0 with a single class).
+
+    Args:
+        probs: ``(n, K)`` array, rows summing to 1 (a 1-d array is one row).
+        strategy: One of :data:`STRATEGIES`.
+
+    Returns:
+        ``(n,)`` float array.
+
+    Raises:
+        InvalidAnnotationError: unknown strategy, or probabilities outside ``[0, 1]``.
+
+    Example:
+        >>> confidence([[0.5, 0.3, 0.2]], "margin").round(3).tolist()
+        [0.2]
+    """
+    p = np.atleast_2d(np.asarray(probs, dtype=float))
+    if strategy not in STRATEGIES:
+        raise InvalidAnnotationError(f"unknown uncertainty strategy {strategy!r}; use one of {STRATEGIES}")
+    if p.size and (np.nanmin(p) < -1e-9 or np.nanmax(p) > 1 + 1e-9):
+        raise InvalidAnnotationError("probabilities must lie in [0, 1]; pass predict_proba output, not logits")
+    n, k = p.shape
+    if n == 0:
+        return np.zeros(0)
+    if k < 2:
+        return np.ones(n)
+    # The informativeness scores come from the core sampling strategies; turn them into confidences.
+    s = uncertainty_ranking(p, method=strategy).scores
+    if strategy == "least_confidence":
+        return np.asarray(1.0 - s)
+    if strategy == "margin":
+        return np.asarray(-s)
+    return np.asarray(np.clip(1.0 - s / math.log(k), 0.0, 1.0))
+
+
+def _require_sklearn() -> Any:
+    try:
+        import sklearn
+    except ImportError as e:
+        raise AccordError("scikit-learn is needed for the text models; install it with: "
+                          "pip install 'accord[serve]'") from e
+    return sklearn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassPrediction:
+    """One text classification: the label, its probability and the row's confidence."""
+
+    label: str
+    probability: float
+    score: float
+
+
+class TextClassifier:
+    """TF-IDF + logistic regression over whole texts; cold (predicts nothing) below 2 classes.
+
+    Example:
+        >>> m = TextClassifier().fit(["good", "great", "bad", "awful"], ["pos", "pos", "neg", "neg"])
+        >>> m.predict(["good"])[0].label
+        'pos'
+    """
+
+    def __init__(self, *, strategy: Strategy = "least_confidence", c: float = 10.0) -> None:
+        self.strategy: Strategy = strategy
+        self.c = c
+        self._pipe: Any = None
+        self.classes: tuple[str, ...] = ()
+        self.n_examples = 0
+
+    @property
+    def is_cold(self) -> bool:
+        """True until the model has been fitted on at least two distinct classes."""
+        return self._pipe is None
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TextClassifier:
+        """Fit on parallel ``texts``/``labels``; with fewer than two classes the model stays cold."""
+        if len(texts) != len(labels):
+            raise InvalidAnnotationError(f"texts and labels differ in length ({len(texts)} != {len(labels)})")
+        self.n_examples = len(texts)
+        classes = sorted(set(labels))
+        self.classes = tuple(classes)
+        if len(classes) < 2:
+            self._pipe = None
+            return self
+        _require_sklearn()
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True),
+                             LogisticRegression(C=self.c, max_iter=1000))
+        pipe.fit([str(t) for t in texts], list(labels))
+        self._pipe = pipe
+        self.classes = tuple(str(c) for c in pipe.classes_)
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """``(n, len(classes))`` probabilities; raises when the model is cold."""
+        if self._pipe is None:
+            raise AccordError("the text classifier is cold (fewer than two labeled classes); "
+                              "annotate tasks of at least two classes and train again")
+        return np.asarray(self._pipe.predict_proba([str(t) for t in texts]))
+
+    def predict(self, texts: Sequence[str]) -> list[ClassPrediction]:
+        """One :class:`ClassPrediction` per text, or ``[]`` when the model is cold."""
+        if self._pipe is None or not texts:
+            return []
+        p = self.predict_proba(texts)
+        conf = confidence(p, self.strategy)
+        best = p.argmax(axis=1)
+        return [ClassPrediction(label=self.classes[int(b)], probability=float(p[i, b]), score=float(conf[i]))
+                for i, b in enumerate(best)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanPrediction:
+    """A labeled character span ``text[start:end]`` with its probability-like score."""
+
+    start: int
+    end: int
+    text: str
+    label: str
+    score: float
+
+
+def tokenize(text: str) -> list[tuple[int, int]]:
+    """Character offsets ``(start, end)`` of word and punctuation tokens.
+
+    Example:
+        >>> tokenize("Ada Lovelace, 1815.")
+        [(0, 3), (4, 12), (12, 13), (14, 18), (18, 19)]
+    """
+    return [m.span() for m in _TOKEN.finditer(text)]
+
+
+def _shape(w: str) -> str:
+    s = re.sub(r"[A-Z]", "X", w)
+    s = re.sub(r"[a-z]", "x", s)
+    s = re.sub(r"\d", "d", s)
+    return re.sub(r"(.)\1+", r"\1\1", s)
+
+
+def _features(words: list[str], i: int) -> dict[str, Any]:
+    w = words[i]
+    lw = w.lower()
+    f: dict[str, Any] = {"b": 1, "w=" + lw: 1, "shape=" + _shape(w): 1, "suf3=" + lw[-3:]: 1,
+                         "pre3=" + lw[:3]: 1, "title": int(w.istitle()), "upper": int(w.isupper()),
+                         "digit": int(w.isdigit())}
+    f["p=" + (words[i - 1].lower() if i > 0 else "<s>")] = 1
+    f["n=" + (words[i + 1].lower() if i + 1 < len(words) else "</s>")] = 1
+    f["pshape=" + (_shape(words[i - 1]) if i > 0 else "<s>")] = 1
+    return f
+
+
+class SpanTagger:
+    """Gazetteer + per-token BIO logistic regression for ``Labels`` over ``Text``.
+
+    The gazetteer remembers every annotated surface form (case-folded token
+    sequence) and its label counts; a match scores the majority label's share.
+    The token classifier generalises to unseen names; its spans score the mean
+    winning-tag probability. Gazetteer spans win over overlapping classifier
+    spans. The task-level score (:meth:`score_text`) is the confidence of the
+    least confident token, or 0.0 with no token classifier yet.
+
+    Example:
+        >>> t = SpanTagger().fit(["Ada lives in Paris"], [[(13, 18, "LOC")]])
+        >>> [(s.text, s.label) for s in t.predict("Bob went to Paris")]
+        [('Paris', 'LOC')]
+    """
+
+    def __init__(self, *, strategy: Strategy = "least_confidence", c: float = 5.0) -> None:
+        self.strategy: Strategy = strategy
+        self.c = c
+        self.gazetteer: dict[tuple[str, ...], Counter[str]] = {}
+        self._max_len = 0
+        self._vec: Any = None
+        self._clf: Any = None
+        self.labels: tuple[str, ...] = ()
+        self.n_examples = 0
+
+    @property
+    def is_cold(self) -> bool:
+        """True until at least one span has been seen."""
+        return not self.gazetteer
+
+    def fit(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int, str]]]) -> SpanTagger:
+        """Fit on texts and their gold spans ``(start, end, label)`` (character offsets, end exclusive).
+
+        Raises:
+            InvalidAnnotationError: lengths differ, or a span lies outside its text.
+        """
+        if len(texts) != len(spans):
+            raise InvalidAnnotationError(f"texts and spans differ in length ({len(texts)} != {len(spans)})")
+        self.n_examples = len(texts)
+        gaz: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+        X: list[dict[str, Any]] = []
+        y: list[str] = []
+        labels: set[str] = set()
+        for text, sp in zip(texts, spans, strict=True):
+            toks = tokenize(text)
+            words = [text[a:b] for a, b in toks]
+            tags = ["O"] * len(toks)
+            for start, end, label in sp:
+                if not 0 <= start < end <= len(text):
+                    raise InvalidAnnotationError(
+                        f"span ({start}, {end}) lies outside a text of length {len(text)}; "
+                        "offsets must be character positions with start < end")
+                inside = [i for i, (a, b) in enumerate(toks) if a < end and b > start]
+                if not inside:
+                    continue
+                labels.add(label)
+                for j, i in enumerate(inside):
+                    tags[i] = ("B-" if j == 0 else "I-") + label
+                gaz[tuple(words[i].lower() for i in inside)][label] += 1
+            for i in range(len(words)):
+                X.append(_features(words, i))
+                y.append(tags[i])
+        self.gazetteer = dict(gaz)
+        self._max_len = max((len(k) for k in gaz), default=0)
+        self.labels = tuple(sorted(labels))
+        self._vec = self._clf = None
+        if len(set(y)) >= 2:
+            _require_sklearn()
+            from sklearn.feature_extraction import DictVectorizer
+            from sklearn.linear_model import LogisticRegression
+
+            self._vec = DictVectorizer()
+            self._clf = LogisticRegression(C=self.c, max_iter=1000)
+            self._clf.fit(self._vec.fit_transform(X), y)
+        return self
+
+    def _token_probs(self, words: list[str]) -> tuple[list[str], np.ndarray[Any, np.dtype[np.float64]]] | None:
+        if self._clf is None or not words:
+            return None
+        p = np.asarray(self._clf.predict_proba(self._vec.transform([_features(words, i) for i in range(len(words))])))
+        classes = [str(c) for c in self._clf.classes_]
+        return [classes[int(k)] for k in p.argmax(axis=1)], p
+
+    def score_text(self, text: str) -> float:
+        """Confidence of the least confident token in ``text`` (0.0 without a token classifier)."""
+        toks = tokenize(text)
+        tp = self._token_probs([text[a:b] for a, b in toks])
+        if tp is None:
+            return 0.0
+        return float(confidence(tp[1], self.strategy).min())
+
+    def predict(self, text: str) -> list[SpanPrediction]:
+        """Labeled spans in ``text``, sorted by start, non-overlapping."""
+        if self.is_cold:
+            return []
+        toks = tokenize(text)
+        words = [text[a:b] for a, b in toks]
+        lw = [w.lower() for w in words]
+        out: list[SpanPrediction] = []
+        taken = [False] * len(toks)
+        i = 0
+        while i < len(toks):
+            for n in range(min(self._max_len, len(toks) - i), 0, -1):
+                counts = self.gazetteer.get(tuple(lw[i:i + n]))
+                if counts:
+                    label, c = counts.most_common(1)[0]
+                    a, b = toks[i][0], toks[i + n - 1][1]
+                    out.append(SpanPrediction(start=a, end=b, text=text[a:b], label=label,
+                                              score=c / sum(counts.values())))
+                    for j in range(i, i + n):
+                        taken[j] = True
+                    i += n
+                    break
+            else:
+                i += 1
+        tp = self._token_probs(words)
+        if tp is not None:
+            tags, p = tp
+            best = p.max(axis=1)
+            i = 0
+            while i < len(toks):
+                tag = tags[i]
+                if tag == "O" or taken[i]:
+                    i += 1
+                    continue
+                label = tag[2:]
+                j = i + 1
+                while j < len(toks) and tags[j] == "I-" + label and not taken[j]:
+                    j += 1
+                a, b = toks[i][0], toks[j - 1][1]
+                out.append(SpanPrediction(start=a, end=b, text=text[a:b], label=label,
+                                          score=float(best[i:j].mean())))
+                i = j
+        out.sort(key=lambda s: s.start)
+        return out
