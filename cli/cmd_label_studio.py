@@ -23,16 +23,19 @@ logger = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("LABEL_STUDIO_URL"),
-                   help="Label Studio base URL (default: $LABEL_STUDIO_URL), e.g. http://localhost:8080")
+    p.add_argument("--url", default=None,
+                   help="Label Studio base URL, e.g. http://localhost:8080; else $LABEL_STUDIO_URL")
     p.add_argument("--api-key", default=None,
-                   help="legacy token or personal access token (default: $LABEL_STUDIO_API_KEY)")
+                   help="legacy token or personal access token; else $LABEL_STUDIO_API_KEY")
     p.add_argument("--project", type=int, required=True, help="project id (the number in /projects/<id>)")
     p.add_argument("--json", type=Path, default=None, dest="json_path", help="write the JSON report here")
     p.add_argument("--html", type=Path, default=None, help="write the HTML report here")
     p.add_argument("--config", type=Path, default=None, help="TOML with [report] thresholds")
     p.add_argument("--no-checks", action="store_true", help="skip the rule-based checks")
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
+    p.add_argument("--gold", default="auto", choices=["auto", "ground-truth", "none"],
+                   help="gold reference: annotations marked ground_truth, none, or auto (ground_truth unless "
+                        "every annotation is marked, as Label Studio does for annotations imported with tasks)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request")
 
 
@@ -56,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     "rerun; annotations, other predictions and other views are never touched.")
     _common(w)
     w.add_argument("--run-id", default=None,
-                   help="run id; QA predictions get model_version accord-qa-<run id> (default: UTC timestamp)")
+                   help="run id; QA predictions get model_version accord-qa-<run id>; a UTC timestamp when not given")
     w.add_argument("--qa-fields", action="store_true",
                    help="per task: a QA prediction (score = agreement) and data.accord_* columns "
                         "(agreement, conflicts, worst error)")
@@ -75,12 +78,13 @@ def _pull(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     from accord.core.qa.report import build_report, config_from_toml
     from accord.plugins.label_studio.client import LabelStudioClient, LabelStudioError
 
-    if not args.url:
+    url = args.url or os.environ.get("LABEL_STUDIO_URL")
+    if not url:
         raise LabelStudioError("no Label Studio URL: pass --url or set LABEL_STUDIO_URL")
-    client = LabelStudioClient(args.url, args.api_key, timeout_s=args.timeout)
+    client = LabelStudioClient(url, args.api_key, timeout_s=args.timeout)
     bar = _ByteBar(enabled=not getattr(args, "quiet", False))
     try:
-        pulled = client.pull(args.project, progress=bar.update)
+        pulled = client.pull(args.project, progress=bar.update, gold=args.gold)
     finally:
         bar.close()
     for w in pulled.warnings:

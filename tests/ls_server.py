@@ -1,7 +1,7 @@
 """Start and stop a real Label Studio server for the integration tests.
 
 The server runs from its own virtual environment (``scripts/install_label_studio.sh``
-makes one; ``ACCORD_LS_BIN`` or ``/work/ls-venv`` are looked at first) on a free
+makes one; ``ACCORD_LS_BIN`` is looked at first) on a free
 localhost port, with SQLite in a temporary data directory. The first start migrates a
 template data directory (about 30 s) that later starts copy (3-4 s).
 """
@@ -24,7 +24,6 @@ ADMIN_TOKEN = "accordlivetoken0123456789"
 
 _CANDIDATES = (
     os.environ.get("ACCORD_LS_BIN", ""),
-    "/work/ls-venv/bin/label-studio",
     "/opt/accord-ls-venv/bin/label-studio",
     str(Path.home() / ".cache/accord/ls-venv/bin/label-studio"),
 )

@@ -201,6 +201,25 @@ def test_pull_counts_identities_gold_and_skips(env: Env) -> None:
 
 
 @pytest.mark.integration
+def test_annotations_imported_with_tasks_are_not_all_gold(env: Env) -> None:
+    # Label Studio 1.23 marks annotations imported together with tasks as ground_truth
+    # (tasks/serializers.py: annotation.pop('ground_truth', True)); auto mode undoes that.
+    p = env.ls.projects.create(title="accord imported", label_config=TEXT_CONFIG)
+    rows = [{"data": {"text": f"x{k}"}, "annotations": [
+        {"completed_by": uid, "lead_time": 2.0, "result": _choice(lab)}
+        for (uid, _), lab in zip(env.users, labs, strict=True)]} for k, labs in enumerate(SENTIMENT[:3])]
+    env.ls.projects.import_tasks(id=p.id, request=rows)
+    c = env.client()
+    auto = c.pull(p.id)
+    assert any("marked ground_truth" in w for w in auto.warnings)
+    assert {r.source for r in auto.dataset.records} == {"human"}
+    assert auto.n_ground_truth == 0
+    kept = c.pull(p.id, gold="ground-truth")
+    assert {r.source for r in kept.dataset.records} == {"reference"}
+    assert kept.n_ground_truth == 9
+
+
+@pytest.mark.integration
 def test_report_agreement_matches_krippendorff(env: Env) -> None:
     import krippendorff
     import numpy as np
@@ -510,6 +529,12 @@ def test_agreement_scores_are_shares_of_agreeing_pairs() -> None:
     plan = plan_writeback(pulled, build_report(pulled.dataset, checks=False), run_id="x")
     assert [q.agreement_score for q in plan.qa] == pytest.approx([1.0, 1.0, 1 / 3, 1 / 3])
     assert plan.conflict_task_ids == (3, 4)
+    # the report's own per-item scores win when it has them
+    from accord.plugins.label_studio.writeback import task_qa
+
+    qa = task_qa(pulled.dataset, {"item_scores": {"sentiment": {"1": 0.25}}})
+    assert qa[1].agreement_score == 0.25
+    assert qa[2].agreement_score is None
 
 
 def test_view_filters_and_spot_check_sample() -> None:
@@ -521,6 +546,9 @@ def test_view_filters_and_spot_check_sample() -> None:
     assert len(s) == 10
     assert s == spot_check_sample({}, list(range(1, 101)), seed=3)
     assert spot_check_sample({"sampling": {"spot_check": {"item_ids": ["7", "2"]}}}, [1, 2, 7]) == [2, 7]
+    rep = {"sampling": {"spot_check": {"items": [{"item_id": "7", "annotator_id": "a"},
+                                                 {"item_id": "7", "annotator_id": "b"}]}}}
+    assert spot_check_sample(rep, [1, 2, 7]) == [7]
 
 
 def test_bad_inputs_raise_with_a_fix() -> None:

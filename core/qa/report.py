@@ -639,6 +639,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                    if k != "taxonomy"} if hasattr(cfg, "__dict__") else _config_dict(cfg),
         "summary": summary,
         "agreement": agreement,
+        "item_scores": {ls: {i: _f(v) for i, v in sorted(sc.items())} for ls, sc in item_scores_all.items()},
         "gold": {"threshold": cfg.gold_threshold,
                  "rule": "pass when the 95% interval's lower end reaches the threshold, fail when its "
                          "upper end is below it, undecided otherwise",
