@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Set up (venv + install with test extras) and run accord's whole test suite:
-# lint, type check, then pytest (unit, differential, integration, packaging).
+# Set up and run accord's whole test suite: lint, strict type check on core, then pytest
+# (unit, differential, integration against a real Label Studio, packaging), then the
+# FiftyOne plugin's tests in FiftyOne's own venv (its starlette pin clashes with fastapi's).
+# Integration tests need a Label Studio venv (scripts/install_label_studio.sh; found via
+# ACCORD_LS_BIN or its default path) and chromium; locally they skip without them, in CI
+# (CI=true) they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,4 +13,5 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e '.[test]'
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy (strict on core)"; .venv/bin/mypy core cli
-echo "== pytest"; .venv/bin/pytest "$@"
+echo "== pytest"; .venv/bin/pytest --ignore=tests/test_fiftyone_plugin.py "$@"
+echo "== FiftyOne plugin (own venv)"; ./scripts/install_fiftyone.sh

@@ -61,3 +61,28 @@ def test_bad_fiftyone_config_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
 def test_fiftyone_without_subcommand_is_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fiftyone"]) == 2
     assert "install" in capsys.readouterr().out
+
+
+def test_plugin_import_names_the_extra_when_fiftyone_is_missing() -> None:
+    import importlib.util
+    import subprocess
+    import sys
+
+    code = "import accord.plugins.fiftyone"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    if importlib.util.find_spec("fiftyone") is None:
+        assert res.returncode != 0
+        assert "MissingExtraError" in res.stderr
+        assert "pip install 'accord[fiftyone]'" in res.stderr
+    else:
+        assert res.returncode == 0, res.stderr
+
+
+def test_core_does_not_import_fiftyone() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, accord.core.qa.taxonomy, accord.core.matching.geometry, accord.cmd_fiftyone; "
+            "print(any(m == 'fiftyone' or m.startswith('fiftyone.') for m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert res.stdout.strip() == "False"

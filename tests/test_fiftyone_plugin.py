@@ -222,6 +222,21 @@ def test_detections_agree_with_fiftyone_evaluate_detections(fo_env: SimpleNamesp
         assert s.accord_agreement == pytest.approx(expected)
 
 
+def test_three_fields_each_against_the_reference(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    boxes = [[0, 0, .2, .2], [.5, .5, .2, .2]]
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", gt=fo.Detections(detections=[_det(fo, "a", b) for b in boxes]),
+                                same=fo.Detections(detections=[_det(fo, "a", b) for b in boxes]),
+                                half=fo.Detections(detections=[_det(fo, "a", boxes[0])]))])
+    res = fo_env.plugin.compute_disagreement(ds, ["gt", "same", "half"])
+    # same: F1 1; half: 2 * 1 / (2 + 1) = 2/3; the sample's agreement is their mean
+    assert dict(res.agreement_by_field) == pytest.approx({"same": 1.0, "half": 2 / 3})
+    assert ds.first().accord_agreement == pytest.approx((1 + 2 / 3) / 2)
+    # the reference label missed by one field is "fn" even though the other field found it
+    assert ds.values("gt.detections.accord_status") == [["tp", "fn"]]
+    assert res.taxonomy.by_annotator == {"half": {"missing_object": 1}}
+
+
 def test_filtered_view_keeps_hidden_labels(fo_env: SimpleNamespace, new_dataset: Any) -> None:
     fo = fo_env.fo
     F = fo.ViewField
@@ -311,8 +326,15 @@ def test_segmentation_mean_class_iou(fo_env: SimpleNamespace, new_dataset: Any) 
     m2[:2, :1] = 1  # class 1: 2 pixels inside m1's -> IoU 2/4
     m2[3, 3] = 2  # class 2 only in m2 -> IoU 0
     ds = new_dataset([fo.Sample(filepath="/x/1.jpg", s1=fo.Segmentation(mask=m1), s2=fo.Segmentation(mask=m2))])
-    res = fo_env.plugin.compute_disagreement(ds, ["s1", "s2"])
-    assert ds.first().accord_agreement == pytest.approx((0.5 + 0.0) / 2)
+    from PIL import Image
+
+    on_disk = fo_env.root / "mask_s3.png"
+    Image.fromarray(m1).save(on_disk)
+    ds.set_values("s3", [fo.Segmentation(mask_path=str(on_disk))])
+    res = fo_env.plugin.compute_disagreement(ds, ["s1", "s2", "s3"])
+    # s2: (IoU class 1 = 2/4, class 2 = 0) / 2 = 0.25; s3 (same mask as s1, from disk): 1.0
+    assert ds.first().accord_agreement == pytest.approx((0.25 + 1.0) / 2)
+    assert dict(res.agreement_by_field) == pytest.approx({"s2": 0.25, "s3": 1.0})
     assert res.kind == "segmentation"
 
 
@@ -421,17 +443,15 @@ def test_sampling_methods(fo_env: SimpleNamespace, new_dataset: Any) -> None:
     assert out["n_population"] == 100
 
 
-def test_acceptance_sampling_needs_core_module(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+def test_acceptance_sampling_draws_the_iso_2859_plan(fo_env: SimpleNamespace, new_dataset: Any) -> None:
     fo = fo_env.fo
-    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg") for i in range(20)])
-    if importlib.util.find_spec("accord.core.qa.acceptance") is None:
-        from accord.core.errors import MissingExtraError
-
-        with pytest.raises(MissingExtraError, match="ISO 2859-1"):
-            fo_env.plugin.sample_for_review(ds, 5, method="acceptance")
-    else:
-        res = fo_env.plugin.sample_for_review(ds, 5, method="acceptance", lot_size=20)
-        assert 0 < len(res.sample_ids) <= 20
+    ds = new_dataset([fo.Sample(filepath=f"/x/{i}.jpg") for i in range(600)])
+    # ISO 2859-1 Table I: lot 501-1200 at level II -> code letter J; Table II-A: J -> n = 80 (AQL 1.0: Ac 2, Re 3)
+    res = fo_env.plugin.sample_for_review(ds, 5, method="acceptance", aql=1.0)
+    assert len(res.sample_ids) == 80
+    assert len(set(res.sample_ids)) == 80
+    with pytest.raises(ValueError, match="preferred values"):
+        fo_env.plugin.sample_for_review(ds, 5, method="acceptance", aql=0.123)
 
 
 def test_review_cost(fo_env: SimpleNamespace, new_dataset: Any) -> None:
@@ -464,3 +484,77 @@ def test_panel_summary_lists_taxonomy_and_agreement(fo_env: SimpleNamespace, new
     assert "| `pred` | 0.000 | 0 | 1 | 1 |" in md
     traces = taxonomy_plot(ds.info["accord"])
     assert traces == [{"type": "bar", "name": "pred", "x": ["wrong_class"], "y": [1]}]
+
+
+def test_panel_buttons_open_the_matching_views(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    fo = fo_env.fo
+    ok = fo.Sample(filepath="/x/ok.jpg", gt=fo.Detections(detections=[_det(fo, "car", [0, 0, .2, .2])]),
+                   pred=fo.Detections(detections=[_det(fo, "car", [0, 0, .2, .2])]))
+    bad = fo.Sample(filepath="/x/bad.jpg", gt=fo.Detections(detections=[_det(fo, "car", [0, 0, .2, .2]),
+                                                                        _det(fo, "car", [.5, .5, .2, .2])]),
+                    pred=fo.Detections(detections=[_det(fo, "bus", [0, 0, .2, .2]), _det(fo, "car", [.5, .5, .2, .2])]))
+    ds = new_dataset([ok, bad])
+    fo_env.plugin.compute_disagreement(ds, ["gt", "pred"])
+    calls: list[tuple[Any, Any]] = []
+    ctx = SimpleNamespace(dataset=ds, params={"category": "wrong_class"},
+                          ops=SimpleNamespace(set_view=lambda view=None, name=None: calls.append((view, name))))
+    panel = fo_env.plugin.AccordQAPanel()
+    panel.open_disagreement(ctx)
+    assert calls[-1] == (None, "accord_disagreement")
+    panel.open_category(ctx)
+    view = calls[-1][0]
+    assert view.values("filepath") == ["/x/bad.jpg"]
+    assert view.count("pred.detections") == 1  # only the wrong_class label is shown
+    assert view.values("pred.detections.label") == [["bus"]]
+
+
+# --------------------------------------------------------------------------- the App, headless
+
+
+def _chromium(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={home / 'chrome'}",
+         "--window-size=1600,1000", "--virtual-time-budget=20000", *args],
+        capture_output=True, text=True, timeout=180, env={"HOME": str(home), "PATH": "/usr/bin:/bin"}, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").is_file(), reason="chromium is not installed")
+def test_app_renders_the_panel_headless(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    """Launch the App headless with the accord QA panel open, read its DOM in chromium, keep a screenshot."""
+    from PIL import Image
+
+    fo = fo_env.fo
+    rng = np.random.default_rng(0)
+    images = fo_env.root / "images"
+    images.mkdir(exist_ok=True)
+    samples = []
+    for i in range(12):
+        path = images / f"{i}.png"
+        Image.fromarray((rng.random((96, 128, 3)) * 60 + 80).astype(np.uint8)).save(path)
+        gt = [_det(fo, str(rng.choice(["car", "bus"])), [0.1 + 0.4 * (k % 2), 0.1 + 0.4 * (k // 2), 0.3, 0.3])
+              for k in range(4)]
+        pred = [_det(fo, d.label if rng.random() < 0.8 else "truck",
+                     [d.bounding_box[0] + rng.uniform(-0.1, 0.1), d.bounding_box[1], 0.3, 0.3], 0.9)
+                for d in gt[: 3 + (i % 2)]]
+        samples.append(fo.Sample(filepath=str(path), gt=fo.Detections(detections=gt),
+                                 pred=fo.Detections(detections=pred)))
+    ds = new_dataset(samples)
+    fo_env.plugin.compute_disagreement(ds, ["gt", "pred"])
+    port = _free_port()
+    spaces = fo.Space(children=[fo.Panel(type="Samples"), fo.Panel(type="accord_qa_panel")],
+                      orientation="horizontal")
+    session = fo.launch_app(ds, remote=True, port=port, address="127.0.0.1", auto=False, spaces=spaces)
+    try:
+        url = f"http://127.0.0.1:{port}/datasets/{ds.name}"
+        dom = _chromium(["--dump-dom", url], fo_env.root)
+        assert "Error taxonomy" in dom.stdout, dom.stderr[-2000:]
+        assert "Open disagreement view" in dom.stdout
+        out = Path(__file__).resolve().parents[1] / "artifacts" / "fiftyone_panel.png"
+        out.parent.mkdir(exist_ok=True)
+        shot = _chromium([f"--screenshot={out}", url], fo_env.root)
+        assert shot.returncode == 0, shot.stderr[-2000:]
+        assert out.stat().st_size > 20_000
+    finally:
+        session.close()
