@@ -83,7 +83,7 @@ def run_report(args: argparse.Namespace) -> int:
     from accord.core.qa.report import build_report, config_from_toml
     from accord.plugins.cvat.client import cvat_breakdown
 
-    from .cmd_report import below_threshold, print_summary, write_outputs
+    from .cmd_report import exit_code, print_summary, write_outputs
 
     api = args.url is not None
     if api == (args.export is not None):
@@ -132,11 +132,7 @@ def run_report(args: argparse.Namespace) -> int:
         verb = "would create" if wbk["dry_run"] else "created"
         sys.stdout.write(f"  issues: {wbk['planned']} planned, {wbk['created']} {verb}, "
                          f"{wbk['skipped_existing']} already in CVAT; jobs moved: {wbk['jobs_moved']}\n")
-    bad = below_threshold(report, args.fail_under)
-    if bad:
-        sys.stderr.write(f"accord: agreement below {args.fail_under} for: {', '.join(bad)}\n")
-        return 1
-    return 0
+    return exit_code(report, args.fail_under)
 
 
 def _write_back(client: Any, report: dict[str, Any], dataset: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cmd_report import below_threshold, print_summary, write_outputs
+from .cmd_report import exit_code, print_summary, write_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +111,7 @@ def run_report(args: argparse.Namespace) -> int:
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     _print_source(pulled)
     print_summary(report)
-    bad = below_threshold(report, args.fail_under)
-    if bad:
-        sys.stderr.write(f"accord: agreement below {args.fail_under} for: {', '.join(bad)}\n")
-        return 1
-    return 0
+    return exit_code(report, args.fail_under)
 
 
 def run_push(args: argparse.Namespace) -> int:

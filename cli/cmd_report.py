@@ -96,6 +96,15 @@ def below_threshold(report: dict[str, Any], threshold: float | None) -> list[str
     return bad
 
 
+def exit_code(report: dict[str, Any], fail_under: float | None) -> int:
+    """1 (and a line on stderr) when a label set's primary agreement is below ``fail_under``, else 0."""
+    bad = below_threshold(report, fail_under)
+    if bad:
+        sys.stderr.write(f"accord: agreement below {fail_under} for: {', '.join(bad)}\n")
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from accord.core.qa.report import build_report, config_from_toml
 
@@ -119,8 +128,4 @@ def run(args: argparse.Namespace) -> int:
                           cost_items=args.items, resolutions=resolutions, previous=previous)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     print_summary(report)
-    bad = below_threshold(report, args.fail_under)
-    if bad:
-        sys.stderr.write(f"accord: agreement below {args.fail_under} for: {', '.join(bad)}\n")
-        return 1
-    return 0
+    return exit_code(report, args.fail_under)
