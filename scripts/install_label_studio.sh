@@ -33,5 +33,4 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
 "$venv/bin/python" -m pip install --quiet "label-studio==$version" >&2
-"$venv/bin/label-studio" --version >&2 || true
 echo "$venv/bin/label-studio"
