@@ -28,6 +28,7 @@ from .._toml import loads_toml
 from ..errors import ConfigError
 from ..matching.base import MatchResult
 from ..model import Record, value_label
+from .consensus import word_alignment
 
 Severity: TypeAlias = Literal["info", "minor", "major", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -387,14 +388,7 @@ def classify_match(
 
 def word_edit_distance(a: str, b: str) -> int:
     """Levenshtein distance between the word sequences of ``a`` and ``b``."""
-    x, y = a.split(), b.split()
-    prev = list(range(len(y) + 1))
-    for i, wx in enumerate(x, 1):
-        cur = [i]
-        for j, wy in enumerate(y, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy)))
-        prev = cur
-    return prev[-1]
+    return word_alignment(a.split(), b.split())[0]
 
 
 # --------------------------------------------------------------------------- counts and trends
