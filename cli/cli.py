@@ -22,7 +22,8 @@ logger = logging.getLogger("accord")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Order shown in --help; any other cmd_* module found is appended.
-_ORDER = ("demo", "report", "resolve", "convert", "check", "cost", "label_studio", "cvat", "fiftyone", "serve")
+_ORDER = ("demo", "report", "resolve", "convert", "check", "acceptance", "cost", "label_studio", "cvat", "fiftyone",
+          "serve")
 
 
 def _command_modules() -> list[str]:

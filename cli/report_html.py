@@ -246,15 +246,25 @@ def _sampling(r: Mapping[str, Any]) -> str:
     ac = s.get("acceptance")
     if ac:
         plan = ac.get("plan", {})
+        sev = str(ac.get("severity", "normal"))
         parts.append(f"<h3>Acceptance sampling (ISO 2859-1)</h3><p>Lot of {_num(ac.get('lot_size'))} items, "
-                     f"inspection level {escape(str(ac.get('level', '')))}, AQL {_num(ac.get('aql'))}%: "
-                     f"code letter <b>{escape(str(plan.get('code_letter', '')))}</b>, sample "
+                     f"inspection level {escape(str(ac.get('level', '')))}, AQL {_num(ac.get('aql'))}%, "
+                     f"<b>{escape(sev)}</b> inspection: code letter "
+                     f"<b>{escape(str(plan.get('code_letter', '')))}</b>, sample "
                      f"<b>{_num(plan.get('sample_size'))}</b>, accept with ≤ {_num(plan.get('accept'))} "
                      f"defects, reject with ≥ {_num(plan.get('reject'))}.</p>")
+        plans = ac.get("plans") or {}
+        if plans:
+            parts.append(_table(["severity", "code letter", "sample", "accept ≤", "reject ≥"],
+                                [(k, v.get("code_letter"), v.get("sample_size"), v.get("accept"), v.get("reject"))
+                                 for k, v in plans.items()], numeric=(2, 3, 4)))
+        if ac.get("switching_rules"):
+            parts.append(f"<p class='muted'>Switching rules: {escape(str(ac['switching_rules']))}.</p>")
         oc = ac.get("oc_curve")
         if oc:
-            parts.append(svg.line_chart(oc["p"], {"P(accept)": oc["p_accept"]},
-                                        title="Operating-characteristic curve",
+            series = oc.get("by_severity") or {"P(accept)": oc["p_accept"]}
+            parts.append(svg.line_chart(oc["p"], series,
+                                        title="Operating-characteristic curves",
                                         xlabel="lot fraction defective", ylabel="probability of acceptance",
                                         marks=[(float(ac.get("aql", 0)) / 100, "AQL")]))
     ds_ = s.get("disagreement_sample")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -9,9 +11,13 @@ from scipy import stats
 from accord.core.qa.acceptance import (
     AQLS,
     AcceptanceSamplingError,
+    SwitchingState,
+    apply_switching_rules,
     code_letter,
     inspect_lot,
+    next_state,
     oc_curve,
+    plans_by_severity,
     single_sampling_plan,
 )
 
@@ -108,7 +114,202 @@ def test_errors():
         code_letter(1)
     with pytest.raises(AcceptanceSamplingError, match="level"):
         code_letter(100, "IV")  # type: ignore[arg-type]
-    with pytest.raises(AcceptanceSamplingError, match="normal"):
-        single_sampling_plan(1000, 1.0, severity="tightened")
+    with pytest.raises(AcceptanceSamplingError, match="severity"):
+        single_sampling_plan(1000, 1.0, severity="strict")  # type: ignore[arg-type]
+    with pytest.raises(AcceptanceSamplingError, match="distribution"):
+        oc_curve(single_sampling_plan(1000, 1.0), distribution="normal")  # type: ignore[arg-type]
     with pytest.raises(AcceptanceSamplingError, match=r"\[0, 1\]"):
         oc_curve(single_sampling_plan(1000, 1.0), np.array([1.5]))
+
+
+# --------------------------------------------------------------------------- tightened (Table II-B)
+
+# MIL-STD-105E Table II-B (= ISO 2859-1 Table II-B), AQL 0.65 .. 10 columns, as reproduced in
+# the NIBS FMOC "AC-TABLE" (Table 1-B, single tightened): rejection numbers per row, "v" where
+# the cell is an arrow. Re = Ac + 1 throughout. Lot sizes pick the row's letter at level II.
+_TIGHTENED_RE = {  # letter: (lot, n, Re at AQL 0.65, 1.0, 1.5, 2.5, 4.0, 6.5, 10)
+    "F": (100, 20, (None, 1, None, None, 2, 3, 4)),
+    "G": (200, 32, (1, None, None, 2, 3, 4, 6)),
+    "H": (400, 50, (None, None, 2, 3, 4, 6, 9)),
+    "J": (1000, 80, (None, 2, 3, 4, 6, 9, 13)),
+    "K": (2000, 125, (2, 3, 4, 6, 9, 13, 19)),
+    "L": (5000, 200, (3, 4, 6, 9, 13, 19, None)),
+}
+
+
+@pytest.mark.parametrize("letter", sorted(_TIGHTENED_RE))
+def test_table_II_B_known_cells(letter):
+    lot, n, res = _TIGHTENED_RE[letter]
+    for aql, re in zip((0.65, 1.0, 1.5, 2.5, 4.0, 6.5, 10.0), res, strict=True):
+        p = single_sampling_plan(lot, aql, severity="tightened")
+        assert p.table_letter == letter
+        if re is None:  # an arrow: the plan comes from another row
+            assert p.letter != letter
+        else:
+            assert (p.letter, p.sample_size, p.accept, p.reject) == (letter, n, re - 1, re)
+
+
+def test_tightened_arrows_and_row_s():
+    # G at AQL 1.0 (d = 16) and H at 1.0 (d = 17) are arrows down to J's Ac 1 / Re 2 (n = 80).
+    p = single_sampling_plan(200, 1.0, severity="tightened")
+    assert (p.letter, p.sample_size, p.accept, p.reject) == ("J", 80, 1, 2)
+    # Code R at AQL 0.015: the arrow runs past R to row S, n = 3150, Ac 1 / Re 2.
+    p = single_sampling_plan(600_000, 0.015, level="III", severity="tightened")
+    assert (p.table_letter, p.letter, p.sample_size, p.accept, p.reject) == ("R", "S", 3150, 1, 2)
+
+
+def test_tightened_is_never_laxer_than_normal():
+    # Same sample size -> Ac no larger; every tightened plan's OC lies on or below the normal one at the AQL.
+    for lot in (20, 100, 400, 1000, 5000, 50_000, 300_000):
+        for a in AQLS:
+            n, t = single_sampling_plan(lot, a), single_sampling_plan(lot, a, severity="tightened")
+            assert t.reject == t.accept + 1
+            if n.sample_size == t.sample_size:
+                assert t.accept <= n.accept
+            pa_n = oc_curve(n, np.array([a / 100])).p_accept[0]
+            pa_t = oc_curve(t, np.array([a / 100])).p_accept[0]
+            assert pa_t <= pa_n + 0.03, (lot, a)
+
+
+# --------------------------------------------------------------------------- reduced (Table II-C)
+
+
+def test_reduced_plans_are_the_normal_plans_two_letters_down():
+    # ISO 2859-1:1999 Table II-C: letter J's reduced sample is G's normal one (32), and the cell is
+    # Table II-A's for n = 32: at AQL 2.5, G (d = 6 + 12 = 18) -> Ac 2 / Re 3.
+    p = single_sampling_plan(1000, 2.5, severity="reduced")
+    assert (p.table_letter, p.letter, p.sample_size, p.accept, p.reject) == ("J", "J", 32, 2, 3)
+    assert single_sampling_plan(1000, 2.5, level="II").sample_size == 80
+    # Letters A, B, C share n = 2.
+    assert {single_sampling_plan(lot, 6.5, severity="reduced").sample_size for lot in (5, 12, 20)} == {2}
+    normal_cells = {(q.sample_size, q.accept) for lot in (5, 20, 40, 80, 120, 200, 400, 1000, 2000, 5000,
+                                                          20_000, 100_000, 300_000, 10**6)
+                    for a in AQLS for q in [single_sampling_plan(lot, a, level="III")]}
+    for lot in (10, 30, 60, 100, 200, 400, 1000, 3000, 8000, 20_000, 100_000):
+        for a in AQLS:
+            r, n = single_sampling_plan(lot, a, severity="reduced"), single_sampling_plan(lot, a)
+            assert r.reject == r.accept + 1
+            assert r.sample_size <= n.sample_size, (lot, a)
+            assert r.hundred_percent or (r.sample_size, r.accept) in normal_cells
+
+
+def test_plans_by_severity():
+    plans = plans_by_severity(1000, 1.0)
+    assert [(s, p.sample_size, p.accept) for s, p in plans.items()] == [
+        ("normal", 80, 2), ("tightened", 80, 1), ("reduced", 50, 1)]
+
+
+# --------------------------------------------------------------------------- switching rules
+
+
+def _run(defects, aql=1.0, **kw):
+    return apply_switching_rules([(1000, d) for d in defects], aql, **kw)
+
+
+def test_two_of_five_not_accepted_switch_to_tightened():
+    # Lot 1000, AQL 1.0, normal: n = 80, Ac 2. Lots 1 and 5 fail (3 defects): 2 of 5 -> tightened.
+    out, state = _run([3, 0, 0, 0, 3])
+    assert [o.event for o in out] == [None, None, None, None, "to_tightened"]
+    assert state.severity == "tightened"
+    # Failures 6 lots apart are never 2 within 5 consecutive lots: stay on normal.
+    out, state = _run([3, 0, 0, 0, 0, 3])
+    assert state.severity == "normal"
+    assert all(o.event is None for o in out)
+
+
+def test_tightened_back_to_normal_after_five_accepted():
+    out, state = _run([3, 3, 0, 0, 0, 0, 0, 0])
+    assert [o.plan.severity for o in out] == ["normal", "normal"] + ["tightened"] * 5 + ["normal"]
+    assert out[6].event == "to_normal"
+    assert state.severity == "normal"
+    # Tightened plan for lot 1000 at AQL 1.0: n = 80, Ac 1 -- 2 defects now fail.
+    out, state = _run([3, 3, 2])
+    assert not out[2].accepted
+    assert out[2].plan.accept == 1
+
+
+def test_five_not_accepted_on_tightened_discontinue():
+    # On tightened: fail, pass, fail, fail, pass, fail, fail -> the 5th failure discontinues.
+    out, state = _run([3, 3, 2, 0, 2, 2, 0, 2, 2, 0, 0])
+    assert out[-1].event == "discontinue"
+    assert state.discontinued
+    assert len(out) == 9  # lots after the discontinuation are not judged
+    with pytest.raises(AcceptanceSamplingError, match="discontinued"):
+        next_state(state, single_sampling_plan(1000, 1.0, severity="tightened"), 0)
+
+
+def test_switching_score_and_reduced_inspection():
+    # Ac 2 (>= 2): +3 when the lot would pass at the next tighter AQL (0.65: Ac 1 for J), so 10
+    # lots with <= 1 defect reach 30 -> reduced. A lot with 2 defects passes but resets the score.
+    out, state = _run([1] * 9)
+    assert [o.switching_score for o in out] == [3 * k for k in range(1, 10)]
+    assert state.severity == "normal"
+    out, state = _run([1] * 5 + [2] + [0] * 9)
+    assert out[5].accepted
+    assert out[5].switching_score == 0
+    assert state.severity == "normal"
+    assert state.switching_score == 27
+    out, state = _run([0] * 10)
+    assert out[-1].event == "to_reduced"
+    assert state.severity == "reduced"
+    # Ac 0 (AQL 0.15 for lot 1000): +2 per accepted lot -> 15 lots.
+    out, state = _run([0] * 15, aql=0.15)
+    assert [o.event for o in out].index("to_reduced") == 14
+    # Not without steady production or the authority's consent.
+    assert _run([0] * 12, reduced_allowed=False)[1].severity == "normal"
+    assert _run([0] * 12, steady_production=False)[1].severity == "normal"
+
+
+def test_reduced_back_to_normal():
+    start = SwitchingState(severity="reduced")
+    # Reduced plan for lot 1000 at AQL 1.0: n = 50, Ac 1. Two defects fail -> normal.
+    out, state = _run([1, 2, 0], start=start)
+    assert [o.plan.severity for o in out] == ["reduced", "reduced", "normal"]
+    assert out[1].event == "to_normal"
+    assert out[1].switching_score == 0
+    assert state.switching_score == 3
+    assert _run([0], start=start, steady_production=False)[1].severity == "normal"
+
+
+def test_switching_errors():
+    with pytest.raises(AcceptanceSamplingError, match="tightened plan"):
+        next_state(SwitchingState(), single_sampling_plan(1000, 1.0, severity="tightened"), 0)
+
+
+# --------------------------------------------------------------------------- OC variants
+
+
+def test_oc_curve_hypergeometric_and_poisson():
+    plan = single_sampling_plan(1000, 1.0)  # n = 80, Ac 2, N = 1000
+    p = np.array([0.0, 0.01, 0.05, 0.2])
+    hyper = oc_curve(plan, p, distribution="hypergeometric").p_accept
+    expected = [stats.hypergeom.cdf(2, 1000, round(x * 1000), 80) for x in p]
+    assert hyper == pytest.approx(expected)
+    # 1 % of 1000 = 10 defective: P(X <= 2) = sum_k C(10, k) C(990, 80 - k) / C(1000, 80), above the
+    # binomial 0.9534 (sampling without replacement from a finite lot).
+    exact = sum(math.comb(10, k) * math.comb(990, 80 - k) for k in range(3)) / math.comb(1000, 80)
+    assert hyper[1] == pytest.approx(exact, rel=1e-9)
+    assert hyper[1] > oc_curve(plan, p[1:2]).p_accept[0]
+    pois = oc_curve(plan, p, distribution="poisson").p_accept
+    assert pois == pytest.approx(stats.poisson.cdf(2, 80 * p))
+
+
+# --------------------------------------------------------------------------- in the QA report
+
+
+def test_report_section_uses_the_configured_severity():
+    from accord.core.errors import ConfigError
+    from accord.core.qa.report import ReportConfig, _acceptance, config_from_toml
+
+    sec = _acceptance(1000, ReportConfig(aql=1.0, inspection_severity="tightened"))
+    assert sec["severity"] == "tightened"
+    assert (sec["plan"]["sample_size"], sec["plan"]["accept"]) == (80, 1)
+    assert {k: v["accept"] for k, v in sec["plans"].items()} == {"normal": 2, "tightened": 1, "reduced": 1}
+    curves = sec["oc_curve"]["by_severity"]
+    assert sec["oc_curve"]["p_accept"] == curves["tightened"]
+    # At every lot quality the tightened plan (same n, smaller Ac) accepts no more often than normal.
+    assert all(t <= n + 1e-12 for t, n in zip(curves["tightened"], curves["normal"], strict=True))
+    with pytest.raises(ConfigError, match="inspection_severity"):
+        config_from_toml('[report]\ninspection_severity = "strict"\n')
+    with pytest.raises(ConfigError, match="preferred values"):
+        ReportConfig(aql=3.0)

@@ -1,42 +1,67 @@
-"""ISO 2859-1 single sampling plans for attributes (normal inspection).
+"""ISO 2859-1 single sampling plans for attributes, with the switching rules.
 
 What is encoded, and how sure we are:
 
 * Table I (sample-size code letters): every lot-size range for the general
   inspection levels I, II, III and the special levels S-1..S-4.
 * Code letter -> sample size (A=2, B=3, C=5, D=8, E=13, F=20, G=32, H=50,
-  J=80, K=125, L=200, M=315, N=500, P=800, Q=1250, R=2000).
-* Table II-A (single sampling, normal inspection): the table is a set of
-  diagonals. With ``i`` the code-letter index (A=0..R=15) and ``j`` the AQL
-  index (0.010=0 .. 10=15), a cell with ``d = i + j`` holds
+  J=80, K=125, L=200, M=315, N=500, P=800, Q=1250, R=2000; tightened adds
+  S=3150).
+* The master tables are sets of diagonals. With ``i`` the code-letter index
+  (A=0..R=15) and ``j`` the AQL index (0.010=0 .. 10=15), a cell with
+  ``d = i + j`` holds:
 
-  - ``d < 14``: arrow down; ``d == 14``: Ac 0 / Re 1; ``d == 15``: arrow up;
-    ``d == 16``: arrow down; ``d = 17..24``: Ac 1, 2, 3, 5, 7, 10, 14, 21
-    (Re = Ac + 1); ``d > 24``: arrow up.
+  - Table II-A (normal): ``d < 14`` arrow down; ``14``: Ac 0 / Re 1; ``15``:
+    arrow up; ``16``: arrow down; ``17..24``: Ac 1, 2, 3, 5, 7, 10, 14, 21;
+    ``d > 24`` arrow up.
+  - Table II-B (tightened): ``d < 15`` arrow down; ``15``: Ac 0; ``16`` and
+    ``17``: arrow down; ``18..24``: Ac 1, 2, 3, 5, 8, 12, 18; ``d > 24`` arrow
+    up. Row S (n = 3150, Ac 1 / Re 2) ends the arrows that run off the bottom.
+  - Table II-C (reduced): the sample size of letter ``i`` is the normal one of
+    letter ``i - 2`` (A, B, C: 2; D: 3; ...; R: 800), and the cell is Table
+    II-A's cell for that sample size. This is the 1999 edition, whose reduced
+    plans have Re = Ac + 1; MIL-STD-105E and ANSI/ASQ Z1.4 keep a gap between
+    Ac and Re in their reduced table (e.g. Ac 1 / Re 4) and are not encoded.
 
-  Only the percent-nonconforming AQLs 0.010 .. 10 are encoded; the
-  nonconformities-per-100 columns (15 .. 1000, with Ac 30 and 44) are not.
+  Re is Ac + 1 in every encoded cell. Only the percent-nonconforming AQLs
+  0.010 .. 10 are encoded; the nonconformities-per-100 columns are not.
 
   An arrow means: follow it to the first plan and use that plan's sample
-  size *and* Ac/Re. Cells whose arrow would leave the table (row A at AQL 10,
-  row R at AQL 0.015) follow the only arrow that leads to a plan; these two
-  cells are not verified against the printed standard.
+  size *and* Ac/Re. Cells whose arrow would leave the table follow the only
+  arrow that leads to a plan (normal: row A at AQL 10, row R at AQL 0.015);
+  a reduced lookup that runs off the bottom (letter R at AQL 0.010) uses the
+  normal plan. These edge cells, row A of Table II-B (its AQL 10 cell is
+  Ac 0 by the diagonal) and row S are not verified against the printed
+  standard.
 * If the plan's sample size is >= the lot size, the standard says to inspect
   the whole lot; :func:`single_sampling_plan` then sets ``hundred_percent``.
 
-Tightened (II-B) and reduced (II-C) tables are not encoded (not verified);
-asking for them raises.
+Switching rules (ISO 2859-1:1999 clause 9, :func:`next_state` /
+:func:`apply_switching_rules`): start on normal; normal -> tightened when 2 of
+5 or fewer consecutive lots are not accepted; tightened -> normal after 5
+consecutive accepted lots; normal -> reduced when the switching score reaches
+30 (and production is steady and the responsible authority agrees); reduced
+-> normal when a lot is not accepted (or production is irregular);
+inspection is discontinued when 5 lots are not accepted while on tightened
+inspection. The switching score starts at 0 on normal inspection; after each
+lot, with Ac 0 or 1 it gains 2 if the lot is accepted, with Ac >= 2 it gains
+3 if the lot would have been accepted at the next tighter AQL; otherwise it
+is reset to 0.
 
 Verified lookups (ISO 2859-1:1999 Table I and Table II-A; identical to
 ANSI/ASQ Z1.4-2003 and MIL-STD-105E): lot 1,000 level II -> J, n = 80;
 lot 500 level II -> H, n = 50; J at AQL 1.0 -> Ac 2, Re 3; J at AQL 0.65 ->
 Ac 1, Re 2; L (n = 200) at AQL 2.5 -> Ac 10, Re 11; H at AQL 2.5 -> Ac 3, Re 4.
+Table II-B's interior for AQL 0.65 .. 10 is checked against MIL-STD-105E
+Table II-B as reproduced in the NIBS FMOC "AC-TABLE" (Table 1-B): e.g. J at
+AQL 1.0 -> Ac 1, Re 2; K at AQL 4.0 -> Ac 8, Re 9; L at AQL 6.5 -> Ac 18.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -49,16 +74,24 @@ __all__ = [
     "AQLS",
     "AcceptanceDecision",
     "InspectionLevel",
+    "LotOutcome",
     "OCCurve",
     "SamplingPlan",
+    "Severity",
+    "SwitchingState",
+    "apply_switching_rules",
     "code_letter",
     "inspect_lot",
+    "next_state",
     "oc_curve",
+    "plans_by_severity",
     "single_sampling_plan",
 ]
 
 InspectionLevel = Literal["I", "II", "III", "S-1", "S-2", "S-3", "S-4"]
 Severity = Literal["normal", "tightened", "reduced"]
+OCDistribution = Literal["binomial", "hypergeometric", "poisson"]
+_SEVERITIES: tuple[Severity, ...] = ("normal", "tightened", "reduced")
 
 
 class AcceptanceSamplingError(AccordError, ValueError):
@@ -89,8 +122,11 @@ _TABLE_I: tuple[tuple[float, str], ...] = (
     (500000, "DEGJMPQ"),
     (math.inf, "DEHKNQR"),
 )
-# Acceptance numbers along the diagonals d = 17..24 of Table II-A (AQL <= 10).
+# Acceptance numbers along the diagonals of Table II-A (d = 17..24) and II-B (d = 18..24).
 _AC_NORMAL = (1, 2, 3, 5, 7, 10, 14, 21)
+_AC_TIGHTENED = (1, 2, 3, 5, 8, 12, 18)
+_S_ROW = 16  # Table II-B's extra row S: n = 3150, Ac 1 / Re 2.
+_S_SAMPLE_SIZE = 3150
 
 
 def code_letter(lot_size: int, level: InspectionLevel = "II") -> str:
@@ -119,7 +155,11 @@ def _aql_index(aql: float) -> int:
         f"aql must be one of the ISO 2859-1 preferred values {list(AQLS)}, got {aql!r}")
 
 
-def _cell(i: int, j: int) -> tuple[int, int] | Literal["down", "up"]:
+Cell = tuple[int, int] | Literal["down", "up"]
+
+
+def _cell(i: int, j: int) -> Cell:
+    """Table II-A (normal) cell for letter index ``i`` and AQL index ``j``."""
     d = i + j
     if d == 14:
         return (0, 1)
@@ -131,6 +171,30 @@ def _cell(i: int, j: int) -> tuple[int, int] | Literal["down", "up"]:
     if d == 16:
         return "down" if i < len(LETTERS) - 1 else "up"
     return "down" if d < 14 else "up"
+
+
+def _cell_tightened(i: int, j: int) -> Cell:
+    """Table II-B (tightened) cell; ``i == 16`` is row S."""
+    if i == _S_ROW:
+        return (1, 2)
+    d = i + j
+    if d == 15:
+        return (0, 1)
+    if 18 <= d <= 24:
+        ac = _AC_TIGHTENED[d - 18]
+        return (ac, ac + 1)
+    return "up" if d > 24 else "down"
+
+
+def _follow(i: int, j: int, cell: Callable[[int, int], Cell], last: int) -> tuple[int, tuple[int, int]] | None:
+    """Follow arrows from row ``i`` to a plan; None when they run off the table."""
+    c = cell(i, j)
+    while not isinstance(c, tuple):
+        i += 1 if c == "down" else -1
+        if not 0 <= i <= last:
+            return None
+        c = cell(i, j)
+    return i, c
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,32 +230,46 @@ def single_sampling_plan(
 
     Args:
         lot_size: Items in the lot (>= 2).
-        aql: Acceptance quality limit, one of :data:`AQLS` (percent nonconforming,
-            or nonconformities per 100 items above 10).
+        aql: Acceptance quality limit, one of :data:`AQLS` (percent nonconforming).
         level: Inspection level.
-        severity: Only ``"normal"`` (Table II-A) is encoded.
+        severity: ``normal`` (Table II-A), ``tightened`` (II-B) or ``reduced`` (II-C).
 
     Example:
         >>> p = single_sampling_plan(1000, 1.0)
         >>> p.letter, p.sample_size, p.accept, p.reject
         ('J', 80, 2, 3)
+        >>> t = single_sampling_plan(1000, 1.0, severity="tightened")
+        >>> t.sample_size, t.accept, t.reject
+        (80, 1, 2)
     """
-    if severity != "normal":
-        raise AcceptanceSamplingError(
-            f"only severity='normal' (Table II-A) is encoded, got {severity!r}; "
-            "tightened/reduced tables are not implemented")
+    if severity not in _SEVERITIES:
+        raise AcceptanceSamplingError(f"severity must be one of {list(_SEVERITIES)}, got {severity!r}")
     table_letter = code_letter(lot_size, level)
     i = LETTERS.index(table_letter)
     j = _aql_index(aql)
-    cell = _cell(i, j)
-    while not isinstance(cell, tuple):
-        i += 1 if cell == "down" else -1
-        cell = _cell(i, j)
-    n = SAMPLE_SIZES[i]
+    if severity == "tightened":
+        found = _follow(i, j, _cell_tightened, _S_ROW)
+        if found is None:  # pragma: no cover - row S ends every downward arrow
+            raise AssertionError("unreachable: Table II-B always leads to a plan")
+        row, (ac, re) = found
+        n = _S_SAMPLE_SIZE if row == _S_ROW else SAMPLE_SIZES[row]
+        letter = "S" if row == _S_ROW else LETTERS[row]
+    elif severity == "reduced":
+        found = _follow(i, j, lambda r, c: _cell(max(r - 2, 0), c), len(LETTERS) - 1)
+        if found is None:  # letter R at AQL 0.010 / 0.040: the arrow leaves Table II-C
+            return replace(single_sampling_plan(lot_size, aql, level=level), severity="reduced")
+        row, (ac, re) = found
+        n, letter = SAMPLE_SIZES[max(row - 2, 0)], LETTERS[row]
+    else:
+        found = _follow(i, j, _cell, len(LETTERS) - 1)
+        if found is None:  # pragma: no cover - the edge cells point back into the table
+            raise AssertionError("unreachable: Table II-A always leads to a plan")
+        row, (ac, re) = found
+        n, letter = SAMPLE_SIZES[row], LETTERS[row]
     full = n >= lot_size
     return SamplingPlan(lot_size=int(lot_size), level=level, aql=float(aql), severity=severity,
-                        table_letter=table_letter, letter=LETTERS[i], sample_size=int(lot_size) if full else n,
-                        accept=cell[0], reject=cell[1], hundred_percent=full)
+                        table_letter=table_letter, letter=letter, sample_size=int(lot_size) if full else n,
+                        accept=ac, reject=re, hundred_percent=full)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,12 +301,17 @@ class OCCurve:
     p_accept: NDArray[np.float64]
 
 
-def oc_curve(plan: SamplingPlan, fraction_defective: NDArray[np.float64] | None = None) -> OCCurve:
-    """Binomial OC curve ``P(X <= Ac)``, ``X ~ Binomial(n, p)`` (type B, large lots).
+def oc_curve(plan: SamplingPlan, fraction_defective: NDArray[np.float64] | None = None, *,
+             distribution: OCDistribution = "binomial") -> OCCurve:
+    """Operating characteristic ``P(X <= Ac)`` of a plan.
 
     Args:
         plan: The plan.
         fraction_defective: Points in [0, 1]; default 201 points on [0, min(1, 3 * (Ac + 1) / n)].
+        distribution: ``binomial`` (type B: a lot from a steady process, the standard's
+            own curves), ``hypergeometric`` (type A: an isolated lot of ``plan.lot_size``
+            with ``round(p * N)`` defective items) or ``poisson`` (nonconformities, mean
+            ``n * p``).
 
     Example:
         >>> c = oc_curve(single_sampling_plan(1000, 1.0), np.array([0.0, 1.0]))
@@ -242,5 +325,150 @@ def oc_curve(plan: SamplingPlan, fraction_defective: NDArray[np.float64] | None 
         p = np.asarray(fraction_defective, dtype=np.float64)
         if np.any(~np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
             raise AcceptanceSamplingError("fraction_defective must lie in [0, 1]; got values outside it")
-    pa = np.asarray(stats.binom.cdf(plan.accept, plan.sample_size, p), dtype=np.float64)
-    return OCCurve(fraction_defective=np.asarray(p, dtype=np.float64), p_accept=pa)
+    n, ac = plan.sample_size, plan.accept
+    if distribution == "binomial":
+        pa = stats.binom.cdf(ac, n, p)
+    elif distribution == "hypergeometric":
+        defective = np.rint(p * plan.lot_size).astype(np.int64)
+        pa = stats.hypergeom.cdf(ac, plan.lot_size, defective, n)
+    elif distribution == "poisson":
+        pa = stats.poisson.cdf(ac, n * p)
+    else:
+        raise AcceptanceSamplingError(
+            f"distribution must be 'binomial', 'hypergeometric' or 'poisson', got {distribution!r}")
+    return OCCurve(fraction_defective=np.asarray(p, dtype=np.float64),
+                   p_accept=np.asarray(pa, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- switching rules
+
+Event = Literal["to_tightened", "to_normal", "to_reduced", "discontinue"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchingState:
+    """Where a sequence of lots stands under the ISO 2859-1 switching rules.
+
+    Attributes:
+        severity: The inspection severity for the next lot.
+        switching_score: The score on normal inspection (0 elsewhere).
+        recent_normal: Outcomes (accepted?) of the last <= 5 lots on normal inspection.
+        accepted_in_a_row: Consecutive accepted lots on tightened inspection.
+        not_accepted_on_tightened: Lots not accepted since tightened inspection began.
+        discontinued: Five lots were not accepted on tightened inspection: stop
+            sampling until the supplier has acted (then restart on tightened).
+    """
+
+    severity: Severity = "normal"
+    switching_score: int = 0
+    recent_normal: tuple[bool, ...] = ()
+    accepted_in_a_row: int = 0
+    not_accepted_on_tightened: int = 0
+    discontinued: bool = False
+
+
+def _tighter_accept(plan: SamplingPlan) -> int:
+    """Ac of the plan's code letter at the next tighter AQL (Table II-A), for the switching score."""
+    j = _aql_index(plan.aql)
+    if j == 0:
+        return plan.accept
+    c = _cell(LETTERS.index(plan.letter), j - 1)
+    return c[0] if isinstance(c, tuple) else 0
+
+
+def next_state(state: SwitchingState, plan: SamplingPlan, defects: int, *,
+               steady_production: bool = True, reduced_allowed: bool = True
+               ) -> tuple[SwitchingState, Event | None]:
+    """The state after inspecting one lot under ``plan`` (whose severity must be ``state.severity``).
+
+    Args:
+        state: The state before the lot.
+        plan: The plan used for the lot.
+        defects: Nonconforming items found in its sample.
+        steady_production: Production runs at a steady rate (required for reduced;
+            ``False`` on reduced inspection sends it back to normal).
+        reduced_allowed: The responsible authority accepts reduced inspection.
+
+    Returns:
+        The new state and the switch it made, if any.
+    """
+    if state.discontinued:
+        raise AcceptanceSamplingError(
+            "inspection is discontinued (5 lots not accepted on tightened inspection); restart with "
+            "SwitchingState(severity='tightened') once the supplier has corrected the process")
+    if plan.severity != state.severity:
+        raise AcceptanceSamplingError(
+            f"the lot was inspected under a {plan.severity} plan but the scheme is on {state.severity} "
+            "inspection; look the plan up with severity=state.severity")
+    accepted = inspect_lot(plan, defects).accepted
+    if state.severity == "normal":
+        recent = (*state.recent_normal, accepted)[-5:]
+        if recent.count(False) >= 2:
+            return SwitchingState(severity="tightened"), "to_tightened"
+        if plan.accept >= 2:
+            score = state.switching_score + 3 if defects <= _tighter_accept(plan) else 0
+        else:
+            score = state.switching_score + 2 if accepted else 0
+        if score >= 30 and steady_production and reduced_allowed:
+            return SwitchingState(severity="reduced"), "to_reduced"
+        return replace(state, switching_score=score, recent_normal=recent), None
+    if state.severity == "tightened":
+        if accepted:
+            streak = state.accepted_in_a_row + 1
+            if streak >= 5:
+                return SwitchingState(severity="normal"), "to_normal"
+            return replace(state, accepted_in_a_row=streak), None
+        failed = state.not_accepted_on_tightened + 1
+        if failed >= 5:
+            return replace(state, accepted_in_a_row=0, not_accepted_on_tightened=failed,
+                           discontinued=True), "discontinue"
+        return replace(state, accepted_in_a_row=0, not_accepted_on_tightened=failed), None
+    if not accepted or not steady_production:
+        return SwitchingState(severity="normal"), "to_normal"
+    return state, None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LotOutcome:
+    """One lot of a sequence run through the switching rules."""
+
+    index: int
+    plan: SamplingPlan
+    defects: int
+    accepted: bool
+    switching_score: int
+    event: Event | None
+
+
+def apply_switching_rules(
+    lots: Iterable[tuple[int, int]], aql: float, *, level: InspectionLevel = "II",
+    start: SwitchingState | None = None, steady_production: bool = True, reduced_allowed: bool = True,
+) -> tuple[list[LotOutcome], SwitchingState]:
+    """Run a sequence of ``(lot_size, defects)`` through the plans and switching rules.
+
+    Each lot is inspected under the plan of the severity in force when it arrives
+    (``defects`` counts nonconforming items in that plan's sample). The run stops
+    at a discontinuation; lots after it are not judged.
+
+    Example:
+        >>> out, state = apply_switching_rules([(1000, 3), (1000, 0), (1000, 4)], 1.0)
+        >>> [o.plan.severity for o in out], [o.event for o in out], state.severity
+        (['normal', 'normal', 'normal'], [None, None, 'to_tightened'], 'tightened')
+    """
+    state = start or SwitchingState()
+    out: list[LotOutcome] = []
+    for k, (lot_size, defects) in enumerate(lots):
+        if state.discontinued:
+            break
+        plan = single_sampling_plan(lot_size, aql, level=level, severity=state.severity)
+        state, event = next_state(state, plan, defects, steady_production=steady_production,
+                                  reduced_allowed=reduced_allowed)
+        out.append(LotOutcome(index=k, plan=plan, defects=int(defects), accepted=defects <= plan.accept,
+                              switching_score=state.switching_score, event=event))
+    return out, state
+
+
+def plans_by_severity(lot_size: int, aql: float, *, level: InspectionLevel = "II"
+                      ) -> dict[Severity, SamplingPlan]:
+    """The normal, tightened and reduced plans for one lot (what switching would change)."""
+    return {s: single_sampling_plan(lot_size, aql, level=level, severity=s) for s in _SEVERITIES}

@@ -5,7 +5,10 @@
 ``summary``, ``agreement`` (per label set: coefficients with bootstrap
 intervals, the annotator x annotator matrix, per-label values), ``gold`` (per
 annotator), ``errors`` (taxonomy counts and every classified discrepancy),
-``consensus``, ``conflicts``, ``sampling``, ``bias``, ``checks``.
+``consensus``, ``conflicts``, ``sampling``, ``bias``, ``checks``; and, only
+when they apply, ``attributes`` (attribute agreement on matched regions,
+:mod:`accord.core.qa.attributes`) and ``tracks`` (frame-by-frame track
+comparison with identity switches and missed frames, :mod:`accord.core.qa.track_qa`).
 
 Label sets are handled by the family of their value kind:
 
@@ -66,7 +69,9 @@ class ReportConfig:
         iou_threshold: Minimum similarity for two regions to match.
         n_bootstrap: Bootstrap resamples for agreement intervals.
         spot_check_margin: Margin of error wanted for the spot-check error rate.
-        aql / inspection_level: ISO 2859-1 acceptance plan for the batch.
+        aql / inspection_level / inspection_severity: ISO 2859-1 acceptance plan for the
+            batch (severity ``normal``, ``tightened`` or ``reduced``, as the switching rules
+            put the team).
         fdr: False discovery rate for bias tests (Benjamini–Hochberg).
         group_keys: Item metadata keys to monitor for bias (None: every key with 2-20 values).
         taxonomy: The error taxonomy.
@@ -80,11 +85,23 @@ class ReportConfig:
     spot_check_margin: float = 0.05
     aql: float = 2.5
     inspection_level: str = "II"
+    inspection_severity: str = "normal"
     fdr: float = 0.05
     group_keys: tuple[str, ...] | None = None
     numeric_tolerance: float = 0.0
     max_discrepancies: int = 5000
     taxonomy: Taxonomy = field(default_factory=lambda: DEFAULT_TAXONOMY)
+
+    def __post_init__(self) -> None:
+        from .acceptance import _LEVELS, _SEVERITIES, AQLS
+
+        if self.inspection_severity not in _SEVERITIES:
+            raise ConfigError(f"inspection_severity must be one of {list(_SEVERITIES)}, "
+                              f"got {self.inspection_severity!r}")
+        if self.inspection_level not in _LEVELS:
+            raise ConfigError(f"inspection_level must be one of {list(_LEVELS)}, got {self.inspection_level!r}")
+        if not any(abs(self.aql - a) < 1e-9 for a in AQLS):
+            raise ConfigError(f"aql must be one of the ISO 2859-1 preferred values {list(AQLS)}, got {self.aql!r}")
 
 
 def config_from_toml(text: str) -> ReportConfig:
@@ -465,6 +482,100 @@ def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: Repo
     return out, found
 
 
+# --------------------------------------------------------------------------- attributes and tracks
+
+
+def _rate_dict(r: Any) -> dict[str, Any]:
+    return {"estimate": _f(r.estimate), "low": _f(r.low), "high": _f(r.high), "successes": r.successes,
+            "n": r.n, "method": r.method}
+
+
+def _attribute_row(a: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"label": a.label, "attribute": a.attribute, "kind": a.kind, "comparison": a.comparison,
+                           "reference_id": a.reference_id, "candidate_id": a.candidate_id, "n": a.n,
+                           "exact_match": _rate_dict(a.exact_match), "n_one_sided": a.n_one_sided}
+    if a.kind == "text":
+        row["text_similarity"] = {"metric": "1 - Levenshtein distance / longer length",
+                                  "mean": _f(a.mean_similarity_score), "n": a.n_text}
+    if a.kind == "numeric":
+        row["numeric_difference"] = {"mean_absolute": _f(a.mean_absolute_error),
+                                     "max_absolute": _f(a.max_abs_difference), "n": a.n_numeric}
+    return row
+
+
+def _attributes(ds: Dataset, cfg: ReportConfig) -> dict[str, Any]:
+    """Attribute agreement on matched regions (and tags) per label set; empty when no attribute applies."""
+    from .attributes import IGNORED_ATTRIBUTES, attribute_agreement
+
+    out: dict[str, Any] = {}
+    for name in ds.label_sets:
+        recs = ds.select(label_set=name)
+        ls = ds.schema.label_sets.get(name)
+        kind = ls.kind if ls else (recs[0].kind if recs else "")
+        if kind not in REGION_KINDS and kind != "classification":
+            continue
+        if not any(set(r.attributes) - IGNORED_ATTRIBUTES for r in recs):
+            continue
+        rep = attribute_agreement(ds, name, match=_region_matcher(cfg))
+        if not rep.rows:
+            continue
+        out[name] = {
+            "n_region_pairs": rep.n_region_pairs, "n_label_mismatches": rep.n_label_mismatches,
+            "rows": [_attribute_row(a) for a in rep.rows], "pooled": [_attribute_row(a) for a in rep.pooled()],
+            "n_mismatches": len(rep.mismatches),
+            "mismatches": [{"item_id": m.item_id, "label": m.label, "attribute": m.attribute,
+                            "comparison": m.comparison, "reference_id": m.reference_id,
+                            "candidate_id": m.candidate_id, "reference_region_id": m.reference_region_id,
+                            "candidate_region_id": m.candidate_region_id, "reference_value": m.reference_value,
+                            "candidate_value": m.candidate_value} for m in rep.mismatches[:200]]}
+    return {"ignored": sorted(IGNORED_ATTRIBUTES), "label_sets": out} if out else {}
+
+
+def _tracks(ds: Dataset, cfg: ReportConfig) -> tuple[dict[str, Any], list[Discrepancy]]:
+    """Frame-by-frame track comparison per label set with tracks, and its classified discrepancies."""
+    from .track_qa import track_agreement
+
+    out: dict[str, Any] = {}
+    found: list[Discrepancy] = []
+    for name in ds.label_sets:
+        if not any(r.kind == "track" for r in ds.select(label_set=name)):
+            continue
+        rep = track_agreement(ds, name, iou_threshold=cfg.iou_threshold, taxonomy=cfg.taxonomy)
+        found.extend(rep.discrepancies)
+        if not rep.pairs and not rep.skipped:
+            continue
+        out[name] = {"pairs": [{
+            "comparison": p.comparison, "reference_id": p.reference_id, "candidate_id": p.candidate_id,
+            "n_items": p.n_items, "n_frames": p.n_frames, "n_reference_boxes": p.n_reference,
+            "n_candidate_boxes": p.n_candidate, "matches": p.matches, "misses": p.misses,
+            "false_positives": p.false_positives, "precision": _rate_dict(p.precision),
+            "recall": _rate_dict(p.recall), "mean_iou": _f(p.mean_iou), "mota": _f(p.mota_score),
+            "idf1": _f(p.idf1_score), "id_switches": len(p.switches),
+            "switches": [{"item_id": s.item_id, "frame": s.switch.frame,
+                          "reference_track_id": s.switch.reference_track_id,
+                          "previous_candidate_track_id": s.switch.previous_candidate_track_id,
+                          "candidate_track_id": s.switch.candidate_track_id} for s in p.switches[:500]],
+            "missed_frames": p.n_missed_frames,
+            "missed": [{"item_id": m.item_id, "annotator_id": m.annotator_id, "track_id": m.track_id,
+                        "partner_track_id": m.partner_track_id, "n_frames": len(m.frames),
+                        "runs": [list(r) for r in m.runs[:50]]} for m in p.missed[:500]],
+        } for p in rep.pairs], "skipped": [{"item_id": i, "reference_id": a, "candidate_id": b, "reason": why}
+                                           for i, a, b, why in rep.skipped]}
+    return ({"iou_threshold": cfg.iou_threshold, "label_sets": out} if out else {}), found
+
+
+def _attribute_and_track_sections(ds: Dataset, cfg: ReportConfig, discrepancies: list[Discrepancy]
+                                  ) -> dict[str, Any]:
+    """The ``attributes`` and ``tracks`` sections, each present only when it applies.
+
+    Track identity switches and missed frames join ``discrepancies`` (so they reach ``errors``).
+    """
+    tracks, found = _tracks(ds, cfg)
+    discrepancies.extend(found)
+    attributes = _attributes(ds, cfg)
+    return {**({"attributes": attributes} if attributes else {}), **({"tracks": tracks} if tracks else {})}
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -613,6 +724,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         discrepancies.extend(automated)
     step("cost")
     cost_out = _cost(dataset, agreement, gold_mod.summarize(gold_outcomes), cost, cost_items, seed)
+    extra_sections = _attribute_and_track_sections(dataset, cfg, discrepancies)
     counts = count_discrepancies(discrepancies)
     discrepancies.sort(key=lambda d: (-_sev(d.severity), d.label_set, d.item_id, d.annotator_id))
     gold_summary = gold_mod.summarize(gold_outcomes)
@@ -662,6 +774,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "bias": bias,
         "checks": checks_out,
         "cost": cost_out,
+        **extra_sections,
     }
 
 
@@ -804,7 +917,6 @@ def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[s
 def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: ReportConfig,
               seed: int) -> dict[str, Any]:
     """Spot-check sample, ISO 2859-1 plan with its OC curve, disagreement sample, review order."""
-    from .acceptance import oc_curve, single_sampling_plan
     from .active_learning import uncertainty_ranking
     from .sampling import disagreement_sample, sample_size_for_margin, stratified_sample
 
@@ -825,17 +937,7 @@ def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: 
         }
         lot = len({i for i, _ in subs})
         if lot >= 2:
-            plan = single_sampling_plan(lot, cfg.aql, level=cfg.inspection_level)  # type: ignore[arg-type]
-            oc = oc_curve(plan)
-            out["acceptance"] = {
-                "standard": "ISO 2859-1 single sampling, normal inspection", "lot_size": lot,
-                "level": cfg.inspection_level, "aql": cfg.aql,
-                "plan": {"code_letter": plan.letter, "table_letter": plan.table_letter,
-                         "sample_size": plan.sample_size, "accept": plan.accept, "reject": plan.reject,
-                         "hundred_percent": plan.hundred_percent},
-                "oc_curve": {"p": [_f(x) for x in oc.fraction_defective],
-                             "p_accept": [_f(x) for x in oc.p_accept]},
-            }
+            out["acceptance"] = _acceptance(lot, cfg)
     worst: dict[str, float] = {}
     for scores in item_scores.values():
         for item, sc in scores.items():
@@ -862,6 +964,35 @@ def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: 
             "items": [{"item_id": items[j], "score": _f(rank.scores[j])} for j in rank.order[:50]],
         }
     return out
+
+
+def _acceptance(lot: int, cfg: ReportConfig) -> dict[str, Any]:
+    """The batch's ISO 2859-1 plan at the configured severity, the other two, and their OC curves."""
+    from .acceptance import oc_curve, plans_by_severity
+
+    plans = plans_by_severity(lot, cfg.aql, level=cfg.inspection_level)  # type: ignore[arg-type]
+    plan = plans[cfg.inspection_severity]  # type: ignore[index]
+    top = max(min(1.0, 3.0 * (q.accept + 1) / q.sample_size) for q in plans.values())
+    grid = np.linspace(0.0, top, 201, dtype=np.float64)
+    return {
+        "standard": f"ISO 2859-1 single sampling, {cfg.inspection_severity} inspection", "lot_size": lot,
+        "level": cfg.inspection_level, "aql": cfg.aql, "severity": cfg.inspection_severity,
+        "plan": _plan_dict(plan),
+        "plans": {sev: _plan_dict(q) for sev, q in plans.items()},
+        "oc_curve": {"p": [_f(x) for x in grid],
+                     "p_accept": [_f(x) for x in oc_curve(plan, grid).p_accept],
+                     "by_severity": {sev: [_f(x) for x in oc_curve(q, grid).p_accept]
+                                     for sev, q in plans.items()}},
+        "switching_rules": ("normal -> tightened when 2 of 5 consecutive lots are not accepted; tightened -> "
+                            "normal after 5 accepted in a row; normal -> reduced at a switching score of 30; "
+                            "reduced -> normal when a lot is not accepted; 5 lots not accepted on tightened "
+                            "-> discontinue (accord acceptance switching replays a lot history)"),
+    }
+
+
+def _plan_dict(plan: Any) -> dict[str, Any]:
+    return {"code_letter": plan.letter, "table_letter": plan.table_letter, "sample_size": plan.sample_size,
+            "accept": plan.accept, "reject": plan.reject, "hundred_percent": plan.hundred_percent}
 
 
 # --------------------------------------------------------------------------- cost
