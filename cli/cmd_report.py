@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+from accord.core.errors import ConversionError
 
 from .atomic import write_text_atomic
 
@@ -48,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="an earlier report.json: show how each error category changed since")
     p.add_argument("--resolutions", type=Path, default=None,
                    help="the 'accord resolve' log, for guideline hot spots")
+    p.add_argument("--pred-probs", type=Path, default=None, metavar="FILE",
+                   help="model class probabilities (out-of-sample) for label-error detection: JSON Lines "
+                        "rows {item_id, label_set, probabilities: {class: p}}, or CSV item_id[,label_set],"
+                        "<one column per class>")
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
     p.add_argument("--fail-under", type=float, default=None,
                    help="exit 1 when any label set's primary agreement is below this")
@@ -105,6 +112,58 @@ def exit_code(report: dict[str, Any], fail_under: float | None) -> int:
     return 0
 
 
+def _prob_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Rows ``{item_id, label_set?, probabilities}`` from JSON Lines, JSON or CSV."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        fields = reader.fieldnames or []
+        if "item_id" not in fields:
+            raise ConversionError(f"{path}: the CSV needs an item_id column and one column per class, "
+                                  f"got columns {fields!r}")
+        classes = [f for f in fields if f not in ("item_id", "label_set")]
+        rows = []
+        for n, row in enumerate(reader, start=2):
+            try:
+                probs = {c: float(row[c]) for c in classes if row.get(c) not in (None, "")}
+            except ValueError as e:
+                raise ConversionError(f"{path}, line {n}: probabilities must be numbers ({e})") from e
+            rows.append((n, {"item_id": row["item_id"], "label_set": row.get("label_set"), "probabilities": probs}))
+        return rows
+    try:
+        if path.suffix.lower() == ".jsonl":
+            return [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConversionError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from e
+    if isinstance(data, dict):  # {label_set: {item_id: {class: p}}}
+        return [(0, {"item_id": i, "label_set": ls, "probabilities": p})
+                for ls, per_item in data.items() for i, p in (per_item or {}).items()]
+    return list(enumerate(data, start=1))
+
+
+def load_pred_probs(path: Path, dataset: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """``{label_set: {item_id: {class: p}}}`` from a file; rows without a label set go to the
+    dataset's only classification label set."""
+    class_sets = [n for n, ls in dataset.schema.label_sets.items() if ls.kind == "classification"]
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for n, row in _prob_rows(path):
+        where = f"{path}" + (f", row {n}" if n else "")
+        if not isinstance(row, dict) or "item_id" not in row or not isinstance(row.get("probabilities"), dict):
+            raise ConversionError(f"{where}: expected {{'item_id': ..., 'label_set': ..., "
+                                  f"'probabilities': {{class: p}}}}, got {str(row)[:120]!r}")
+        ls = row.get("label_set") or (class_sets[0] if len(class_sets) == 1 else None)
+        if ls is None:
+            raise ConversionError(f"{where}: no label_set, and the dataset has {len(class_sets)} classification "
+                                  f"label sets {class_sets!r}; add a label_set to each row")
+        try:
+            out.setdefault(str(ls), {})[str(row["item_id"])] = {str(c): float(p)
+                                                                 for c, p in row["probabilities"].items()}
+        except (TypeError, ValueError) as e:
+            raise ConversionError(f"{where}: probabilities must be numbers ({e})") from e
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from accord.core.qa.report import build_report, config_from_toml
 
@@ -124,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
 
         resolutions = ResolutionLog(args.resolutions).read().resolutions
     previous = json.loads(args.previous.read_text(encoding="utf-8")) if args.previous else None
+    pred_probs = load_pred_probs(args.pred_probs, dataset) if args.pred_probs else None
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
-                          cost_items=args.items, resolutions=resolutions, previous=previous)
+                          cost_items=args.items, resolutions=resolutions, previous=previous,
+                          pred_probs=pred_probs)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     print_summary(report)
     return exit_code(report, args.fail_under)

@@ -1,8 +1,8 @@
 """Render a QA report (the JSON report dict) as one self-contained HTML page.
 
 No network: inline CSS and SVG only. Each section has a stable ``id`` (summary,
-agreement, gold, errors, consensus, conflicts, sampling, bias, checks, cost)
-so tests and links can find it.
+agreement, gold, errors, consensus, conflicts, sampling, bias, checks, cost;
+and attributes, tracks, cvat when the report carries them) so tests and links can find it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ ul.headline li{margin:3px 0}code{background:#f3f5f7;padding:1px 4px;border-radiu
 """
 
 SECTIONS = (("summary", "Summary"), ("agreement", "Agreement"), ("gold", "Gold scores"),
-            ("errors", "Error taxonomy"), ("consensus", "Consensus"), ("conflicts", "Conflicts"),
+            ("errors", "Error taxonomy"), ("consensus", "Consensus"), ("label_errors", "Label errors"),
+            ("conflicts", "Conflicts"),
             ("sampling", "Sampling"), ("bias", "Bias"), ("checks", "Automated checks"),
             ("cost", "Cost"))
 
@@ -214,6 +215,27 @@ def _consensus(r: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _label_errors(r: Mapping[str, Any]) -> str:
+    le = r.get("label_errors") or {}
+    parts = []
+    for name, sec in le.items():
+        if "issues" not in sec:
+            parts.append(f"<h3>{escape(name)}</h3><p class='muted'>{escape(str(sec.get('note', '')))}</p>")
+            continue
+        parts.append(f"<h3>{escape(name)}</h3><p>{_num(sec.get('n_issues'))} of {_num(sec.get('n_items'))} "
+                     f"consensus labels are likely wrong ({escape(str(sec.get('method', '')))}; "
+                     f"{escape(str(sec.get('probabilities', '')))}). Most likely first:</p>")
+        parts.append(_table(["rank", "item", "given", "suggested", "p(given)"],
+                            [(x["rank"], x["item_id"], x["given"], x["suggested"], x["self_confidence"])
+                             for x in sec["issues"][:50]], numeric=(0, 4)))
+        cj = sec.get("confident_joint") or {}
+        if cj.get("counts"):
+            parts.append(svg.heatmap(cj["classes"], cj["classes"], cj["counts"],
+                                     title="Confident joint (given label x likely true label)", digits=0))
+    return "".join(parts) or ("<p class='muted'>No model probabilities: pass <code>--pred-probs</code> "
+                              "(or predictions with scores) to find likely label errors.</p>")
+
+
 def _conflicts(r: Mapping[str, Any]) -> str:
     c = r.get("conflicts", {})
     items = c.get("items", [])
@@ -319,6 +341,14 @@ def _bias(r: Mapping[str, Any]) -> str:
     for d in b.get("distributions", [])[:6]:
         html += svg.heatmap(d["groups"], d["labels"], d["shares"], vmin=0, vmax=1,
                             title=f"{d['label_set']}: label share by {d['group_key']}")
+    for a in b.get("agreement_by_group", [])[:6]:
+        html += svg.interval_bars(
+            [(str(g["group"]), g.get("agreement"), g.get("low"), g.get("high")) for g in a["groups"]],
+            title=f"{a['label_set']}: pairwise agreement by {a['group_key']} (95% Wilson)", lo=0.0, bands=())
+        html += _table(["group", "pairs", "percent agreement", "Krippendorff's alpha", "q (BH)", ""],
+                       [(g["group"], g["n_pairs"], g.get("agreement"), g.get("alpha"), g.get("q_value"),
+                         _Raw('<span class="fail">differs</span>' if g.get("flagged") else "ok"))
+                        for g in a["groups"]], numeric=(1, 2, 3, 4))
     return html
 
 
@@ -363,10 +393,145 @@ def _cost(r: Mapping[str, Any]) -> str:
     return html
 
 
+def _rate_cell(c: Mapping[str, Any] | None) -> _Raw:
+    return _Raw(_interval(c))
+
+
+def _attributes_section(r: Mapping[str, Any]) -> str:
+    a = r.get("attributes") or {}
+    parts = [f"<p>Attributes of regions two sides matched (labels equal) are compared: exact match with a 95% "
+             f"Wilson interval for every attribute, mean normalized Levenshtein similarity for text, mean and "
+             f"largest absolute difference for numbers. Not compared: "
+             f"{escape(', '.join(a.get('ignored', [])))}.</p>"]
+    for name, ls in (a.get("label_sets") or {}).items():
+        parts.append(f"<h3>{escape(name)} <span class='muted'>({_num(ls.get('n_region_pairs'))} matched region "
+                     f"pairs, {_num(ls.get('n_label_mismatches'))} skipped for differing labels)</span></h3>")
+        pooled = ls.get("pooled") or []
+        bars = [(f"{x['label']}.{x['attribute']} ({'gold' if x['comparison'] == 'reference' else 'pairs'})",
+                 x["exact_match"].get("estimate"), x["exact_match"].get("low"), x["exact_match"].get("high"))
+                for x in pooled]
+        if bars:
+            parts.append(svg.interval_bars(bars, title=f"{name}: exact attribute match (95% Wilson CI)", lo=0.0))
+
+        def rows(xs: Sequence[Mapping[str, Any]], with_ids: bool) -> list[tuple[Any, ...]]:
+            out = []
+            for x in xs:
+                ts, nd = x.get("text_similarity") or {}, x.get("numeric_difference") or {}
+                ids = (x["reference_id"], x["candidate_id"]) if with_ids else ()
+                out.append((x["label"], x["attribute"], x["kind"], x["comparison"], *ids,
+                            _rate_cell(x["exact_match"]), x.get("n_one_sided"), ts.get("mean"),
+                            nd.get("mean_absolute"), nd.get("max_absolute")))
+            return out
+
+        head = ["label", "attribute", "kind", "compared", "exact match [95% CI] n", "one-sided",
+                "text similarity", "mean |diff|", "max |diff|"]
+        parts.append(_table(head, rows(pooled, False)))
+        per_pair = ls.get("rows") or []
+        if per_pair:
+            parts.append("<details><summary>Per annotator pair</summary>" + _table(
+                [*head[:4], "reference", "candidate", *head[4:]], rows(per_pair, True)) + "</details>")
+        mm = ls.get("mismatches") or []
+        if mm:
+            parts.append(f"<details><summary>First {len(mm)} of {_num(ls.get('n_mismatches'))} differing values"
+                         "</summary>" + _table(
+                             ["item", "label", "attribute", "reference", "value", "candidate", "value"],
+                             [(m["item_id"], m["label"], m["attribute"], m["reference_id"], m["reference_value"],
+                               m["candidate_id"], m["candidate_value"]) for m in mm]) + "</details>")
+    return "".join(parts)
+
+
+def _tracks_section(r: Mapping[str, Any]) -> str:
+    t = r.get("tracks") or {}
+    parts = [f"<p>Tracks compared frame by frame (CLEAR MOT matching, box IoU ≥ {_num(t.get('iou_threshold'))}): "
+             "frame-level precision and recall, mean IoU of matched boxes, MOTA, IDF1, identity switches, and "
+             "missed frames (frames where one side's track is visible and the other side has no box on it).</p>"]
+    for name, ls in (t.get("label_sets") or {}).items():
+        parts.append(f"<h3>{escape(name)}</h3>")
+        pairs = ls.get("pairs") or []
+        if pairs:
+            def who(p: Mapping[str, Any]) -> str:
+                return f"{p['reference_id']} vs {p['candidate_id']}"
+            parts.append('<div class="charts">' + svg.stacked_bars(
+                {who(p): {"identity switches": p["id_switches"], "missed frames": p["missed_frames"],
+                          "extra boxes": p["false_positives"]} for p in pairs},
+                title=f"{name}: track errors per comparison",
+                order=["identity switches", "missed frames", "extra boxes"]) + svg.interval_bars(
+                [row for p in pairs for row in (
+                    (f"{who(p)}: precision", p["precision"].get("estimate"), p["precision"].get("low"),
+                     p["precision"].get("high")),
+                    (f"{who(p)}: recall", p["recall"].get("estimate"), p["recall"].get("low"),
+                     p["recall"].get("high")))],
+                title=f"{name}: frame-level precision and recall (95% Wilson CI)", lo=0.0) + "</div>")
+            parts.append(_table(
+                ["compared", "reference", "candidate", "frames", "precision [95% CI] n", "recall [95% CI] n",
+                 "mean IoU", "MOTA", "IDF1", "ID switches", "missed frames"],
+                [(p["comparison"], p["reference_id"], p["candidate_id"], p["n_frames"], _rate_cell(p["precision"]),
+                  _rate_cell(p["recall"]), p["mean_iou"], p["mota"], p["idf1"], p["id_switches"],
+                  p["missed_frames"]) for p in pairs]))
+            sw = [(p["reference_id"], p["candidate_id"], s["item_id"], s["frame"], s["reference_track_id"],
+                   s["previous_candidate_track_id"], s["candidate_track_id"]) for p in pairs for s in p["switches"]]
+            if sw:
+                parts.append("<h3>Identity switches</h3>" + _table(
+                    ["reference", "candidate", "item", "frame", "reference track", "candidate track before",
+                     "candidate track after"], sw[:200]))
+            mf = [(m["item_id"], m["annotator_id"], m["track_id"], m["partner_track_id"], m["n_frames"],
+                   ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in m["runs"]))
+                  for p in pairs for m in p["missed"]]
+            if mf:
+                parts.append("<h3>Missed frames</h3>" + _table(
+                    ["item", "annotator lacking boxes", "track", "their track", "frames", "runs"], mf[:200]))
+        for s in ls.get("skipped") or []:
+            parts.append(f"<p class='warn'>{escape(s['item_id'])}: {escape(s['reference_id'])} vs "
+                         f"{escape(s['candidate_id'])} not compared: {escape(s['reason'])}</p>")
+    return "".join(parts)
+
+
+def _cvat_section(r: Mapping[str, Any]) -> str:
+    c = r.get("cvat") or {}
+    parts = ["<p>The error taxonomy's discrepancies counted per CVAT job, assignee, label and frame, and in the "
+             f"terms of CVAT's quality reports ({escape(c.get('note', ''))}).</p>"]
+    terms = c.get("by_cvat_term") or {}
+    if terms:
+        sev = ["critical", "major", "minor", "info"]
+        parts.append("<h3>In CVAT's vocabulary</h3>" + _table(
+            ["CVAT term", "accord category", *sev, "total"],
+            [(term, (c.get("vocabulary") or {}).get(term, ""), *[n.get(s, 0) for s in sev], sum(n.values()))
+             for term, n in terms.items()]))
+    for key, title, what in (("by_job", "Per job", "job"), ("by_assignee", "Per assignee", "assignee"),
+                             ("by_label", "Per label", "label"), ("by_frame", "Per frame", "frame")):
+        d = c.get(key) or {}
+        if not d:
+            continue
+        cats = sorted({k for v in d.values() for k in v})
+        rows = sorted(d.items(), key=lambda kv: -sum(kv[1].values()))
+        html = _table([what, *[x.replace("_", " ") for x in cats], "total"],
+                      [(k, *[v.get(x, 0) for x in cats], sum(v.values())) for k, v in rows[:100]])
+        if key in ("by_job", "by_assignee"):
+            html = svg.stacked_bars(dict(rows[:25]), title=f"Discrepancies per {what}", order=cats) + html
+        parts.append(f"<h3>{title}</h3>{html}")
+    wb = c.get("writeback")
+    if wb:
+        parts.append(f"<h3>Written back</h3><p>{_num(wb.get('planned'))} issues planned, {_num(wb.get('created'))} "
+                     f"{'would be created (dry run)' if wb.get('dry_run') else 'created'}, "
+                     f"{_num(wb.get('skipped_existing'))} already in CVAT; jobs moved: "
+                     f"{escape(', '.join(str(j) for j in wb.get('jobs_moved', [])) or 'none')}.</p>")
+    return "".join(parts)
+
+
+#: Sections shown only when the report carries them (data- or tool-specific).
+OPTIONAL_SECTIONS = (("attributes", "Attribute agreement"), ("tracks", "Tracks"), ("cvat", "CVAT"))
+
+
+def _sections(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [*SECTIONS, *((k, t) for k, t in OPTIONAL_SECTIONS if report.get(k))]
+
+
 RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "summary": _summary, "agreement": _agreement, "gold": _gold, "errors": _errors,
-    "consensus": _consensus, "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
+    "consensus": _consensus, "label_errors": _label_errors,
+    "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
     "checks": _checks, "cost": _cost,
+    "attributes": _attributes_section, "tracks": _tracks_section, "cvat": _cvat_section,
 }
 
 
@@ -374,9 +539,9 @@ def render_html(report: Mapping[str, Any]) -> str:
     """The whole report as one HTML document (no external resources)."""
     s = report.get("summary", {})
     title = f"accord QA report: {s.get('dataset', 'dataset')}"
-    nav = "".join(f'<a href="#{k}">{escape(t)}</a>' for k, t in SECTIONS)
+    nav = "".join(f'<a href="#{k}">{escape(t)}</a>' for k, t in _sections(report))
     body = "".join(f'<section id="{k}"><h2>{escape(t)}</h2>{RENDERERS[k](report)}</section>'
-                   for k, t in SECTIONS)
+                   for k, t in _sections(report))
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"

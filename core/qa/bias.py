@@ -32,7 +32,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from ..errors import InvalidAnnotationError
+from ..agreement import krippendorff_alpha
+from ..errors import InvalidAnnotationError, UndefinedAgreementError
 from .intervals import proportion_interval
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
@@ -212,6 +213,9 @@ class GroupAgreement:
             table; Fisher exact or chi-square as in :func:`label_distribution_test`).
         adjusted_p_value: Benjamini-Hochberg adjusted across groups.
         flagged: Groups differing from the rest at the chosen FDR.
+        alpha_score: Krippendorff's nominal alpha within each group (chance-corrected,
+            so a group whose items are mostly one class does not look better than it
+            is); NaN where undefined (one value only, or no item with two judgments).
     """
 
     groups: ObjArray
@@ -223,6 +227,7 @@ class GroupAgreement:
     p_value: FloatArray
     adjusted_p_value: FloatArray
     flagged: BoolArray
+    alpha_score: FloatArray
 
 
 def _two_by_two_p(a: int, b: int, c: int, d: int, min_expected: float) -> float:
@@ -285,6 +290,7 @@ def agreement_by_group(
         )
     n_pairs = np.zeros(len(g_names), dtype=np.intp)
     n_agree = np.zeros(len(g_names), dtype=np.intp)
+    units: list[list[dict[Hashable, Hashable]]] = [[] for _ in g_names]
     order = np.argsort(ii, kind="stable")
     bounds = np.flatnonzero(np.diff(ii[order])) + 1
     for block in np.split(order, bounds):
@@ -297,6 +303,7 @@ def agreement_by_group(
         seen: dict[Hashable, Hashable] = {}
         for k in block:
             seen.setdefault(ann[k], lab[k])  # first judgment per annotator
+        units[grp[0]].append(seen)
         values = list(seen.values())
         m = len(values)
         counts: dict[Hashable, int] = {}
@@ -306,8 +313,28 @@ def agreement_by_group(
         n_agree[grp[0]] += sum(c * (c - 1) // 2 for c in counts.values())
     rate, lo, hi, p, adj, flagged = _per_group_tests(g_names, n_agree, n_pairs, alpha=alpha,
                                                       min_expected=min_expected, confidence=confidence)
+    alpha_score = np.array([_group_alpha(u) for u in units], dtype=np.float64)
     return GroupAgreement(groups=g_names, n_pairs=n_pairs, n_agree=n_agree, agreement_score=rate,
-                          ci_low=lo, ci_high=hi, p_value=p, adjusted_p_value=adj, flagged=flagged)
+                          ci_low=lo, ci_high=hi, p_value=p, adjusted_p_value=adj, flagged=flagged,
+                          alpha_score=alpha_score)
+
+
+def _group_alpha(units: list[dict[Hashable, Hashable]]) -> float:
+    """Nominal Krippendorff's alpha over one group's items (rows) x annotators (columns)."""
+    raters = sorted({a for u in units for a in u}, key=str)
+    if len(raters) < 2:
+        return math.nan
+    col = {a: j for j, a in enumerate(raters)}
+    labels = sorted({v for u in units for v in u.values()}, key=str)
+    code = {v: float(k) for k, v in enumerate(labels)}
+    ratings = np.full((len(units), len(raters)), np.nan)
+    for i, u in enumerate(units):
+        for a, v in u.items():
+            ratings[i, col[a]] = code[v]
+    try:
+        return krippendorff_alpha(ratings)
+    except UndefinedAgreementError:
+        return math.nan
 
 
 # --------------------------------------------------------------------------- gold error rate per group

@@ -650,6 +650,7 @@ def _describe(r: Record) -> str:
 def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
                  checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
                  resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
+                 pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
@@ -663,6 +664,11 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         resolutions: Adjudications so far (a :class:`~accord.core.qa.conflicts.ResolutionLog`'s
             contents): they feed the guideline hot spots.
         previous: An earlier report (its JSON): the error counts gain a per-category trend.
+        pred_probs: Model probabilities per class label set, item and class
+            (``{label_set: {item_id: {class: p}}}``, out-of-sample): the ``label_errors``
+            section flags consensus labels that are probably wrong (confident learning).
+            Without them, model predictions in the dataset that carry a score are used,
+            approximately (the top class's score, the rest spread evenly).
         progress: Called with the name of each step (for a progress display).
     """
     cfg = config or ReportConfig()
@@ -675,6 +681,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     conflict_objs: list[Conflict] = []
     discrepancies: list[Discrepancy] = []
     item_scores_all: dict[str, dict[str, float]] = {}
+    class_labels: dict[str, dict[str, str]] = {}
     for name in dataset.label_sets:
         step(f"label set {name}")
         recs = dataset.select(label_set=name)
@@ -689,6 +696,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                                        numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
             if kind == "classification":
                 consensus[name], labels = _class_consensus(dataset, name)
+                class_labels[name] = labels
                 discrepancies.extend(_consensus_discrepancies(dataset, name, labels, g.gold_items, tax))
         elif kind in REGION_KINDS:
             agreement[name], scores, _ = _region_agreement(dataset, name, cfg, seed)
@@ -713,6 +721,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         human = dataset.grouped(name, source="human")
         conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in queue)
 
+    step("label errors")
+    label_errors = _label_errors(dataset, class_labels, pred_probs)
     step("sampling")
     sampling = _sampling(dataset, item_scores_all, cfg, seed)
     step("bias")
@@ -770,6 +780,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                       "n_resolutions": len(resolutions),
                       "hot_spots": [{"kind": h.kind, "name": h.name, "conflicts": h.conflicts,
                                      "resolutions": h.resolutions, "total": h.total} for h in hot]},
+        "label_errors": label_errors,
         "sampling": sampling,
         "bias": bias,
         "checks": checks_out,
@@ -856,10 +867,10 @@ def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcom
             out["agreement_by_group"].append({
                 "label_set": name, "group_key": key,
                 "groups": [{"group": str(g), "n_pairs": int(n), "agreement": _f(a), "low": _f(lo),
-                            "high": _f(hi), "q_value": _f(q), "flagged": bool(fl)}
-                           for g, n, a, lo, hi, q, fl in zip(ga.groups, ga.n_pairs, ga.agreement_score,
-                                                            ga.ci_low, ga.ci_high, ga.adjusted_p_value,
-                                                            ga.flagged, strict=True)]})
+                            "high": _f(hi), "alpha": _f(al), "q_value": _f(q), "flagged": bool(fl)}
+                           for g, n, a, lo, hi, al, q, fl in zip(
+                               ga.groups, ga.n_pairs, ga.agreement_score, ga.ci_low, ga.ci_high,
+                               ga.alpha_score, ga.adjusted_p_value, ga.flagged, strict=True)]})
     # gold error rate per annotator x group, from the classified gold discrepancies
     for name, outcome in gold.items():
         if not outcome.gold_items:
@@ -909,6 +920,62 @@ def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[s
     out["findings"] = out["findings"][:2000]
     discrepancies = list(to_discrepancies(rep.findings))
     return out, discrepancies
+
+
+# --------------------------------------------------------------------------- label errors
+
+
+def _model_probabilities(ds: Dataset, name: str, classes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Approximate class probabilities from scored model predictions: top class = its score."""
+    k = len(classes)
+    out: dict[str, dict[str, float]] = {}
+    for r in ds.select(label_set=name, source="model"):
+        label = str(value_label(r.value))
+        if r.score is None or not 0.0 <= r.score <= 1.0 or label not in classes or k < 2:
+            continue
+        rest = (1.0 - float(r.score)) / (k - 1)
+        out[r.item_id] = {c: (float(r.score) if c == label else rest) for c in classes}
+    return out
+
+
+def _label_errors(ds: Dataset, class_labels: Mapping[str, Mapping[str, str]],
+                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None) -> dict[str, Any]:
+    """Confident learning over each class label set's consensus labels (Northcutt et al., JAIR 2021)."""
+    from .label_errors import find_label_issues
+
+    out: dict[str, Any] = {}
+    for name, labels in class_labels.items():
+        ls = ds.schema.label_sets.get(name)
+        given = labels
+        source = "model probabilities (given)"
+        probs = (pred_probs or {}).get(name)
+        classes = sorted({*(ls.labels if ls else ()), *given.values(), *(c for p in (probs or {}).values()
+                                                                         for c in p)})
+        if not probs:
+            probs = _model_probabilities(ds, name, classes)
+            source = "model predictions' top-class score (approximate: other classes share the rest evenly)"
+        items = sorted(i for i in given if i in probs)
+        if len(items) < 2 or len({given[i] for i in items}) < 2:
+            if probs or pred_probs:
+                out[name] = {"note": "fewer than two items with both a consensus label and model "
+                                     "probabilities, or one class only: nothing to learn from"}
+            continue
+        index = {c: j for j, c in enumerate(classes)}
+        p = np.array([[float(probs[i].get(c, 0.0)) for c in classes] for i in items], dtype=np.float64)
+        sums = p.sum(axis=1, keepdims=True)
+        p = np.divide(p, sums, out=np.full_like(p, 1.0 / len(classes)), where=sums > 0)
+        y = np.array([index[given[i]] for i in items], dtype=np.intp)
+        res = find_label_issues(y, p)
+        out[name] = {
+            "method": "confident learning, prune by noise rate (Northcutt et al., JAIR 2021)",
+            "probabilities": source, "classes": classes, "n_items": len(items), "n_issues": res.n_issues,
+            "issues": [{"item_id": items[j], "given": given[items[j]],
+                        "suggested": classes[int(np.argmax(p[j]))],
+                        "self_confidence": _f(p[j, y[j]]), "rank": r + 1}
+                       for r, j in enumerate(res.ranking[:200])],
+            "confident_joint": {"classes": classes, "counts": res.confident_joint.tolist()},
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- sampling
