@@ -78,8 +78,8 @@ def test_cli_pred_probs(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt:
         f.write_text("".join(json.dumps({"item_id": i, "label_set": "animal", "probabilities": p}) + "\n"
                              for i, p in pred["animal"].items()))
     else:  # no label_set column: the dataset's only classification label set
-        f.write_text("item_id," + ",".join(CLASSES) + "\n"
-                     + "".join(f"{i}," + ",".join(str(p[c]) for c in CLASSES) + "\n" for i, p in pred["animal"].items()))
+        rows = (f"{i}," + ",".join(str(p[c]) for c in CLASSES) + "\n" for i, p in pred["animal"].items())
+        f.write_text("item_id," + ",".join(CLASSES) + "\n" + "".join(rows))
     out = tmp_path / "r.json"
     assert main(["report", str(data), "--pred-probs", str(f), "--json", str(out), "--no-checks"]) in (0, 1)
     sec = json.loads(out.read_text())["label_errors"]["animal"]
