@@ -5,7 +5,9 @@ reads every job through cvat-sdk (annotation jobs, ground-truth jobs as the refe
 consensus replicas as annotators); ``accord cvat report --export FILE [--reference FILE]``
 reads CVAT for images/video 1.1 XML (zip or bare) or COCO 1.0 exports. The report is
 ``accord report``'s with a ``cvat`` section (counts per job, assignee, label and frame in
-CVAT's vocabulary). With ``--write-issues`` (API path only) each discrepancy at or above
+CVAT's vocabulary), and with ``attributes`` and ``tracks`` sections when regions carry
+attributes or the task is a video with box tracks (API keyframes are interpolated first).
+With ``--write-issues`` (API path only) each discrepancy at or above
 ``--min-severity`` becomes a CVAT issue at its frame and position, never twice;
 ``--dry-run`` only counts. ``--move-stage``/``--move-state`` move the jobs that got issues.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,7 +145,7 @@ def test_fetch_task_maps_jobs_to_annotators_and_sources(server: Server) -> None:
                   ("cvat:lead", "consensus")}
     assert {s.item_id for s in ds.submissions if s.source == "reference"} == {"a.jpg", "b.jpg"}
     bob_car = next(r for r in ds.records if r.annotator_id == "cvat:bob" and r.label == "car")
-    assert dict(bob_car.attributes) == {"color": "blue"}
+    assert dict(bob_car.attributes) == {"color": "blue", "occluded": False}
     assert bob_car.annotation_id == "job:13"
     assert {r.label_set for r in ds.records} == {"boxes", "tags", "polygons", "masks", "skeletons"}
     sk = next(r for r in ds.records if r.label_set == "skeletons").value
@@ -252,3 +253,111 @@ def test_missing_cvat_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(__import__("sys").modules, "cvat_sdk", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'accord\[cvat\]'"):
         connect("http://127.0.0.1:1", token="t")
+
+
+# ------------------------------------------------------------------ box tracks: keyframes -> every frame
+
+
+def _kf(frame: int, pts: list[float], *, outside: bool = False, rotation: float = 0.0) -> dict[str, Any]:
+    return {"type": "rectangle", "frame": frame, "points": pts, "outside": outside, "rotation": rotation,
+            "occluded": False, "z_order": 0, "attributes": []}
+
+
+def test_interpolation_is_linear_and_stops_at_outside_keyframes() -> None:
+    from accord.plugins.cvat.client import interpolate_box_track
+
+    # keyframes 0 (x 0..10), 4 (x 8..18), outside at 6, back at 8 (x 50..60); the job ends at frame 9.
+    keys = [_kf(8, [50, 0, 60, 10]), _kf(0, [0, 0, 10, 10]), _kf(4, [8, 0, 18, 10]), _kf(6, [8, 0, 18, 10],
+                                                                                        outside=True)]
+    out = interpolate_box_track(keys, stop_frame=9, deleted_frames=[2])
+    got = [(f.frame, f.x, f.outside, f.keyframe) for f in out]
+    # 1 and 3: x = 0 + 8 * t with t = 1/4, 3/4 (frame 2 deleted); 5 propagates 4 to the outside keyframe's
+    # frame (4 -> 6 moves 0, as both keyframes have the same box); nothing on 7; 9 holds frame 8's box.
+    assert got == [(0, 0.0, False, True), (1, 2.0, False, False), (3, 6.0, False, False), (4, 8.0, False, True),
+                   (5, 8.0, False, False), (6, 8.0, True, True), (8, 50.0, False, True), (9, 50.0, False, False)]
+
+
+def test_rotation_takes_the_short_way_round() -> None:
+    from accord.plugins.cvat.client import interpolate_box_track
+
+    out = interpolate_box_track([_kf(0, [0, 0, 4, 4], rotation=350.0), _kf(2, [0, 0, 4, 4], rotation=10.0)],
+                                stop_frame=2)
+    # ((10 - 350 + 180) % 360) - 180 = 20 degrees, so frame 1 is at 350 + 10 = 360 -> 0, not 180.
+    assert [f.rotation for f in out] == [350.0, 0.0, 10.0]
+
+
+def test_bad_keyframes_are_conversion_errors() -> None:
+    from accord.plugins.cvat.client import interpolate_box_track
+
+    with pytest.raises(ConversionError, match=r"needs points \[x1, y1, x2, y2\], got \[1.0, 2.0\] at frame 3"):
+        interpolate_box_track([_kf(3, [1, 2])], stop_frame=5)
+    with pytest.raises(ConversionError, match=r"lists a keyframe twice: frames \[1, 1\]"):
+        interpolate_box_track([_kf(1, [0, 0, 1, 1]), _kf(1, [0, 0, 2, 2])], stop_frame=5)
+
+
+def _api_tracks_from_xml(path: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """What CVAT's API holds for an export's box tracks: the keyframes only (keyframe="1" boxes)."""
+    import xml.etree.ElementTree as ET
+
+    labels = {"car": 1, "person": 2}
+    tracks = []
+    for tr in ET.parse(path).getroot().findall("track"):
+        shapes = [_kf(int(b.get("frame", 0)), [float(b.get(k, 0)) for k in ("xtl", "ytl", "xbr", "ybr")],
+                      outside=b.get("outside") == "1") for b in tr.findall("box") if b.get("keyframe") == "1"]
+        tracks.append({"id": int(tr.get("id", 0)), "label_id": labels[tr.get("label", "")], "frame": 0, "group": 0,
+                       "source": "manual", "attributes": [], "shapes": shapes, "elements": []})
+    return tracks, labels
+
+
+@pytest.mark.parametrize("name", ["video_alice.xml", "video_bob.xml"])
+def test_api_keyframes_interpolate_to_the_frames_of_the_video_export(name: str) -> None:
+    """Differential: keyframes as the API returns them, interpolated, equal CVAT for video 1.1's every frame."""
+    from accord.plugins.cvat.convert import from_cvat_xml
+
+    fix = Path(__file__).parent / "fixtures" / "cvat" / name
+    tracks, _ = _api_tracks_from_xml(fix)
+    task = {"id": 42, "name": "crossing", "mode": "interpolation"}
+    jobs = [{"id": 1, "start_frame": 0, "stop_frame": 9, "type": "annotation", "assignee": {"username": "x"}}]
+    meta = {"deleted_frames": [], "frames": [{"name": "f.mp4", "width": 640, "height": 480}]}
+    api = from_cvat_api([TaskPayload(task=task, jobs=jobs, labels=[_label(1, "car"), _label(2, "person")],
+                                     meta=meta, annotations={1: {"tracks": tracks}})])
+    xml = from_cvat_xml(fix)
+
+    def visible(ds: Any) -> dict[str, list[tuple[int, float, float, float, float]]]:
+        return {r.value.track_id: [(f.frame, f.x, f.y, f.width, f.height) for f in r.value.frames if not f.outside]
+                for r in ds.records if isinstance(r.value, Track)}
+
+    assert visible(api) == visible(xml)
+    assert sum(len(v) for v in visible(api).values()) == (30 if "alice" in name else 26)
+
+
+def test_video_task_through_the_sdk_gives_the_same_track_report_as_the_exports(tmp_path: Path) -> None:
+    """A video task with consensus replicas alice and bob (keyframes only) read through cvat-sdk: the
+    tracks section equals the one built from the two CVAT for video 1.1 exports."""
+    import json
+
+    from accord.cli import main
+
+    fixtures = Path(__file__).parent / "fixtures" / "cvat"
+    srv = Server().start()
+    try:
+        st = srv.state
+        st.add_task(42, name="crossing", frames=[(f"{i:06d}.png", 640, 480) for i in range(10)],
+                    labels=[_label(1, "car", "rectangle"), _label(2, "person", "rectangle")], mode="interpolation")
+        st.add_job(40, task_id=42, start=0, stop=9, assignee="lead", replicas=2)
+        for jid, who in ((41, "alice"), (42, "bob")):
+            tracks, _ = _api_tracks_from_xml(fixtures / f"video_{who}.xml")
+            st.add_job(jid, task_id=42, start=0, stop=9, assignee=who, job_type="consensus_replica",
+                       parent_job_id=40, annotations={"tracks": tracks})
+        api_out, xml_out = tmp_path / "api.json", tmp_path / "xml.json"
+        assert main(["-q", "cvat", "report", "--url", srv.url, "--token", "pat-123", "--task", "42", "--no-checks",
+                     "--json", str(api_out)]) == 0
+    finally:
+        srv.stop()
+    assert main(["-q", "cvat", "report", "--export", str(fixtures / "video_alice.xml"),
+                 str(fixtures / "video_bob.xml"), "--no-checks", "--json", str(xml_out)]) == 0
+    api_pairs = json.loads(api_out.read_text())["tracks"]["label_sets"]["tracks"]["pairs"]
+    xml_pairs = json.loads(xml_out.read_text())["tracks"]["label_sets"]["tracks"]["pairs"]
+    assert api_pairs == xml_pairs
+    assert api_pairs[0]["id_switches"] == 2
+    assert api_pairs[0]["missed_frames"] == 4

@@ -4,8 +4,12 @@ against tests/cvat_server.py."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +212,45 @@ def test_fallback_without_opencv_gives_the_same_rectangle(monkeypatch: pytest.Mo
     monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # import cv2 now raises ImportError
     assert _outline(m) == [(10.0, 5.0), (10.0, 14.0), (29.0, 14.0), (29.0, 5.0)]
     assert set(with_cv) == set(_outline(m))
+
+
+# ------------------------------------------------------------------ through cvat-cli (a subprocess)
+
+
+def _cvat_cli(server: Server, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("cvat_cli", reason="cvat-cli is in the test extra: pip install 'accord[test]'")
+    exe = Path(sys.executable).with_name("cvat-cli")
+    # HOME: cvat-cli keeps profiles and a task cache there; keep both out of the user's home.
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("CVAT_ACCESS_TOKEN", None)
+    return subprocess.run([str(exe), "--server-host", server.url, "--auth", "owner:secret", "task", "auto-annotate",
+                           *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_cvat_cli_auto_annotate_with_the_function_module(server: Server, tmp_path: Path) -> None:
+    r = _cvat_cli(server, tmp_path, "2", "--function-module", "accord.ml_backends.cvat_function",
+                  "-p", "model=str:contours", "-p", "kinds=str:box,tag", "--conf-threshold", "0.5")
+    assert r.returncode == 0, r.stderr
+    login = next(q for q in server.state.requests if q.path == "/api/auth/login")
+    assert login.body == {"username": "owner", "password": "secret"}
+    up = server.state.task_annotations[2]
+    # the same block as through annotate_task: x 10..30 on frame 0, moved 5 px right on frame 1
+    rects = sorted((s["frame"], s["points"]) for s in up["shapes"])
+    assert (0, [10.0, 5.0, 30.0, 15.0]) in rects
+    assert (1, [15.0, 5.0, 35.0, 15.0]) in rects
+    assert {s["type"] for s in up["shapes"]} == {"rectangle"}
+    assert {s["label_id"] for s in up["shapes"]} == {1}  # "object", mapped by name to the task's label 1
+    assert all(s["score"] >= 0.5 for s in up["shapes"])
+    assert sorted(t["frame"] for t in up["tags"]) == [0, 1]
+    patch = next(q for q in server.state.requests if q.method == "PATCH")
+    assert patch.path.rstrip("/") == "/api/tasks/2/annotations"
+    assert patch.query == {"action": ["create"]}
+
+
+def test_cvat_cli_reports_a_bad_parameter(server: Server, tmp_path: Path) -> None:
+    r = _cvat_cli(server, tmp_path, "2", "--function-module", "accord.ml_backends.cvat_function",
+                  "-p", "model=str:contours", "-p", "colour=str:red")
+    assert r.returncode != 0
+    assert "does not take these parameters" in r.stderr
+    assert 2 not in server.state.task_annotations

@@ -77,3 +77,26 @@ def test_previous_report_gives_a_trend_per_category(exports: tuple[Path, Path, P
     # The first run had ann2's two errors; the second (ann1, equal to gold) none.
     assert trend["wrong_class"] == {"previous": 1, "current": 0, "change": -1}
     assert trend["missing_object"] == {"previous": 1, "current": 0, "change": -1}
+
+
+def test_cvat_report_html_has_the_cvat_section(exports: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    gold, ann1, ann2 = exports
+    out, html = tmp_path / "r.json", tmp_path / "r.html"
+    assert main(["-q", "cvat", "report", "--export", str(ann1), str(ann2), "--reference", str(gold), "--no-checks",
+                 "--json", str(out), "--html", str(html)]) == 0
+    cv = json.loads(out.read_text())["cvat"]
+    # ann2's two planted errors (see the exports fixture), in CVAT's words and per frame.
+    assert cv["by_cvat_term"] == {"mismatching label": {"major": 1}, "missing annotation": {"major": 1}}
+    assert cv["by_frame"] == {"b.jpg": {"wrong_class": 1, "missing_object": 1}}
+    page = html.read_text()
+    section = page.split('<section id="cvat">')[1].split("</section>")[0]
+    assert '<a href="#cvat">CVAT</a>' in page
+    for heading in ("In CVAT's vocabulary", "Per assignee", "Per label", "Per frame"):
+        assert heading in section
+    assert "<td>mismatching label</td><td>wrong_class</td>" in section
+    assert "<td>cvat:ann2</td>" in section
+    assert "<svg" in section
+    # plain `accord report` carries no cvat key, so no CVAT section
+    plain = tmp_path / "plain.html"
+    assert main(["-q", "report", str(ann1), "--format", "cvat", "--no-checks", "--html", str(plain)]) == 0
+    assert 'id="cvat"' not in plain.read_text()

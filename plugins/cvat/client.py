@@ -23,8 +23,9 @@ Item data keeps ``cvat_task_id``, ``cvat_frame`` (the first frame number seen) a
 copies share a file name, so they are one item at different frame numbers per job);
 width and height come from the data meta. Label sets are named by shape as in :mod:`accord.plugins.cvat.convert`:
 ``boxes``, ``polygons``, ``polylines``, ``points``, ``masks``, ``skeletons``,
-``tags``, ``tracks`` (box tracks, keyframes as returned by the API; other tracks give
-one record per keyframe in the frame's item, region ``track:<id>``).
+``tags``, ``tracks`` (box tracks; the API returns keyframes only, so boxes are interpolated
+between them as CVAT does, see :func:`interpolate_box_track`; other tracks give one record per
+keyframe in the frame's item, region ``track:<id>``).
 
 Left out: cuboids (3D tasks), ellipses become their axis-aligned :class:`Box`
 (rotation kept), and CVAT's ``z_order``, ``group`` and ``source`` are not attributes
@@ -137,8 +138,8 @@ class _Labels:
 
     def attributes(self, shape: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if shape.get("occluded"):
-            out["occluded"] = True
+        if "occluded" in shape:  # always, as in CVAT's XML exports: "not occluded" is a judgment too
+            out["occluded"] = bool(shape["occluded"])
         for a in shape.get("attributes") or ():
             out[self.attr.get(int(a["spec_id"]), str(a["spec_id"]))] = str(a.get("value", ""))
         return out
@@ -366,17 +367,13 @@ def _track(t: Mapping[str, Any], job: Mapping[str, Any], frames: _Frames, labels
     shapes = sorted(t.get("shapes") or (), key=lambda s: int(s["frame"]))
     tid = str(t.get("id"))
     if shapes and all(s["type"] == "rectangle" for s in shapes):
-        tf = []
-        for s in shapes:
-            x1, y1, x2, y2 = (float(v) for v in s["points"][:4])
-            tf.append(TrackFrame(frame=int(s["frame"]), x=x1, y=y1, width=x2 - x1, height=y2 - y1,
-                                 rotation=float(s.get("rotation") or 0.0), outside=bool(s.get("outside")),
-                                 keyframe=True))
         item_id = f"{frames.prefix}{frames.task_name}"
         ctx = frame_item(int(shapes[0]["frame"]), job)
         try:
+            tf = interpolate_box_track(shapes, stop_frame=int(job.get("stop_frame", shapes[-1]["frame"])),
+                                       deleted_frames=frames.deleted)
             value = Track(label=label, track_id=tid, frames=tuple(tf))
-        except InvalidAnnotationError as e:
+        except (InvalidAnnotationError, KeyError, ValueError, TypeError) as e:
             raise ConversionError(f"job {job['id']} track {tid} is not valid: {e}", item_id=item_id,
                                   field="tracks") from e
         add(_Frame(item_id, ctx.width, ctx.height, ctx.where, ctx.frame), "tracks", value, t, f"track:{tid}")
@@ -387,6 +384,70 @@ def _track(t: Mapping[str, Any], job: Mapping[str, Any], frames: _Frames, labels
             continue
         ctx = frame_item(int(s["frame"]), job)
         add(ctx, SET_OF_SHAPE[str(s["type"])], fn(s, label, ctx, labels), t, f"track:{tid}")
+
+
+def interpolate_box_track(shapes: Sequence[Mapping[str, Any]], *, stop_frame: int,
+                          deleted_frames: Iterable[int] = ()) -> list[TrackFrame]:
+    """A box track's every frame from its keyframes, as CVAT interpolates them (pure).
+
+    CVAT's API returns a track's keyframes only; its exports and its own quality checks use
+    the frames in between. This follows CVAT's ``TrackManager.get_interpolated_shapes`` for
+    rectangles: between two keyframes the corners move linearly and the rotation takes the
+    shorter way round (``((r1 - r0 + 180) % 360) - 180``); nothing is interpolated after an
+    ``outside`` keyframe (the object left the view); after the last keyframe, if it is not
+    outside, the box stays put up to ``stop_frame`` (the job's last frame). Outside keyframes
+    are kept (``outside=True``); interpolated frames have ``keyframe=False``; deleted frames
+    are dropped.
+
+    Args:
+        shapes: The track's ``shapes`` as the API returns them (``frame``, ``points``
+            ``[x1, y1, x2, y2]``, ``outside``, ``rotation``), in any order.
+        stop_frame: The last frame of the job (inclusive).
+        deleted_frames: Frames deleted from the task.
+
+    Raises:
+        ConversionError: a keyframe has fewer than four coordinates, or a frame repeats.
+
+    >>> k = [{"frame": 0, "points": [0, 0, 10, 10]}, {"frame": 4, "points": [8, 0, 18, 10]}]
+    >>> [(f.frame, f.x, f.keyframe) for f in interpolate_box_track(k, stop_frame=5)]
+    [(0, 0.0, True), (1, 2.0, False), (2, 4.0, False), (3, 6.0, False), (4, 8.0, True), (5, 8.0, False)]
+    """
+    deleted = set(deleted_frames)
+    keys = sorted((s for s in shapes if int(s["frame"]) not in deleted), key=lambda s: int(s["frame"]))
+    parsed = []
+    for s in keys:
+        pts = [float(v) for v in s.get("points") or ()]
+        if len(pts) < 4:
+            raise ConversionError(f"a rectangle keyframe needs points [x1, y1, x2, y2], got {pts!r} at frame "
+                                  f"{s.get('frame')!r}", field="tracks.shapes.points")
+        parsed.append((int(s["frame"]), np.array(pts[:4]), float(s.get("rotation") or 0.0), bool(s.get("outside"))))
+    if len({p[0] for p in parsed}) != len(parsed):
+        raise ConversionError(f"a track lists a keyframe twice: frames {[p[0] for p in parsed]}",
+                              field="tracks.shapes.frame")
+
+    def box(frame: int, p: Any, rot: float, *, outside: bool = False, keyframe: bool = False) -> TrackFrame:
+        x1, y1, x2, y2 = (float(v) for v in p)
+        return TrackFrame(frame=frame, x=x1, y=y1, width=x2 - x1, height=y2 - y1, rotation=rot,
+                          outside=outside, keyframe=keyframe)
+
+    out: list[TrackFrame] = []
+    for k, (f0, p0, r0, out0) in enumerate(parsed):
+        out.append(box(f0, p0, r0, outside=out0, keyframe=True))
+        nxt = parsed[k + 1] if k + 1 < len(parsed) else None
+        if out0:
+            continue
+        if nxt is None:
+            out.extend(box(f, p0, r0) for f in range(f0 + 1, stop_frame + 1) if f not in deleted)
+            continue
+        f1, p1, r1, _ = nxt
+        turn = ((r1 - r0 + 180.0) % 360.0) - 180.0
+        for f in range(f0 + 1, f1):
+            if f in deleted:
+                continue
+            t = (f - f0) / (f1 - f0)
+            rot = (r0 + turn * t + 360.0) % 360.0
+            out.append(box(f, p0 + (p1 - p0) * t, rot))
+    return out
 
 
 # --------------------------------------------------------------------------- SDK

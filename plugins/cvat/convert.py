@@ -15,7 +15,8 @@ record attributes. Label sets are named by shape: ``boxes``, ``polygons``,
 ``polylines``, ``points``, ``masks``, ``skeletons``, ``tags``, ``tracks``.
 
 Video: the task is one item (named by the task name); box ``<track>`` elements become
-:class:`Track` records (``outside``/``keyframe`` kept, frame numbers as written);
+:class:`Track` records (``outside``/``keyframe`` kept, frame numbers as written; the
+immutable attributes of the first visible box become the record's attributes);
 other tracks (polygons, points, skeletons) become one record per visible frame in item
 ``"<task>/frame_<n>"`` with ``region_id`` ``"track:<id>"``. ``start_frame``, ``stop_frame``
 and ``frame_filter`` are kept in the item's metadata.
@@ -313,7 +314,7 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
         items[task_name] = Item(item_id=task_name, data={"video": task_name}, width=vw, height=vh, meta=vmeta)
         for tr in tracks:
             tid = tr.get("id") or str(len(records))
-            shapes = list(tr)
+            shapes = [s for s in tr if s.tag != "attribute"]
             if shapes and all(s.tag == "box" for s in shapes):
                 try:
                     frames = []
@@ -327,6 +328,13 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
                 except InvalidAnnotationError as e:
                     raise ConversionError(f"track {tid} is not valid: {e}", item_id=task_name, field="track") from e
                 attrs = _attrs(tr)
+                # CVAT for video repeats every attribute on each <box>; the immutable ones (per the
+                # label's spec) describe the whole track, as the API's track-level attributes do.
+                mutable = {a.name for a in label_attrs.get(tr.get("label", ""), ()) if a.mutable}
+                first = next((b for b in shapes if not _flag(b, "outside")), None)
+                for a in first.findall("attribute") if first is not None else ():
+                    if (a.get("name") or "") not in mutable:
+                        attrs.setdefault(a.get("name") or "", a.text or "")
                 used["tracks"] = None
                 records.append(Record(item_id=task_name, annotator_id=who, label_set="tracks", value=track,
                                       source=source, region_id=tid, attributes=attrs))
@@ -474,13 +482,14 @@ def to_cvat_xml(dataset: Dataset) -> bytes:
         if not isinstance(trk, Track):  # pragma: no cover - filtered above
             continue
         tr = ET.SubElement(root, "track", id=trk.track_id, label=trk.label)
-        _set_attrs(tr, r.attributes)
+        _set_attrs(tr, {k: v for k, v in r.attributes.items() if k in _RESERVED})
         for f in trk.frames:
             b = ET.SubElement(tr, "box", frame=str(f.frame), outside=str(int(f.outside)),
                               keyframe=str(int(f.keyframe)), xtl=_fmt(f.x), ytl=_fmt(f.y), xbr=_fmt(f.x + f.width),
                               ybr=_fmt(f.y + f.height))
             if f.rotation:
                 b.set("rotation", _fmt(f.rotation))
+            _set_attrs(b, {k: v for k, v in r.attributes.items() if k not in _RESERVED})  # on each box, as CVAT
     ET.indent(root)
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
