@@ -391,6 +391,9 @@ VALUE_TYPES: Mapping[str, type[Any]] = MappingProxyType(
 REGION_KINDS: frozenset[str] = frozenset(
     {"box", "polygon", "polyline", "mask", "keypoints", "span", "segment", "track", "cuboid"}
 )
+#: Region bookkeeping tools keep beside attributes (CVAT's ``source``, ``z_order``,
+#: ``group_id``): carried for round trips, never compared or checked as a judgment.
+BOOKKEEPING_ATTRIBUTES: frozenset[str] = frozenset({"source", "z_order", "group_id"})
 
 
 def value_label(value: Value) -> str | None:

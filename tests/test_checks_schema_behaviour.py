@@ -56,7 +56,8 @@ def test_schema_planted() -> None:
         rec("x", "a", "sentiment", Classification(label="pos")),  # a second value: single choice
         rec("x", "a", "mood", Classification(label="happy")),  # label set not in the schema
         rec("x", "a", "objects", Box(label="car", x=1, y=1, width=9, height=9),
-            attributes={"color": "green", "speed": 3}),  # bad value, undeclared attribute
+            attributes={"color": "green", "speed": 3, "source": "manual", "z_order": 0}),
+        # bad value, undeclared attribute; CVAT's bookkeeping (source, z_order) is not a finding
         rec("x", "a", "topic", MultiLabel(labels=("a", "z"))),  # "z" not allowed
         rec("y", "b", "sentiment", Classification(label="neg")),  # b gave no topic: required
     ]

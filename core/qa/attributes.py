@@ -43,7 +43,7 @@ from typing import Any, Literal, TypeAlias
 
 from ..errors import InvalidAnnotationError
 from ..matching.base import MatchResult
-from ..model import REGION_KINDS, Dataset, Record, value_label
+from ..model import BOOKKEEPING_ATTRIBUTES, REGION_KINDS, Dataset, Record, value_label
 from ..schema import AttributeSpec
 from .consensus import word_alignment
 from .intervals import Rate, rate
@@ -66,7 +66,7 @@ Comparison: TypeAlias = Literal["annotators", "reference"]
 Matcher: TypeAlias = Callable[[Sequence[Any], Sequence[Any]], MatchResult]
 
 #: Region bookkeeping that tools store beside attributes but that is not a judgment.
-IGNORED_ATTRIBUTES: frozenset[str] = frozenset({"source", "z_order", "group_id"})
+IGNORED_ATTRIBUTES: frozenset[str] = BOOKKEEPING_ATTRIBUTES
 
 #: The id standing for the reference (gold) side of a comparison.
 REFERENCE_ID = "reference"
