@@ -557,3 +557,38 @@ def test_bad_inputs_raise_with_a_fix() -> None:
     pulled = _offline_pulled(_offline_tasks())
     with pytest.raises(ValueError, match="run id"):
         plan_writeback(pulled, {}, run_id="a b")
+
+
+def test_update_tasks_overlaps_requests_and_reports_the_first_failure() -> None:
+    """Task-data updates go several at a time; every one is attempted, the first error raised."""
+    import threading
+    import time
+
+    class Tasks:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+            self.active = self.peak = 0
+            self.lock = threading.Lock()
+
+        def update(self, id: str, data: dict[str, Any]) -> None:  # noqa: A002 - the SDK's keyword
+            with self.lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            time.sleep(0.02)
+            with self.lock:
+                self.active -= 1
+                self.seen.append(id)
+            if data.get("fail"):
+                raise ValueError("boom")
+
+    class Sdk:
+        tasks = Tasks()
+
+    client = LabelStudioClient("http://localhost:1", "k", sdk=Sdk())
+    assert client.update_tasks([(i, {"x": i}) for i in range(16)], max_workers=4) == 16
+    assert sorted(map(int, Sdk.tasks.seen)) == list(range(16))
+    assert Sdk.tasks.peak > 1
+    Sdk.tasks.seen.clear()
+    with pytest.raises(LabelStudioError, match="update task 3"):
+        client.update_tasks([(i, {"fail": i == 3}) for i in range(8)], max_workers=4)
+    assert len(Sdk.tasks.seen) == 8

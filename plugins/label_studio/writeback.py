@@ -428,31 +428,39 @@ def _same_result(a: Any, b: Any) -> bool:
 # --------------------------------------------------------------------------- applying
 
 
-def apply_writeback(client: LabelStudioClient, plan: WritebackPlan, *, batch_size: int = 500) -> WritebackResult:
+def apply_writeback(client: LabelStudioClient, plan: WritebackPlan, *, batch_size: int = 500,
+                    max_workers: int = 8) -> WritebackResult:
     """Perform a plan's actions in order; returns counts and the views' ids.
 
     New predictions go in batches of ``batch_size`` through the project's prediction
-    import (one request per batch); everything else is one request per action.
+    import (one request per batch); runs of task-data updates go ``max_workers``
+    requests at a time (Label Studio has no bulk update); everything else is one
+    request per action.
     """
     done: Counter[str] = Counter()
     view_ids: dict[str, int] = {}
     pid = plan.project_id
     batch: list[dict[str, Any]] = []
+    updates: list[tuple[int, Mapping[str, Any]]] = []
 
     def flush() -> None:
         for k in range(0, len(batch), batch_size):
             done["create_prediction"] += client.import_predictions(pid, batch[k:k + batch_size])
         batch.clear()
+        if updates:
+            done["update_task_data"] += client.update_tasks(updates, max_workers=max_workers)
+            updates.clear()
 
     for a in plan.actions:
         if a.kind == "create_prediction":
             batch.append(dict(a.payload))
             continue
+        if a.kind == "update_task_data" and a.target is not None:
+            updates.append((a.target, a.payload))
+            continue
         flush()
         if a.kind == "delete_prediction" and a.target is not None:
             client.delete_prediction(a.target)
-        elif a.kind == "update_task_data" and a.target is not None:
-            client.update_task(a.target, data=a.payload)
         elif a.kind == "create_view":
             view_ids[a.payload["title"]] = client.create_view(pid, a.payload)
         elif a.kind == "update_view" and a.target is not None:
