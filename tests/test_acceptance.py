@@ -153,9 +153,16 @@ def test_tightened_arrows_and_row_s():
     # G at AQL 1.0 (d = 16) and H at 1.0 (d = 17) are arrows down to J's Ac 1 / Re 2 (n = 80).
     p = single_sampling_plan(200, 1.0, severity="tightened")
     assert (p.letter, p.sample_size, p.accept, p.reject) == ("J", 80, 1, 2)
-    # Code R at AQL 0.015: the arrow runs past R to row S, n = 3150, Ac 1 / Re 2.
-    p = single_sampling_plan(600_000, 0.015, level="III", severity="tightened")
+    # Code R at AQL 0.025: the arrow runs past R to row S, n = 3150, Ac 1 / Re 2; at 0.015 it
+    # points up to Q's Ac 0 (n = 1250).
+    p = single_sampling_plan(600_000, 0.025, level="III", severity="tightened")
     assert (p.table_letter, p.letter, p.sample_size, p.accept, p.reject) == ("R", "S", 3150, 1, 2)
+    p = single_sampling_plan(600_000, 0.015, level="III", severity="tightened")
+    assert (p.letter, p.sample_size, p.accept, p.reject) == ("Q", 1250, 0, 1)
+    # Code A at AQL 10: no Ac 0 plan with n = 2; the arrow leads to D's Ac 1 / Re 2 (n = 8).
+    p = single_sampling_plan(5, 10.0, severity="tightened")
+    assert (p.table_letter, p.letter, p.sample_size, p.accept, p.reject) == ("A", "D", 5, 1, 2)
+    assert p.hundred_percent
 
 
 def test_tightened_is_never_laxer_than_normal():
@@ -174,29 +181,50 @@ def test_tightened_is_never_laxer_than_normal():
 # --------------------------------------------------------------------------- reduced (Table II-C)
 
 
-def test_reduced_plans_are_the_normal_plans_two_letters_down():
-    # ISO 2859-1:1999 Table II-C: letter J's reduced sample is G's normal one (32), and the cell is
-    # Table II-A's for n = 32: at AQL 2.5, G (d = 6 + 12 = 18) -> Ac 2 / Re 3.
-    p = single_sampling_plan(1000, 2.5, severity="reduced")
-    assert (p.table_letter, p.letter, p.sample_size, p.accept, p.reject) == ("J", "J", 32, 2, 3)
-    assert single_sampling_plan(1000, 2.5, level="II").sample_size == 80
+# MIL-STD-105E / ANSI/ASQ Z1.4 Table II-C (= ISO 2859-1:1989), single reduced, row by row:
+# (letter, lot at level II, n, {AQL: (Ac, Re)}) for cells that are plans of that row.
+_REDUCED = [
+    ("J", 1000, 32, {0.15: (0, 1), 0.65: (0, 2), 1.0: (1, 3), 1.5: (1, 4), 2.5: (2, 5), 4.0: (3, 6),
+                     6.5: (5, 8), 10.0: (7, 10)}),
+    ("K", 2000, 50, {0.10: (0, 1), 0.40: (0, 2), 0.65: (1, 3), 1.0: (1, 4), 2.5: (3, 6), 6.5: (7, 10),
+                     10.0: (10, 13)}),
+    ("L", 5000, 80, {0.065: (0, 1), 0.25: (0, 2), 1.0: (2, 5), 4.0: (7, 10), 6.5: (10, 13)}),
+]
+
+
+@pytest.mark.parametrize(("letter", "lot", "n", "cells"), _REDUCED)
+def test_table_II_C_known_cells(letter, lot, n, cells):
+    for aql, (ac, re) in cells.items():
+        p = single_sampling_plan(lot, aql, severity="reduced")
+        assert (p.letter, p.sample_size, p.accept, p.reject) == (letter, n, ac, re), aql
+
+
+def test_reduced_arrows_gap_and_sizes():
+    # J at AQL 0.40 (d = 16): arrow down to K's 0 / 2 (n = 50); at 0.25 (d = 15): up to H's 0 / 1 (n = 20).
+    p = single_sampling_plan(1000, 0.40, severity="reduced")
+    assert (p.letter, p.sample_size, p.accept, p.reject) == ("K", 50, 0, 2)
+    p = single_sampling_plan(1000, 0.25, severity="reduced")
+    assert (p.letter, p.sample_size, p.accept, p.reject) == ("H", 20, 0, 1)
     # Letters A, B, C share n = 2.
-    assert {single_sampling_plan(lot, 6.5, severity="reduced").sample_size for lot in (5, 12, 20)} == {2}
-    normal_cells = {(q.sample_size, q.accept) for lot in (5, 20, 40, 80, 120, 200, 400, 1000, 2000, 5000,
-                                                          20_000, 100_000, 300_000, 10**6)
-                    for a in AQLS for q in [single_sampling_plan(lot, a, level="III")]}
-    for lot in (10, 30, 60, 100, 200, 400, 1000, 3000, 8000, 20_000, 100_000):
+    assert {single_sampling_plan(lot, 4.0, severity="reduced").sample_size for lot in (5, 12, 20)} == {2}
+    for lot in (10, 30, 60, 100, 200, 400, 1000, 3000, 8000, 20_000, 100_000, 600_000):
         for a in AQLS:
             r, n = single_sampling_plan(lot, a, severity="reduced"), single_sampling_plan(lot, a)
-            assert r.reject == r.accept + 1
+            assert r.reject > r.accept
             assert r.sample_size <= n.sample_size, (lot, a)
-            assert r.hundred_percent or (r.sample_size, r.accept) in normal_cells
+    # In the gap the lot is accepted but normal inspection comes back.
+    plan = single_sampling_plan(1000, 2.5, severity="reduced")  # n = 32, Ac 2, Re 5
+    assert [(inspect_lot(plan, d).accepted, inspect_lot(plan, d).reinstate_normal) for d in (2, 3, 4, 5)] == [
+        (True, False), (True, True), (True, True), (False, False)]
+    # Its OC curve counts the gap as accepted: P(X <= 4), X ~ Binomial(32, p).
+    pa = oc_curve(plan, np.array([0.05])).p_accept[0]
+    assert pa == pytest.approx(stats.binom.cdf(4, 32, 0.05))
 
 
 def test_plans_by_severity():
     plans = plans_by_severity(1000, 1.0)
-    assert [(s, p.sample_size, p.accept) for s, p in plans.items()] == [
-        ("normal", 80, 2), ("tightened", 80, 1), ("reduced", 50, 1)]
+    assert [(s, p.sample_size, p.accept, p.reject) for s, p in plans.items()] == [
+        ("normal", 80, 2, 3), ("tightened", 80, 1, 2), ("reduced", 32, 1, 3)]
 
 
 # --------------------------------------------------------------------------- switching rules
@@ -262,12 +290,16 @@ def test_switching_score_and_reduced_inspection():
 
 def test_reduced_back_to_normal():
     start = SwitchingState(severity="reduced")
-    # Reduced plan for lot 1000 at AQL 1.0: n = 50, Ac 1. Two defects fail -> normal.
-    out, state = _run([1, 2, 0], start=start)
+    # Reduced plan for lot 1000 at AQL 1.0: n = 32, Ac 1, Re 3. Three defects reject -> normal.
+    out, state = _run([1, 3, 0], start=start)
     assert [o.plan.severity for o in out] == ["reduced", "reduced", "normal"]
     assert out[1].event == "to_normal"
-    assert out[1].switching_score == 0
+    assert out[1].switching_score == 0  # the score restarts on normal
     assert state.switching_score == 3
+    # Two defects: in the gap (Ac 1 < 2 < Re 3): accepted, but normal inspection is reinstated.
+    out, state = _run([2], start=start)
+    assert out[0].accepted
+    assert out[0].event == "to_normal"
     assert _run([0], start=start, steady_production=False)[1].severity == "normal"
 
 
@@ -305,6 +337,7 @@ def test_report_section_uses_the_configured_severity():
     assert sec["severity"] == "tightened"
     assert (sec["plan"]["sample_size"], sec["plan"]["accept"]) == (80, 1)
     assert {k: v["accept"] for k, v in sec["plans"].items()} == {"normal": 2, "tightened": 1, "reduced": 1}
+    assert sec["plans"]["reduced"]["reject"] == 3
     curves = sec["oc_curve"]["by_severity"]
     assert sec["oc_curve"]["p_accept"] == curves["tightened"]
     # At every lot quality the tightened plan (same n, smaller Ac) accepts no more often than normal.

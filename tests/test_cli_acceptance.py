@@ -15,9 +15,9 @@ def test_plan_prints_the_three_severities_and_the_verdict(capsys: pytest.Capture
     assert main(["acceptance", "plan", "--lot", "1000", "--aql", "1.0", "--severity", "tightened",
                  "--defects", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    # Lot 1000, level II -> J (n = 80): normal Ac 2, tightened Ac 1; reduced n = 50, Ac 1.
+    # Lot 1000, level II -> J (n = 80): normal Ac 2, tightened Ac 1; reduced n = 32, Ac 1.
     assert {k: (v["sample_size"], v["accept"]) for k, v in out["plans"].items()} == {
-        "normal": (80, 2), "tightened": (80, 1), "reduced": (50, 1)}
+        "normal": (80, 2), "tightened": (80, 1), "reduced": (32, 1)}
     assert out["verdict"] == "reject"  # 2 defects > tightened Ac 1
     assert main(["acceptance", "plan", "--lot", "1000", "--aql", "1.0", "--defects", "2"]) == 0
     text = capsys.readouterr().out

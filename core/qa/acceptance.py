@@ -14,25 +14,24 @@ What is encoded, and how sure we are:
   - Table II-A (normal): ``d < 14`` arrow down; ``14``: Ac 0 / Re 1; ``15``:
     arrow up; ``16``: arrow down; ``17..24``: Ac 1, 2, 3, 5, 7, 10, 14, 21;
     ``d > 24`` arrow up.
-  - Table II-B (tightened): ``d < 15`` arrow down; ``15``: Ac 0; ``16`` and
-    ``17``: arrow down; ``18..24``: Ac 1, 2, 3, 5, 8, 12, 18; ``d > 24`` arrow
-    up. Row S (n = 3150, Ac 1 / Re 2) ends the arrows that run off the bottom.
+  - Table II-B (tightened): ``d < 15`` arrow down; ``15``: Ac 0 (row A: arrow
+    down); ``16`` and ``17``: arrow down (row R at ``16``: arrow up); ``18..24``:
+    Ac 1, 2, 3, 5, 8, 12, 18; ``d > 24`` arrow up. Row S (n = 3150, Ac 1 / Re 2)
+    ends the arrow of row R at AQL 0.025.
   - Table II-C (reduced): the sample size of letter ``i`` is the normal one of
-    letter ``i - 2`` (A, B, C: 2; D: 3; ...; R: 800), and the cell is Table
-    II-A's cell for that sample size. This is the 1999 edition, whose reduced
-    plans have Re = Ac + 1; MIL-STD-105E and ANSI/ASQ Z1.4 keep a gap between
-    Ac and Re in their reduced table (e.g. Ac 1 / Re 4) and are not encoded.
+    letter ``i - 2`` (A, B, C: 2; D: 3; ...; R: 800); the cells follow Table
+    II-A's diagonals up to ``d = 16``, then ``d = 17..24`` hold Ac/Re 0/2, 1/3,
+    1/4, 2/5, 3/6, 5/8, 7/10, 10/13. Between Ac and Re the lot is accepted but
+    normal inspection is reinstated. This is the table of MIL-STD-105E, ANSI/ASQ
+    Z1.4 and ISO 2859-1:1989 (whether the 1999 edition changed these plans could
+    not be checked here; any such change is not encoded).
 
-  Re is Ac + 1 in every encoded cell. Only the percent-nonconforming AQLs
-  0.010 .. 10 are encoded; the nonconformities-per-100 columns are not.
+  Re is Ac + 1 in every normal and tightened cell. Only the percent-nonconforming
+  AQLs 0.010 .. 10 are encoded; the nonconformities-per-100 columns are not.
 
   An arrow means: follow it to the first plan and use that plan's sample
   size *and* Ac/Re. Cells whose arrow would leave the table follow the only
-  arrow that leads to a plan (normal: row A at AQL 10, row R at AQL 0.015);
-  a reduced lookup that runs off the bottom (letter R at AQL 0.010) uses the
-  normal plan. These edge cells, row A of Table II-B (its AQL 10 cell is
-  Ac 0 by the diagonal) and row S are not verified against the printed
-  standard.
+  arrow that leads to a plan (row A at AQL 10 and row R at AQL 0.015).
 * If the plan's sample size is >= the lot size, the standard says to inspect
   the whole lot; :func:`single_sampling_plan` then sets ``hundred_percent``.
 
@@ -41,20 +40,20 @@ Switching rules (ISO 2859-1:1999 clause 9, :func:`next_state` /
 5 or fewer consecutive lots are not accepted; tightened -> normal after 5
 consecutive accepted lots; normal -> reduced when the switching score reaches
 30 (and production is steady and the responsible authority agrees); reduced
--> normal when a lot is not accepted (or production is irregular);
-inspection is discontinued when 5 lots are not accepted while on tightened
-inspection. The switching score starts at 0 on normal inspection; after each
-lot, with Ac 0 or 1 it gains 2 if the lot is accepted, with Ac >= 2 it gains
-3 if the lot would have been accepted at the next tighter AQL; otherwise it
-is reset to 0.
+-> normal when a lot is not accepted, or is accepted with more than Ac
+defects (the gap), or production is irregular; inspection is discontinued
+when 5 lots are not accepted while on tightened inspection. The switching
+score starts at 0 on normal inspection; after each lot, with Ac 0 or 1 it
+gains 2 if the lot is accepted, with Ac >= 2 it gains 3 if the lot would have
+been accepted at the next tighter AQL; otherwise it is reset to 0.
 
-Verified lookups (ISO 2859-1:1999 Table I and Table II-A; identical to
-ANSI/ASQ Z1.4-2003 and MIL-STD-105E): lot 1,000 level II -> J, n = 80;
-lot 500 level II -> H, n = 50; J at AQL 1.0 -> Ac 2, Re 3; J at AQL 0.65 ->
-Ac 1, Re 2; L (n = 200) at AQL 2.5 -> Ac 10, Re 11; H at AQL 2.5 -> Ac 3, Re 4.
-Table II-B's interior for AQL 0.65 .. 10 is checked against MIL-STD-105E
-Table II-B as reproduced in the NIBS FMOC "AC-TABLE" (Table 1-B): e.g. J at
-AQL 1.0 -> Ac 1, Re 2; K at AQL 4.0 -> Ac 8, Re 9; L at AQL 6.5 -> Ac 18.
+Verification: every cell (letters A..R x AQLs 0.010..10, resolved through the
+arrows to sample size, Ac and Re) of the three tables equals the MIL-STD-105E /
+ANSI/ASQ Z1.4 tabulation in J. Lawson's AQLSchemes R package (768 cells,
+checked when this was written). Spot checks in the tests: lot 1,000 level II ->
+J, n = 80; J at AQL 1.0 -> Ac 2 (normal), Ac 1 (tightened), reduced n = 32,
+Ac 1 / Re 3; Table II-B's interior also matches the NIBS FMOC "AC-TABLE"
+reproduction (Table 1-B).
 """
 
 from __future__ import annotations
@@ -125,6 +124,10 @@ _TABLE_I: tuple[tuple[float, str], ...] = (
 # Acceptance numbers along the diagonals of Table II-A (d = 17..24) and II-B (d = 18..24).
 _AC_NORMAL = (1, 2, 3, 5, 7, 10, 14, 21)
 _AC_TIGHTENED = (1, 2, 3, 5, 8, 12, 18)
+# Table II-C along d = 17..24: (Ac, Re), Re - Ac > 1 from d = 17 on (the acceptance gap).
+_ACRE_REDUCED = ((0, 2), (1, 3), (1, 4), (2, 5), (3, 6), (5, 8), (7, 10), (10, 13))
+# Table II-C sample sizes: letter i uses the normal sample size of letter i - 2 (A..C: 2).
+REDUCED_SAMPLE_SIZES = (2, 2, 2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800)
 _S_ROW = 16  # Table II-B's extra row S: n = 3150, Ac 1 / Re 2.
 _S_SAMPLE_SIZE = 3150
 
@@ -178,12 +181,24 @@ def _cell_tightened(i: int, j: int) -> Cell:
     if i == _S_ROW:
         return (1, 2)
     d = i + j
-    if d == 15:
+    if d == 15 and i > 0:  # row A at AQL 10 is an arrow down to D's plan
         return (0, 1)
     if 18 <= d <= 24:
         ac = _AC_TIGHTENED[d - 18]
         return (ac, ac + 1)
+    if d == 16 and i == len(LETTERS) - 1:  # row R at AQL 0.015 points up to Q's Ac 0
+        return "up"
     return "up" if d > 24 else "down"
+
+
+def _cell_reduced(i: int, j: int) -> Cell:
+    """Table II-C (reduced) cell: Table II-A's diagonals, with the acceptance gap."""
+    d = i + j
+    if 17 <= d <= 24:
+        return _ACRE_REDUCED[d - 17]
+    if d in (15, 16):
+        return _cell(i, j)  # the same arrows as Table II-A
+    return (0, 1) if d == 14 else ("down" if d < 14 else "up")
 
 
 def _follow(i: int, j: int, cell: Callable[[int, int], Cell], last: int) -> tuple[int, tuple[int, int]] | None:
@@ -255,11 +270,11 @@ def single_sampling_plan(
         n = _S_SAMPLE_SIZE if row == _S_ROW else SAMPLE_SIZES[row]
         letter = "S" if row == _S_ROW else LETTERS[row]
     elif severity == "reduced":
-        found = _follow(i, j, lambda r, c: _cell(max(r - 2, 0), c), len(LETTERS) - 1)
-        if found is None:  # letter R at AQL 0.010 / 0.040: the arrow leaves Table II-C
-            return replace(single_sampling_plan(lot_size, aql, level=level), severity="reduced")
+        found = _follow(i, j, _cell_reduced, len(LETTERS) - 1)
+        if found is None:  # pragma: no cover - the edge cells point back into the table
+            raise AssertionError("unreachable: Table II-C always leads to a plan")
         row, (ac, re) = found
-        n, letter = SAMPLE_SIZES[max(row - 2, 0)], LETTERS[row]
+        n, letter = REDUCED_SAMPLE_SIZES[row], LETTERS[row]
     else:
         found = _follow(i, j, _cell, len(LETTERS) - 1)
         if found is None:  # pragma: no cover - the edge cells point back into the table
@@ -274,15 +289,22 @@ def single_sampling_plan(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptanceDecision:
-    """The verdict for one inspected sample."""
+    """The verdict for one inspected sample.
+
+    Attributes:
+        accepted: ``defects < plan.reject``.
+        reinstate_normal: Accepted with more than Ac defects (only possible in the
+            gap of a reduced plan): normal inspection must be reinstated.
+    """
 
     plan: SamplingPlan
     defects: int
     accepted: bool
+    reinstate_normal: bool = False
 
 
 def inspect_lot(plan: SamplingPlan, defects: int) -> AcceptanceDecision:
-    """Accept when ``defects <= plan.accept``, reject when ``>= plan.reject``.
+    """Accept when ``defects < plan.reject`` (``<= plan.accept`` except in a reduced plan's gap).
 
     Example:
         >>> inspect_lot(single_sampling_plan(1000, 1.0), 3).accepted
@@ -290,7 +312,8 @@ def inspect_lot(plan: SamplingPlan, defects: int) -> AcceptanceDecision:
     """
     if isinstance(defects, bool) or not isinstance(defects, int | np.integer) or defects < 0:
         raise AcceptanceSamplingError(f"defects must be an integer >= 0, got {defects!r}")
-    return AcceptanceDecision(plan=plan, defects=int(defects), accepted=defects <= plan.accept)
+    return AcceptanceDecision(plan=plan, defects=int(defects), accepted=defects < plan.reject,
+                              reinstate_normal=plan.accept < defects < plan.reject)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,7 +326,7 @@ class OCCurve:
 
 def oc_curve(plan: SamplingPlan, fraction_defective: NDArray[np.float64] | None = None, *,
              distribution: OCDistribution = "binomial") -> OCCurve:
-    """Operating characteristic ``P(X <= Ac)`` of a plan.
+    """Operating characteristic ``P(X < Re)`` of a plan (``P(X <= Ac)`` but for reduced plans' gap).
 
     Args:
         plan: The plan.
@@ -325,7 +348,7 @@ def oc_curve(plan: SamplingPlan, fraction_defective: NDArray[np.float64] | None 
         p = np.asarray(fraction_defective, dtype=np.float64)
         if np.any(~np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
             raise AcceptanceSamplingError("fraction_defective must lie in [0, 1]; got values outside it")
-    n, ac = plan.sample_size, plan.accept
+    n, ac = plan.sample_size, plan.reject - 1
     if distribution == "binomial":
         pa = stats.binom.cdf(ac, n, p)
     elif distribution == "hypergeometric":
@@ -400,7 +423,8 @@ def next_state(state: SwitchingState, plan: SamplingPlan, defects: int, *,
         raise AcceptanceSamplingError(
             f"the lot was inspected under a {plan.severity} plan but the scheme is on {state.severity} "
             "inspection; look the plan up with severity=state.severity")
-    accepted = inspect_lot(plan, defects).accepted
+    verdict = inspect_lot(plan, defects)
+    accepted = verdict.accepted
     if state.severity == "normal":
         recent = (*state.recent_normal, accepted)[-5:]
         if recent.count(False) >= 2:
@@ -423,7 +447,7 @@ def next_state(state: SwitchingState, plan: SamplingPlan, defects: int, *,
             return replace(state, accepted_in_a_row=0, not_accepted_on_tightened=failed,
                            discontinued=True), "discontinue"
         return replace(state, accepted_in_a_row=0, not_accepted_on_tightened=failed), None
-    if not accepted or not steady_production:
+    if not accepted or verdict.reinstate_normal or not steady_production:
         return SwitchingState(severity="normal"), "to_normal"
     return state, None
 
@@ -463,7 +487,7 @@ def apply_switching_rules(
         plan = single_sampling_plan(lot_size, aql, level=level, severity=state.severity)
         state, event = next_state(state, plan, defects, steady_production=steady_production,
                                   reduced_allowed=reduced_allowed)
-        out.append(LotOutcome(index=k, plan=plan, defects=int(defects), accepted=defects <= plan.accept,
+        out.append(LotOutcome(index=k, plan=plan, defects=int(defects), accepted=defects < plan.reject,
                               switching_score=state.switching_score, event=event))
     return out, state
 

@@ -1052,8 +1052,9 @@ def _acceptance(lot: int, cfg: ReportConfig) -> dict[str, Any]:
                                      for sev, q in plans.items()}},
         "switching_rules": ("normal -> tightened when 2 of 5 consecutive lots are not accepted; tightened -> "
                             "normal after 5 accepted in a row; normal -> reduced at a switching score of 30; "
-                            "reduced -> normal when a lot is not accepted; 5 lots not accepted on tightened "
-                            "-> discontinue (accord acceptance switching replays a lot history)"),
+                            "reduced -> normal when a lot is not accepted or has more than Ac defects; 5 lots "
+                            "not accepted on tightened -> discontinue (accord acceptance switching replays a "
+                            "lot history)"),
     }
 
 
