@@ -1,10 +1,12 @@
 """Load test of the Label Studio ML backend on 127.0.0.1 (bounded in time and requests).
 
 Starts ``accord serve label-studio --workers N`` as a subprocess on a free localhost port
-with a pre-trained text model, fires ``/predict`` with Label Studio-shaped batches from a
-pool of client threads, and prints per worker count: requests/s, tasks/s, p50/p99
-latency, RSS per worker. The reference ("peer") is the same model called in-process,
-without HTTP: the ratio is the price of the server. Values agree when the HTTP answers
+with a pre-trained text model (N > 1: gunicorn with uvicorn workers, or uvicorn's own
+process manager with ``--server uvicorn``), fires ``/predict`` with Label Studio-shaped
+batches from a pool of client threads, and prints per worker count: requests/s, tasks/s,
+p50/p99 latency, RSS of each worker process (and of the gunicorn arbiter). The
+reference ("peer") is the same model called in-process, without HTTP: the ratio is the
+price of the server. Values agree when the HTTP answers
 equal the in-process predictions.
 
     .venv/bin/python benchmarks/bench_ml_backend.py --scale 0.2     # quick
@@ -83,13 +85,25 @@ def _post(url: str, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     return time.perf_counter() - t0, out
 
 
+def _workers(master: int) -> list[int]:
+    """The worker processes under ``master``: gunicorn's forks or uvicorn's spawned children."""
+    out = []
+    for pid in _children(master):
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"resource_tracker" not in cmd:
+            out.append(pid)
+    return out
+
+
 def run(workers: int, state_dir: Path, batches: list[list[dict[str, Any]]], *, concurrency: int,
-        duration_s: float, max_requests: int, expected: dict[int, tuple[str, float]]) -> dict[str, Any]:
+        duration_s: float, max_requests: int, expected: dict[int, tuple[str, float]],
+        server: str = "auto") -> dict[str, Any]:
     port = _free_port()
     env = {**os.environ, "ACCORD_SERVE_FETCH_ANNOTATIONS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "accord", "-q", "serve", "label-studio", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", str(workers), "--state-dir", str(state_dir),
-                             "--log-level", "warning"], env=env, start_new_session=True)
+                             "--port", str(port), "--workers", str(workers), "--server", server,
+                             "--state-dir", str(state_dir), "--log-level", "warning"], env=env,
+                            start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -138,9 +152,9 @@ def run(workers: int, state_dir: Path, batches: list[list[dict[str, Any]]], *, c
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        pids = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        pids = pids if workers > 1 else [proc.pid]
+        pids = _workers(proc.pid) if workers > 1 else [proc.pid]
         rss = [_rss_mib(p) for p in pids]
+        master_rss = _rss_mib(proc.pid) if workers > 1 else 0.0
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -152,7 +166,8 @@ def run(workers: int, state_dir: Path, batches: list[list[dict[str, Any]]], *, c
     return {"workers": workers, "seq_p50_ms": float(np.percentile(seq, 50) * 1e3),
             "requests": len(lat), "req_s": len(lat) / wall, "tasks_s": n_tasks / wall,
             "p50_ms": float(np.percentile(a, 50) * 1e3), "p99_ms": float(np.percentile(a, 99) * 1e3),
-            "rss_mib_per_worker": [round(r, 1) for r in rss], "agree": agree[0]}
+            "rss_mib_per_worker": [round(r, 1) for r in rss], "master_rss_mib": round(master_rss, 1),
+            "agree": agree[0]}
 
 
 def main() -> None:
@@ -161,6 +176,8 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help=f"worker counts to test (this host: {os.cpu_count()} CPUs)")
     ap.add_argument("--batch", type=int, default=10, help="tasks per /predict (LS sends batches on 'retrieve')")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--server", default="auto", choices=("auto", "gunicorn", "uvicorn"),
+                    help="process manager for more than one worker (auto: gunicorn when installed)")
     args = ap.parse_args()
     rng = random.Random(0)
     n_train = max(50, int(2000 * args.scale))
@@ -192,11 +209,12 @@ def main() -> None:
         print(f"peer (same model in-process, no HTTP): {peer_s * 1e3:.2f} ms per batch")
         for w in (int(x) for x in args.workers.split(",")):
             r = run(w, Path(d), batches, concurrency=args.concurrency, duration_s=max(2.0, 10 * args.scale),
-                    max_requests=max(50, int(5000 * args.scale)), expected=expected)
+                    max_requests=max(50, int(5000 * args.scale)), expected=expected, server=args.server)
+            master = f", arbiter {r['master_rss_mib']} MiB" if w > 1 else ""
             print(f"workers={r['workers']}: one client: p50 {r['seq_p50_ms']:.1f} ms per batch, ratio to peer "
                   f"{r['seq_p50_ms'] / (peer_s * 1e3):.2f}x | {args.concurrency} clients: {r['requests']} requests, "
                   f"{r['req_s']:.1f} req/s, {r['tasks_s']:.0f} tasks/s, p50 {r['p50_ms']:.1f} ms, p99 "
-                  f"{r['p99_ms']:.1f} ms | RSS per worker {r['rss_mib_per_worker']} MiB | values agree with "
+                  f"{r['p99_ms']:.1f} ms | RSS per worker {r['rss_mib_per_worker']} MiB{master} | values agree with "
                   f"in-process: {r['agree']}")
 
 

@@ -1,8 +1,10 @@
 """``accord serve label-studio``: run the Label Studio ML backend (pre-annotation server).
 
-Workers are separate processes (uvicorn's supervisor); each builds the model once at
-start. Settings reach the workers as ``ACCORD_SERVE_*`` environment variables, so the
-same app runs under gunicorn::
+With ``--workers N`` (N > 1) the server is gunicorn with uvicorn workers when gunicorn is
+installed (``--server auto``, the default), else uvicorn's own process manager. Each
+worker builds the model once when it starts (never in ``/setup``). Settings reach the
+workers as ``ACCORD_SERVE_*`` environment variables, so the same app runs under a
+gunicorn you start yourself::
 
     ACCORD_SERVE_STATE_DIR=/srv/accord gunicorn -k uvicorn.workers.UvicornWorker -w 4 \\
         -b 0.0.0.0:9090 'accord.ml_backends.label_studio.app:app_from_env()'
@@ -11,13 +13,21 @@ same app runs under gunicorn::
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.util
+import json
 import os
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from accord._extras import require
 from accord.core.errors import AccordError
 
 _APP = "accord.ml_backends.label_studio.app:app_from_env"
+#: A predict batch may take up to Label Studio's own 100 s timeout; gunicorn restarts a silent worker after this.
+_WORKER_TIMEOUT_S = 120
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,10 +46,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     "Predictions carry a score (higher = more confident) so sorting tasks by prediction "
                     "score puts the least confident first; the Train button retrains per project.")
     ls.add_argument("--model", default=os.environ.get("ACCORD_SERVE_MODEL", "text"),
-                    help="model family (default: text = Choices classifier + Labels tagger over Text)")
+                    help="model: text (default: Choices classifier + Labels tagger over Text), image (contour "
+                         "baseline), or an image predictor: onnx, hog-person, haar-face, contours")
+    ls.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="a model parameter, repeatable: -p onnx_path=yolov8n.onnx -p conf_threshold=0.3 "
+                         "(text: strategy, multilabel_threshold)")
     ls.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
     ls.add_argument("--port", type=int, default=9090, help="port (default 9090)")
     ls.add_argument("--workers", type=int, default=1, help="worker processes; the model is loaded once in each")
+    ls.add_argument("--server", choices=("auto", "gunicorn", "uvicorn"), default="auto",
+                    help="process manager for --workers > 1: gunicorn with uvicorn workers (auto: when "
+                         "installed), or uvicorn's own")
     ls.add_argument("--state-dir", type=Path, default=Path(os.environ.get("ACCORD_SERVE_STATE_DIR", "accord-ml-state")),
                     help="folder for per-project models and versions (default ./accord-ml-state)")
     ls.add_argument("--basic-auth", metavar="USER:PASS", default=None,
@@ -54,14 +71,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ls.set_defaults(func=run_label_studio)
 
 
+def parse_params(items: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``; a later key wins.
+
+    Raises:
+        AccordError: an item without ``=`` or with an empty key.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AccordError(f"-p/--param takes KEY=VALUE (e.g. -p onnx_path=model.onnx), got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
 def server_env(args: argparse.Namespace) -> dict[str, str]:
     """The ``ACCORD_SERVE_*`` variables that carry ``args`` to the worker processes."""
     if args.workers < 1:
         raise AccordError(f"--workers must be at least 1, got {args.workers}")
     if not 0 < args.port < 65536:
         raise AccordError(f"--port must be in 1..65535, got {args.port}")
+    params = parse_params(getattr(args, "param", []) or [])
+    for key in ("onnx_path", "labels_path", "cascade"):  # workers may start in another folder
+        if key in params and params[key] and Path(params[key]).exists():
+            params[key] = str(Path(params[key]).resolve())
     env = {"ACCORD_SERVE_MODEL": args.model, "ACCORD_SERVE_STATE_DIR": str(Path(args.state_dir).resolve()),
-           "ACCORD_SERVE_TRAIN_ON_ANNOTATION": "1" if args.train_on_annotation else "0"}
+           "ACCORD_SERVE_TRAIN_ON_ANNOTATION": "1" if args.train_on_annotation else "0",
+           "ACCORD_SERVE_MODEL_PARAMS": json.dumps(params)}
     if args.basic_auth is not None:
         user, sep, _ = args.basic_auth.partition(":")
         if not sep or not user:
@@ -72,11 +109,51 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def uvicorn_worker_class() -> type[Any]:
+    """The gunicorn worker class: ``uvicorn_worker.UvicornWorker`` when installed, else uvicorn's own."""
+    if importlib.util.find_spec("uvicorn_worker") is not None:
+        from uvicorn_worker import UvicornWorker as Worker
+    else:
+        with warnings.catch_warnings():  # uvicorn >= 0.30 marks uvicorn.workers deprecated; it still works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from uvicorn.workers import UvicornWorker as Worker
+    cls: type[Any] = Worker
+    return cls
+
+
+def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """gunicorn settings for ``args`` (workers build the app after the fork: ``preload_app`` is off)."""
+    return {"bind": f"{args.host}:{args.port}", "workers": args.workers, "worker_class": uvicorn_worker_class(),
+            "loglevel": args.log_level, "timeout": _WORKER_TIMEOUT_S, "graceful_timeout": 30,
+            "preload_app": False, "proc_name": "accord-ml-backend", "accesslog": None, "errorlog": "-"}
+
+
+def run_gunicorn(options: Mapping[str, Any]) -> None:
+    """Run gunicorn's arbiter in this process; each worker calls ``app_from_env()`` once when it starts."""
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from accord.ml_backends.label_studio.app import app_from_env
+
+            return app_from_env()
+
+    _App().run()
+
+
 def run_label_studio(args: argparse.Namespace) -> int:
-    """Validate the settings, build the app once here (fail fast), then hand over to uvicorn."""
+    """Validate the settings, build the app once here (fail fast), then hand over to the server."""
     require("fastapi", "serve", purpose="accord serve")
     uvicorn = require("uvicorn", "serve", purpose="accord serve")
     env = server_env(args)
+    use_gunicorn = args.workers > 1 and args.server != "uvicorn"
+    if use_gunicorn and args.server == "gunicorn":
+        require("gunicorn", "serve", purpose="accord serve --server gunicorn")
+    use_gunicorn = use_gunicorn and importlib.util.find_spec("gunicorn") is not None
     from accord.ml_backends.label_studio.app import create_app, settings_from_env
 
     app = create_app(settings_from_env({**os.environ, **env}))  # bad settings fail here, not in every worker
@@ -84,6 +161,11 @@ def run_label_studio(args: argparse.Namespace) -> int:
     os.environ.update(env)  # worker processes read their settings from here
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        return 0
+    del app  # the workers build their own; do not fork a loaded model
+    gc.collect()
+    if use_gunicorn:
+        run_gunicorn(gunicorn_options(args))
     else:
         uvicorn.run(_APP, factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level)

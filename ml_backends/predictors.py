@@ -18,8 +18,17 @@ boundary pixel centres); without it the outline is the blob's bounding rectangle
 same convention, so polygons and scores are coarser. It is a baseline for pipelines and
 tests, not a trained model.
 
-Register more with :func:`register_predictor`; :func:`get_predictor` looks them up by
-name (``model=`` in ``cvat-cli ... -p model=contours``).
+Registered predictors (:func:`get_predictor` looks them up by name, ``model=`` in
+``cvat-cli ... -p model=contours``, ``--model`` in ``accord serve label-studio``):
+
+* ``contours``: :class:`ContourDetector` (this module).
+* ``onnx``: a user's ONNX detector, :class:`~accord.ml_backends.onnx_detector.OnnxDetector`
+  (``onnx_path=...``; needs ``accord[onnx]``).
+* ``hog-person`` and ``haar-face``: OpenCV's built-in HOG people and Haar face detectors,
+  :mod:`accord.ml_backends.opencv_detectors` (no download).
+
+Their modules are imported when the predictor is first built, so importing this module
+never imports onnxruntime. Register more with :func:`register_predictor`.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from accord.core.errors import BadPredictorError
+from accord.core.errors import AccordError, BadPredictorError
 
 PredictionKind: TypeAlias = Literal["box", "polygon", "mask", "keypoints", "tag"]
 
@@ -215,7 +224,9 @@ def get_predictor(name: str, **params: Any) -> Predictor:
         raise BadPredictorError(f"unknown predictor {name!r}; known: {sorted(_REGISTRY)}")
     try:
         return factory(**params)
-    except TypeError as e:
+    except AccordError:
+        raise
+    except (TypeError, ValueError) as e:
         raise BadPredictorError(f"predictor {name!r} does not take these parameters {sorted(params)}: {e}") from e
 
 
@@ -228,6 +239,30 @@ def _contours(**params: Any) -> Predictor:
     return ContourDetector(**params)
 
 
+def _onnx(**params: Any) -> Predictor:
+    from accord.ml_backends.onnx_detector import onnx_detector_from_params
+
+    det: Predictor = onnx_detector_from_params(**params)
+    return det
+
+
+def _hog_person(**params: Any) -> Predictor:
+    from accord.ml_backends.opencv_detectors import hog_person
+
+    det: Predictor = hog_person(**params)
+    return det
+
+
+def _haar_face(**params: Any) -> Predictor:
+    from accord.ml_backends.opencv_detectors import haar_face
+
+    det: Predictor = haar_face(**params)
+    return det
+
+
 register_predictor("contours", _contours)
+register_predictor("onnx", _onnx)
+register_predictor("hog-person", _hog_person)
+register_predictor("haar-face", _haar_face)
 
 PREDICTORS: Mapping[str, Callable[..., Predictor]] = _REGISTRY

@@ -1,10 +1,13 @@
 """Small text models that learn from Label Studio annotations while a project is labeled.
 
-Two models, both cheap enough to retrain on every "Train" press:
+Three models, all cheap enough to retrain on every "Train" press:
 
 * :class:`TextClassifier` -- TF-IDF (word 1-2 grams) + logistic regression
   (scikit-learn). Before it has seen two distinct classes it is *cold* and
   predicts nothing: a guess from one class is worse than no pre-annotation.
+* :class:`MultiLabelTextClassifier` -- the same features, one-vs-rest: one binary
+  logistic regression per label (``Choices choice="multiple"``); every label whose
+  probability reaches a threshold is predicted.
 * :class:`SpanTagger` -- named-entity spans: a gazetteer of every annotated
   surface form plus a per-token BIO classifier (logistic regression over word,
   shape, affix and neighbour features). It returns character offsets
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -159,6 +162,105 @@ class TextClassifier:
         best = p.argmax(axis=1)
         return [ClassPrediction(label=self.classes[int(b)], probability=float(p[i, b]), score=float(conf[i]))
                 for i, b in enumerate(best)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultiLabelPrediction:
+    """One multi-label classification: the labels at or above the threshold, every label's probability,
+    and the row's confidence (that of its least certain yes/no decision)."""
+
+    labels: tuple[str, ...]
+    probabilities: dict[str, float]
+    score: float
+
+
+class MultiLabelTextClassifier:
+    """TF-IDF + one binary logistic regression per label (one-vs-rest), for multi-label ``Choices``.
+
+    Each label is a yes/no problem on the shared TF-IDF features (the same features as
+    :class:`TextClassifier`). A label seen on every text, or on none, has no second class
+    to learn from: its probability is that constant (1.0 or 0.0). The model is cold
+    (predicts nothing) until at least one label has both positive and negative texts.
+
+    The confidence of a row is ``min over labels of max(p, 1 - p)``: least confidence
+    (Settles 2009) applied to each binary decision, the least certain one counting, so
+    the ascending sort in Label Studio shows first the texts with the closest call.
+
+    Example:
+        >>> m = MultiLabelTextClassifier().fit(["rain", "sun", "rain and wind", "sun and wind"],
+        ...                                    [{"wet"}, {"dry"}, {"wet", "windy"}, {"dry", "windy"}])
+        >>> m.predict(["rain and wind"])[0].labels
+        ('wet', 'windy')
+    """
+
+    def __init__(self, *, threshold: float = 0.5, c: float = 10.0) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise InvalidAnnotationError(f"the multi-label threshold must be in (0, 1), got {threshold!r}")
+        self.threshold = threshold
+        self.c = c
+        self._vec: Any = None
+        self._models: dict[str, Any] = {}
+        self._constant: dict[str, float] = {}
+        self.classes: tuple[str, ...] = ()
+        self.n_examples = 0
+
+    @property
+    def is_cold(self) -> bool:
+        """True until some label has been seen both present and absent."""
+        return not self._models
+
+    def fit(self, texts: Sequence[str], label_sets: Sequence[Collection[str]]) -> MultiLabelTextClassifier:
+        """Fit on parallel ``texts`` and label sets (an empty set = no label applies).
+
+        Raises:
+            InvalidAnnotationError: lengths differ.
+        """
+        if len(texts) != len(label_sets):
+            raise InvalidAnnotationError(f"texts and label sets differ in length ({len(texts)} != {len(label_sets)})")
+        self.n_examples = len(texts)
+        sets = [{str(x) for x in ls} for ls in label_sets]
+        self.classes = tuple(sorted(set().union(*sets))) if sets else ()
+        self._models, self._constant, self._vec = {}, {}, None
+        ys = {c: np.array([c in s for s in sets], dtype=int) for c in self.classes}
+        if not any(0 < y.sum() < len(y) for y in ys.values()):
+            return self
+        _require_sklearn()
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self._vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+        X = self._vec.fit_transform([str(t) for t in texts])
+        for c, y in ys.items():
+            if 0 < y.sum() < len(y):
+                self._models[c] = LogisticRegression(C=self.c, max_iter=1000).fit(X, y)
+            else:
+                self._constant[c] = float(y[0])
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """``(n, len(classes))`` probability of each label (columns need not sum to 1); raises when cold."""
+        if self.is_cold:
+            raise AccordError("the multi-label classifier is cold (no label seen both present and absent); "
+                              "annotate more tasks and train again")
+        X = self._vec.transform([str(t) for t in texts])
+        cols = [self._models[c].predict_proba(X)[:, 1] if c in self._models
+                else np.full(len(texts), self._constant[c]) for c in self.classes]
+        return np.column_stack(cols) if cols else np.zeros((len(texts), 0))
+
+    def predict(self, texts: Sequence[str]) -> list[MultiLabelPrediction]:
+        """One :class:`MultiLabelPrediction` per text, or ``[]`` when the model is cold."""
+        if self.is_cold or not texts:
+            return []
+        p = self.predict_proba(texts)
+        conf = np.maximum(p, 1.0 - p).min(axis=1)
+        out = []
+        for i in range(len(p)):
+            row = [float(v) for v in p[i]]
+            out.append(MultiLabelPrediction(labels=tuple(c for c, v in zip(self.classes, row, strict=True)
+                                                         if v >= self.threshold),
+                                            probabilities=dict(zip(self.classes, row, strict=True)),
+                                            score=float(conf[i])))
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

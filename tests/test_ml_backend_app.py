@@ -250,8 +250,19 @@ def test_settings_from_env_and_backend_registry() -> None:
         ("image", ("u", "p:q"), True, "http://ls:8080")
     with pytest.raises(AccordError, match="USER:PASSWORD"):
         settings_from_env({"ACCORD_SERVE_BASIC_AUTH": "nocolon"})
-    with pytest.raises(AccordError, match=r"unknown model 'yolo'; known models: \['image', 'text'\]"):
+    with pytest.raises(AccordError, match=r"unknown model 'yolo'; known models: \['contours', 'haar-face', "
+                                          r"'hog-person', 'image', 'onnx', 'text'\]"):
         make_backend("yolo")
+    s = settings_from_env({"ACCORD_SERVE_MODEL": "onnx", "ACCORD_SERVE_MODEL_PARAMS": '{"onnx_path": "/m.onnx"}'})
+    assert (s.model, dict(s.model_params)) == ("onnx", {"onnx_path": "/m.onnx"})
+    with pytest.raises(AccordError, match="MODEL_PARAMS must be a JSON object"):
+        settings_from_env({"ACCORD_SERVE_MODEL_PARAMS": "onnx_path=/m.onnx"})
+    with pytest.raises(AccordError, match=r"text model takes strategy= and multilabel_threshold=, got \['onnx_path'\]"):
+        make_backend("text", {"onnx_path": "x"})
+    with pytest.raises(AccordError, match="multilabel_threshold must be in"):
+        make_backend("text", {"multilabel_threshold": "1.5"})
+    with pytest.raises(AccordError, match="needs onnx_path="):
+        make_backend("onnx", {})
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -327,3 +338,172 @@ def test_image_backend_boxes_from_the_shared_predictor(tmp_path: Path) -> None:
     r = c.post("/predict", json=req)
     assert r.status_code == 422
     assert "not an image" in r.json()["error"]
+
+
+MULTI_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topics" toName="text" choice="multiple">'
+                '<Choice value="wet"/><Choice value="dry"/><Choice value="windy"/></Choices></View>')
+
+
+def test_multilabel_choices_train_and_return_every_choice_above_threshold(tmp_path: Path) -> None:
+    c = _client(tmp_path)
+    data = [("rain today", ["wet"]), ("sunny today", ["dry"]), ("rain and wind", ["wet", "windy"]),
+            ("sunny and wind", ["dry", "windy"]), ("wind only", ["windy"]), ("heavy rain", ["wet"]),
+            ("bright sunny sky", ["dry"]), ("calm day", [])]
+    for i, (text, labels) in enumerate(data):
+        _annotate(c, 300 + i, text, [{"from_name": "topics", "to_name": "text", "type": "choices",
+                                      "value": {"choices": labels}}], config=MULTI_CONFIG)
+    body = copy.deepcopy(START_TRAINING)
+    body["project"]["label_config"] = MULTI_CONFIG
+    c.post("/webhook", json=body)
+    req = {"tasks": [{"id": 1, "data": {"text": "rain and wind again"}}, {"id": 2, "data": {"text": "sunny"}}],
+           "project": "3.1", "label_config": MULTI_CONFIG}
+    first, second = c.post("/predict", json=req).json()["results"]
+    assert first["model_version"] == "text-v1"
+    assert set(first["result"][0]["value"]["choices"]) == {"wet", "windy"}  # two choices for one task
+    assert second["result"][0]["value"]["choices"] == ["dry"]
+    for r in (first, second):
+        assert r["result"][0]["type"] == "choices"
+        assert 0.0 <= r["score"] <= 1.0
+    # a higher threshold returns fewer choices
+    strict = TestClient(create_app(Settings(state_dir=tmp_path, fetch_annotations=False),
+                                   backend=TextBackend(multilabel_threshold=0.95)))
+    (res,) = strict.post("/predict", json={**req, "tasks": req["tasks"][:1]}).json()["results"]
+    n_strict = len(res["result"][0]["value"]["choices"]) if res["result"] else 0
+    assert n_strict < 2
+
+
+KP_CONFIG = ('<View><Image name="image" value="$image"/><KeyPointLabels name="kp" toName="image">'
+             '<Label value="top"/><Label value="left"/></KeyPointLabels>'
+             '<PolygonLabels name="poly" toName="image"><Label value="blob"/></PolygonLabels></View>')
+
+
+def test_image_backend_keypoints_and_polygons_in_label_studio_percent(tmp_path: Path) -> None:
+    from PIL import Image
+
+    img = np.full((40, 80, 3), 255, np.uint8)
+    img[10:30, 20:60] = 0  # one dark 40 x 20 block: extreme points top (20.5, 10.5), left (20.5, 10.5)...
+    Image.fromarray(img).save(tmp_path / "im.png")
+    c = _client(tmp_path / "state", backend=ImageBackend())
+    req = {"tasks": [{"id": 1, "data": {"image": str(tmp_path / "im.png")}}], "project": "5.1",
+           "label_config": KP_CONFIG}
+    (res,) = c.post("/predict", json=req).json()["results"]
+    kps = [r for r in res["result"] if r["type"] == "keypointlabels"]
+    # only the keypoints the control names ("top", "left"), one region each, in percent of 80 x 40
+    assert sorted((r["value"]["keypointlabels"][0], r["value"]["x"], r["value"]["y"]) for r in kps) == [
+        ("left", pytest.approx(100 * 20.5 / 80), pytest.approx(100 * 10.5 / 40)),
+        ("top", pytest.approx(100 * 20.5 / 80), pytest.approx(100 * 10.5 / 40))]
+    for r in kps:
+        assert (r["from_name"], r["to_name"], r["original_width"], r["original_height"]) == ("kp", "image", 80, 40)
+        assert set(r["value"]) == {"x", "y", "width", "keypointlabels"}
+    (poly,) = [r for r in res["result"] if r["type"] == "polygonlabels"]
+    assert poly["value"]["polygonlabels"] == ["blob"]
+    xs = [p[0] for p in poly["value"]["points"]]
+    ys = [p[1] for p in poly["value"]["points"]]
+    # outline at pixel centres 20..59 x 10..29 -> percent of 80 x 40
+    assert (min(xs), max(xs), min(ys), max(ys)) == pytest.approx((25.0, 100 * 59 / 80, 25.0, 100 * 29 / 40))
+    assert len({r["id"] for r in res["result"]}) == len(res["result"])  # region ids unique in the task
+
+
+def test_image_backend_from_model_name_and_params(tmp_path: Path) -> None:
+    backend = make_backend("contours", {"kinds": "box", "min_area_px": "4"})
+    assert isinstance(backend, ImageBackend)
+    assert backend.name == "contours"
+    c = _client(tmp_path, backend=backend)
+    assert c.get("/health").json() == {"status": "UP", "model_class": "ImageBackend", "model": "contours"}
+    assert c.post("/setup", json=SETUP).json() == {"model_version": "contours-v0"}
+    with pytest.raises(AccordError, match="does not take these parameters"):
+        make_backend("hog-person", {"colour": "red"})
+
+
+@pytest.fixture
+def ls_files() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A stand-in for Label Studio's file routes: /data/* needs 'Token legacy' or 'Bearer access-1',
+    which /api/token/refresh/ gives for the personal access token 'pat-1'. Logs every request."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    png = np.full((20, 40, 3), 255, np.uint8)
+    png[5:15, 10:30] = 0
+    Image.fromarray(png).save(buf, format="PNG")
+    seen: list[dict[str, str]] = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append({"path": self.path, "auth": self.headers.get("Authorization", "")})
+            if self.path.startswith("/data/") and seen[-1]["auth"] not in ("Token legacy", "Bearer access-1"):
+                self.send_response(401)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(buf.getvalue())
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, "auth": self.headers.get("Authorization", "")})
+            ok = self.path == "/api/token/refresh/" and body.get("refresh") == "pat-1"
+            self.send_response(200 if ok else 401)
+            self.end_headers()
+            self.wfile.write(json.dumps({"access": "access-1"} if ok else {"detail": "bad"}).encode())
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_fetch_tokens_legacy_personal_access_and_other_origins(ls_files: tuple[str, list[dict[str, str]]]) -> None:
+    url, seen = ls_files
+    assert files.fetch_bytes("/data/upload/1/a.png", hostname=url, access_token="legacy").startswith(b"\x89PNG")
+    assert seen[-1] == {"path": "/data/upload/1/a.png", "auth": "Token legacy"}
+    # a personal access token: 401 with 'Token', exchanged at /api/token/refresh/, retried as Bearer
+    seen.clear()
+    assert files.fetch_bytes("data/local-files/?d=x.png", hostname=url, access_token="pat-1").startswith(b"\x89PNG")
+    assert [s["path"] for s in seen] == ["/data/local-files/?d=x.png", "/api/token/refresh/",
+                                         "/data/local-files/?d=x.png"]
+    assert seen[-1]["auth"] == "Bearer access-1"
+    with pytest.raises(AccordError, match="HTTP 401"):
+        files.fetch_bytes("/data/upload/1/a.png", hostname=url, access_token="wrong")
+    # a full URL on Label Studio's origin gets the token; another origin (localhost != 127.0.0.1) never does
+    seen.clear()
+    files.fetch_bytes(url + "/data/upload/1/a.png", hostname=url, access_token="legacy")
+    other = url.replace("127.0.0.1", "localhost")
+    files.fetch_bytes(other + "/public/a.png", hostname=url, access_token="legacy")
+    assert [s["auth"] for s in seen] == ["Token legacy", ""]
+
+
+def test_predict_fetches_label_studio_files_with_the_setup_token_or_api_key(
+        tmp_path: Path, ls_files: tuple[str, list[dict[str, str]]]) -> None:
+    url, seen = ls_files
+    config = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+              '<Label value="car"/></RectangleLabels></View>')
+    req = {"tasks": [{"id": 1, "data": {"image": "/data/upload/5/a.png"}, "project": 5}], "project": "5.1",
+           "label_config": config}
+    c = _client(tmp_path / "a", backend=ImageBackend())
+    r = c.post("/predict", json=req)  # no /setup yet: the backend cannot know where Label Studio is
+    assert r.status_code == 422
+    assert "Label Studio URL is unknown" in r.json()["error"]
+    assert c.post("/setup", json={**SETUP, "project": "5.1", "hostname": url, "access_token": "legacy"}).status_code \
+        == 200
+    (res,) = c.post("/predict", json=req).json()["results"]
+    assert res["result"][0]["value"]["rectanglelabels"] == ["car"]
+    assert seen[-1] == {"path": "/data/upload/5/a.png", "auth": "Token legacy"}
+    # LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY win over what /setup sent
+    env = {"ACCORD_SERVE_STATE_DIR": str(tmp_path / "a"), "ACCORD_SERVE_MODEL": "image",
+           "ACCORD_SERVE_FETCH_ANNOTATIONS": "0", "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": "pat-1"}
+    c2 = TestClient(create_app(settings_from_env(env)), raise_server_exceptions=False)
+    (res,) = c2.post("/predict", json=req).json()["results"]
+    assert res["result"][0]["value"]["rectanglelabels"] == ["car"]
+    assert seen[-1] == {"path": "/data/upload/5/a.png", "auth": "Bearer access-1"}
+    # a wrong token answers a clear error, not a traceback
+    c3 = TestClient(create_app(settings_from_env({**env, "LABEL_STUDIO_API_KEY": "wrong"})),
+                    raise_server_exceptions=False)
+    r = c3.post("/predict", json=req)
+    assert r.status_code == 422
+    assert "HTTP 401" in r.json()["error"]
+    assert "LABEL_STUDIO_API_KEY" in r.json()["error"]
+    assert "Traceback" not in r.text

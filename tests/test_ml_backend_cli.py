@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from accord.cli import build_parser, main
-from accord.cmd_serve import server_env
+from accord.cmd_serve import gunicorn_options, parse_params, server_env
 
 FIXTURES = Path("/work/shared/fixtures/label-studio-1.23")
 if not FIXTURES.is_dir():
@@ -32,6 +32,27 @@ def test_serve_parser_and_env() -> None:
     assert env["ACCORD_SERVE_STATE_DIR"] == "/tmp/x"
     assert env["LABEL_STUDIO_URL"] == "http://ls:8080"
     assert (args.host, args.port, args.model) == ("127.0.0.1", 9090, "text")
+    assert json.loads(env["ACCORD_SERVE_MODEL_PARAMS"]) == {}
+
+
+def test_model_params_and_gunicorn_options(tmp_path: Path) -> None:
+    model = tmp_path / "det.onnx"
+    model.write_bytes(b"x")
+    args = build_parser().parse_args(["serve", "label-studio", "--model", "onnx", "-p", f"onnx_path={model.name}",
+                                      "-p", "labels=a,b", "--param", "conf_threshold=0.3", "--workers", "2"])
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        env = server_env(args)
+    finally:
+        os.chdir(cwd)
+    # a relative model path is made absolute: a worker may start elsewhere
+    assert json.loads(env["ACCORD_SERVE_MODEL_PARAMS"]) == {"onnx_path": str(model.resolve()), "labels": "a,b",
+                                                            "conf_threshold": "0.3"}
+    assert parse_params(["k=v=w", "k2="]) == {"k": "v=w", "k2": ""}
+    opts = gunicorn_options(args)
+    assert (opts["workers"], opts["bind"], opts["preload_app"]) == (2, "127.0.0.1:9090", False)
+    assert opts["worker_class"].__name__ == "UvicornWorker"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -39,6 +60,9 @@ def test_serve_parser_and_env() -> None:
     (["--basic-auth", "nocolon"], "--basic-auth must be USER:PASSWORD"),
     (["--port", "70000"], "--port must be in 1..65535"),
     (["--model", "yolo"], "unknown model 'yolo'"),
+    (["-p", "novalue"], "-p/--param takes KEY=VALUE"),
+    (["--model", "onnx"], "needs onnx_path="),
+    (["--model", "onnx", "-p", "onnx_path=/no/such.onnx"], "not found"),
 ])
 def test_serve_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
                                    tmp_path: Path) -> None:
@@ -61,27 +85,59 @@ def _call(url: str, body: Any = None) -> Any:
         return json.loads(r.read())
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_two_workers_all_serve_a_retrain(tmp_path: Path) -> None:
-    reqs = json.loads((FIXTURES / "backend_requests_from_ls.json").read_text())
-    predict, start_training, ann = reqs[2]["body"], reqs[4]["body"], reqs[5]["body"]
+def _children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _start(tmp_path: Path, *argv: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``accord serve label-studio ARGV`` on a free port, once /health answers."""
     port = _free_port()
     env = {**os.environ, "ACCORD_SERVE_FETCH_ANNOTATIONS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "accord", "-q", "serve", "label-studio", "--port", str(port),
-                             "--workers", "2", "--state-dir", str(tmp_path), "--log-level", "warning"],
+                             "--state-dir", str(tmp_path / "state"), "--log-level", "warning", *argv],
                             env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            assert _call(base + "/health")["status"] == "UP"
+            return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGTERM)
+                raise AssertionError("the server did not start") from None
+            time.sleep(0.3)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_gunicorn_workers_all_serve_a_retrain(tmp_path: Path) -> None:
+    pytest.importorskip("gunicorn")
+    reqs = json.loads((FIXTURES / "backend_requests_from_ls.json").read_text())
+    predict, start_training, ann = reqs[2]["body"], reqs[4]["body"], reqs[5]["body"]
+    proc, base = _start(tmp_path, "--workers", "2")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                assert _call(base + "/health")["status"] == "UP"
-                break
-            except OSError:
-                assert proc.poll() is None, "server exited"
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.3)
+        # gunicorn's arbiter is our process; its two workers are forks of it (same command line)
+        deadline = time.monotonic() + 30
+        while len(workers := [w for w in _children(proc.pid) if Path(f"/proc/{w}/cmdline").read_bytes()
+                              == Path(f"/proc/{proc.pid}/cmdline").read_bytes()]) < 2:
+            assert time.monotonic() < deadline, f"expected 2 gunicorn workers, found {workers}"
+            time.sleep(0.2)
+        assert len(workers) == 2
         assert _call(base + "/predict", predict) == {"results": []}  # cold, in whichever worker answers
         for i, (text, label) in enumerate([("good one", "Positive"), ("bad one", "Negative")]):
             body = copy.deepcopy(ann)
@@ -98,7 +154,32 @@ def test_two_workers_all_serve_a_retrain(tmp_path: Path) -> None:
         assert versions == {"text-v1"}
         metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
         assert "accord_requests_total" in metrics
+        pid = int(metrics.split('pid="', 1)[1].split('"', 1)[0])
+        assert pid in workers  # answered by a worker, not by the arbiter
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        _stop(proc)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_uvicorn_process_manager_serves_image_predictions(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    img = np.full((40, 60, 3), 255, np.uint8)
+    img[10:20, 5:25] = 0
+    Image.fromarray(img).save(tmp_path / "im.png")
+    config = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+              '<Label value="thing"/></RectangleLabels></View>')
+    proc, base = _start(tmp_path, "--workers", "2", "--server", "uvicorn", "--model", "contours",
+                        "-p", "kinds=box")
+    try:
+        assert _call(base + "/health") == {"status": "UP", "model_class": "ImageBackend", "model": "contours"}
+        out = _call(base + "/predict", {"tasks": [{"id": 1, "data": {"image": str(tmp_path / "im.png")}}],
+                                        "project": "2.1", "label_config": config})
+        ((region,),) = [r["result"] for r in out["results"]]
+        assert region["value"]["rectanglelabels"] == ["thing"]
+        assert (region["value"]["x"], region["value"]["width"]) == pytest.approx((100 * 5 / 60, 100 * 20 / 60))
+        assert out["results"][0]["model_version"] == "contours-v0"
+    finally:
+        _stop(proc)

@@ -12,7 +12,13 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import entropy as scipy_entropy
 
 from accord.core.errors import AccordError, InvalidAnnotationError
-from accord.ml_backends.text_models import SpanTagger, TextClassifier, confidence, tokenize
+from accord.ml_backends.text_models import (
+    MultiLabelTextClassifier,
+    SpanTagger,
+    TextClassifier,
+    confidence,
+    tokenize,
+)
 
 
 def test_confidence_known_answers() -> None:
@@ -162,3 +168,56 @@ def test_span_tagger_cold_and_bad_spans() -> None:
     assert SpanTagger().score_text("Alice") == 0.0
     with pytest.raises(InvalidAnnotationError, match="outside a text of length 5"):
         SpanTagger().fit(["Alice"], [[(0, 9, "PER")]])
+
+
+# -- multi-label Choices ------------------------------------------------------------------------
+
+ML_TEXTS = ["rain today", "sunny today", "rain and wind", "sunny and wind", "wind only", "heavy rain",
+            "bright sunny sky", "calm day"]
+ML_SETS = [{"wet"}, {"dry"}, {"wet", "windy"}, {"dry", "windy"}, {"windy"}, {"wet"}, {"dry"}, set()]
+
+
+def test_multilabel_agrees_with_sklearn_one_vs_rest() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    m = MultiLabelTextClassifier().fit(ML_TEXTS, ML_SETS)
+    assert m.classes == ("dry", "wet", "windy")
+    queries = ["rain and wind tonight", "sunny", "nothing known"]
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    mlb = MultiLabelBinarizer(classes=["dry", "wet", "windy"])
+    ovr = OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=1000)).fit(vec.fit_transform(ML_TEXTS),
+                                                                            mlb.fit_transform(ML_SETS))
+    np.testing.assert_allclose(m.predict_proba(queries), ovr.predict_proba(vec.transform(queries)), atol=1e-9)
+
+
+def test_multilabel_threshold_and_confidence() -> None:
+    m = MultiLabelTextClassifier(threshold=0.5).fit(ML_TEXTS, ML_SETS)
+    p = m.predict_proba(["rain and wind tonight", "nothing known"])
+    (a, b) = m.predict(["rain and wind tonight", "nothing known"])
+    assert a.labels == tuple(c for c, v in zip(m.classes, p[0], strict=True) if v >= 0.5)
+    assert {"wet", "windy"} <= set(a.labels)
+    # confidence = the least certain yes/no decision: min over labels of max(p, 1 - p)
+    assert a.score == pytest.approx(float(np.maximum(p[0], 1 - p[0]).min()))
+    assert b.score < a.score  # a text with no known word is the closest call
+    low = MultiLabelTextClassifier(threshold=0.05).fit(ML_TEXTS, ML_SETS).predict(["nothing known"])[0]
+    assert len(low.labels) > len(b.labels)  # a lower threshold returns more choices
+    with pytest.raises(InvalidAnnotationError, match=r"threshold must be in \(0, 1\)"):
+        MultiLabelTextClassifier(threshold=1.0)
+
+
+def test_multilabel_cold_and_constant_labels() -> None:
+    # every text has "a": no second class to learn from -> cold
+    cold = MultiLabelTextClassifier().fit(["x", "y"], [{"a"}, {"a"}])
+    assert cold.is_cold
+    assert cold.predict(["x"]) == []
+    with pytest.raises(AccordError, match="cold"):
+        cold.predict_proba(["x"])
+    # "a" on every text, "b" on one: a is constant 1.0, b is learned
+    m = MultiLabelTextClassifier().fit(["x one", "y two"], [{"a", "b"}, {"a"}])
+    assert m.predict_proba(["z"])[0, 0] == 1.0
+    assert m.predict(["z"])[0].labels[0] == "a"
+    with pytest.raises(InvalidAnnotationError, match="differ in length"):
+        MultiLabelTextClassifier().fit(["x"], [])

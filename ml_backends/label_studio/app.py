@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import logging
 import os
 import threading
@@ -69,7 +70,9 @@ class Settings:
     """Server settings (``accord serve label-studio`` flags, or ``ACCORD_SERVE_*`` variables).
 
     Attributes:
-        model: Backend name in :data:`~.backends.BACKENDS`.
+        model: Backend name in :data:`~.backends.BACKENDS`, or an image predictor's name
+            (:func:`~.backends.known_models`).
+        model_params: Parameters for the model (``-p KEY=VALUE``, e.g. ``onnx_path``).
         state_dir: Folder for per-project models, versions and annotations.
         basic_auth: ``(user, password)`` every route but ``/health`` requires, or None.
         label_studio_url: Label Studio's URL; overrides the ``hostname`` /setup sends
@@ -82,6 +85,7 @@ class Settings:
     """
 
     model: str = "text"
+    model_params: Mapping[str, Any] = field(default_factory=dict)
     state_dir: Path = field(default_factory=lambda: Path("accord-ml-state"))
     basic_auth: tuple[str, str] | None = None
     label_studio_url: str | None = None
@@ -91,9 +95,18 @@ class Settings:
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """:class:`Settings` from ``ACCORD_SERVE_MODEL``, ``..._STATE_DIR``, ``..._BASIC_AUTH`` (user:pass),
-    ``..._TRAIN_ON_ANNOTATION``, ``..._FETCH_ANNOTATIONS``, ``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``."""
+    """:class:`Settings` from ``ACCORD_SERVE_MODEL``, ``..._MODEL_PARAMS`` (a JSON object), ``..._STATE_DIR``,
+    ``..._BASIC_AUTH`` (user:pass), ``..._TRAIN_ON_ANNOTATION``, ``..._FETCH_ANNOTATIONS``,
+    ``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``."""
     env = os.environ if env is None else env
+    raw_params = env.get(_ENV_PREFIX + "MODEL_PARAMS") or "{}"
+    try:
+        params = json.loads(raw_params)
+    except json.JSONDecodeError as e:
+        raise AccordError(f"{_ENV_PREFIX}MODEL_PARAMS must be a JSON object such as "
+                          f"{{\"onnx_path\": \"/models/det.onnx\"}}, got {raw_params[:80]!r}: {e}") from e
+    if not isinstance(params, dict):
+        raise AccordError(f"{_ENV_PREFIX}MODEL_PARAMS must be a JSON object, got {type(params).__name__}")
     auth = env.get(_ENV_PREFIX + "BASIC_AUTH") or None
     pair: tuple[str, str] | None = None
     if auth:
@@ -107,6 +120,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         return default if v is None else v.strip().lower() in ("1", "true", "yes", "on")
 
     return Settings(model=env.get(_ENV_PREFIX + "MODEL", "text"),
+                    model_params={str(k): v for k, v in params.items()},
                     state_dir=Path(env.get(_ENV_PREFIX + "STATE_DIR", "accord-ml-state")),
                     basic_auth=pair, label_studio_url=env.get("LABEL_STUDIO_URL") or None,
                     api_key=env.get("LABEL_STUDIO_API_KEY") or None,
@@ -272,7 +286,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         AccordError: unknown model name.
     """
     settings = settings or settings_from_env()
-    server = MLBackendServer(settings, backend or make_backend(settings.model))
+    server = MLBackendServer(settings, backend or make_backend(settings.model, settings.model_params))
     app = FastAPI(title="accord ML backend for Label Studio", docs_url=None, redoc_url=None)
     app.state.server = server
     expected_auth = None

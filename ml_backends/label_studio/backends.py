@@ -5,7 +5,9 @@ annotated tasks into a picklable fitted object (stored per project and version);
 ``predict`` turns a batch of tasks into Label Studio predictions, one per task,
 or ``None`` for a task it has nothing to say about.
 
-:data:`BACKENDS` maps ``--model NAME`` to a factory.
+:data:`BACKENDS` maps ``--model NAME`` to a factory; any other name registered in
+:mod:`accord.ml_backends.predictors` (``contours``, ``onnx``, ``hog-person``,
+``haar-face``, ...) serves that predictor through :class:`ImageBackend`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from accord.core.errors import AccordError, ConversionError
-from accord.ml_backends.text_models import SpanTagger, Strategy, TextClassifier
+from accord.ml_backends.text_models import (
+    STRATEGIES,
+    MultiLabelTextClassifier,
+    SpanTagger,
+    Strategy,
+    TextClassifier,
+)
 from accord.plugins.label_studio.config import parse_label_config_full
 
 TargetKind = Literal["choices", "labels"]
@@ -32,6 +40,7 @@ class Target:
     to_name: str
     data_key: str
     labels: tuple[str, ...]
+    multiple: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +102,8 @@ def text_targets(label_config: str) -> tuple[Target, ...]:
             kind = "labels"
         else:
             continue
-        out.append(Target(control=ls.name, kind=kind, to_name=to_name, data_key=keys[to_name], labels=ls.labels))
+        out.append(Target(control=ls.name, kind=kind, to_name=to_name, data_key=keys[to_name], labels=ls.labels,
+                          multiple=kind == "choices" and ls.kind == "multilabel"))
     return tuple(out)
 
 
@@ -103,6 +113,7 @@ class TextModel:
 
     classifiers: dict[str, TextClassifier] = field(default_factory=dict)
     taggers: dict[str, SpanTagger] = field(default_factory=dict)
+    multilabel: dict[str, MultiLabelTextClassifier] = field(default_factory=dict)
 
 
 def _text_of(data: Mapping[str, Any], key: str) -> str | None:
@@ -111,18 +122,40 @@ def _text_of(data: Mapping[str, Any], key: str) -> str | None:
 
 
 class TextBackend:
-    """Text classification (``Choices``) and NER (``Labels``) over ``Text``; see :mod:`..text_models`."""
+    """Text classification (``Choices``) and NER (``Labels``) over ``Text``; see :mod:`..text_models`.
+
+    A ``Choices`` with ``choice="multiple"`` gets a one-vs-rest model
+    (:class:`~accord.ml_backends.text_models.MultiLabelTextClassifier`) and is answered
+    with every choice whose probability is at least ``multilabel_threshold``.
+    """
 
     name = "text"
 
-    def __init__(self, *, strategy: Strategy = "least_confidence") -> None:
+    def __init__(self, *, strategy: Strategy = "least_confidence", multilabel_threshold: float = 0.5) -> None:
+        if strategy not in STRATEGIES:
+            raise AccordError(f"unknown uncertainty strategy {strategy!r}; use one of {STRATEGIES}")
+        if not 0.0 < multilabel_threshold < 1.0:
+            raise AccordError(f"multilabel_threshold must be in (0, 1), got {multilabel_threshold!r}")
         self.strategy: Strategy = strategy
+        self.multilabel_threshold = multilabel_threshold
 
     def train(self, tasks: Sequence[TrainingTask], label_config: str) -> TextModel | None:
         """Fit one model per target control on the tasks that annotate it; None if none has data."""
         model = TextModel()
         for t in text_targets(label_config):
-            if t.kind == "choices":
+            if t.kind == "choices" and t.multiple:
+                texts, sets = [], []
+                for task in tasks:
+                    text = _text_of(task.data, t.data_key)
+                    found = [r for r in task.result if r.get("from_name") == t.control]
+                    if text is None or not found:
+                        continue  # a task that does not annotate this control says nothing about it
+                    texts.append(text)
+                    sets.append({str(c) for r in found for c in ((r.get("value") or {}).get("choices") or [])})
+                ml = MultiLabelTextClassifier(threshold=self.multilabel_threshold).fit(texts, sets)
+                if not ml.is_cold:
+                    model.multilabel[t.control] = ml
+            elif t.kind == "choices":
                 texts, labels = [], []
                 for task in tasks:
                     text = _text_of(task.data, t.data_key)
@@ -161,7 +194,7 @@ class TextBackend:
                 tagger = SpanTagger(strategy=self.strategy).fit(texts, spans)
                 if not tagger.is_cold:
                     model.taggers[t.control] = tagger
-        if not model.classifiers and not model.taggers:
+        if not model.classifiers and not model.taggers and not model.multilabel:
             return None
         return model
 
@@ -178,8 +211,18 @@ class TextBackend:
             texts = [_text_of(task.get("data") or {}, t.data_key) for task in tasks]
             clf = model.classifiers.get(t.control)
             tagger = model.taggers.get(t.control)
+            ml = getattr(model, "multilabel", {}).get(t.control)  # absent in models pickled before multi-label
             preds: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
-            if t.kind == "choices" and clf is not None and not clf.is_cold:
+            if t.kind == "choices" and t.multiple and ml is not None and not ml.is_cold:
+                idx = [i for i, x in enumerate(texts) if x is not None]
+                for i, m in zip(idx, ml.predict([texts[i] or "" for i in idx]), strict=True):
+                    chosen = [c for c, v in m.probabilities.items()
+                              if v >= self.multilabel_threshold and (not allowed or c in allowed)]
+                    # nothing above the threshold: no region, but the score still sorts the task
+                    regions = [{"from_name": t.control, "to_name": t.to_name, "type": "choices",
+                                "value": {"choices": chosen}, "score": m.score}] if chosen else []
+                    preds[i] = (regions, m.score)
+            elif t.kind == "choices" and not t.multiple and clf is not None and not clf.is_cold:
                 idx = [i for i, x in enumerate(texts) if x is not None]
                 for i, p in zip(idx, clf.predict([texts[i] or "" for i in idx]), strict=True):
                     if allowed and p.label not in allowed:
@@ -249,21 +292,79 @@ def decode_image(data: bytes) -> Any:
         raise AccordError(f"the task's file is not an image Pillow can read: {e}") from e
 
 
-class ImageBackend:
-    """Boxes from an image :class:`~accord.ml_backends.predictors.Predictor` for ``RectangleLabels`` over ``Image``.
+#: Label Studio control tag -> the predictor geometry that fills it (a lookup table, not an if-chain).
+IMAGE_CONTROLS: Mapping[str, str] = {
+    "rectanglelabels": "box", "rectangle": "box",
+    "polygonlabels": "polygon", "polygon": "polygon",
+    "keypointlabels": "keypoints", "keypoint": "keypoints",
+}
 
-    Not trainable: ``train`` returns None and the version stays ``image-v0``. A
-    predictor label fills the config label of the same name; when the control has a
-    single label, every box gets it. The task score is the least confident box's
-    score (0.0 when nothing is found: look at that image first).
+
+def _pick_label(candidates: Sequence[str], allowed: tuple[str, ...]) -> str | None:
+    """The first candidate the control allows; the control's only label; any name for a bare control."""
+    if not allowed:
+        return candidates[0] if candidates else None
+    found = next((c for c in candidates if c in allowed), None)
+    return found if found is not None else (allowed[0] if len(allowed) == 1 else None)
+
+
+def _records_for(p: Any, control: Any, item_id: str, info: Any) -> list[Any]:
+    """accord records for one predictor output filling one control (empty when the labels do not fit)."""
+    from accord.core.model import Box, Keypoint, Keypoints, Polygon, Record
+
+    def rec(value: Any) -> Any:
+        return Record(item_id=item_id, annotator_id="model:accord", label_set=control.name, value=value,
+                      source="model", score=float(p.score))
+
+    if p.kind == "box" and len(p.points) == 2:
+        label = _pick_label([p.label], control.labels)
+        (x1, y1), (x2, y2) = p.points
+        return [] if label is None else [rec(Box(label=label, x=x1, y=y1, width=x2 - x1, height=y2 - y1))]
+    if p.kind == "polygon" and len(p.points) >= 3:
+        label = _pick_label([p.label], control.labels)
+        return [] if label is None else [rec(Polygon(label=label, points=p.points))]
+    if p.kind == "keypoints":
+        # Label Studio has one region per point: each point takes its own keypoint name as its label
+        # when the control has it (KeyPointLabels "nose", "left_eye", ...), else the skeleton's label.
+        names = info.keypoints if info is not None and len(info.keypoints) == len(p.points) else ()
+        out = []
+        for k, (x, y) in enumerate(p.points):
+            cands = [names[k], p.label] if names else [p.label]
+            label = _pick_label(cands, control.labels)
+            if label is not None:
+                out.append(rec(Keypoints(label=label, points=(Keypoint(name=names[k] if names else label,
+                                                                       x=float(x), y=float(y)),))))
+        return out
+    return []
+
+
+class ImageBackend:
+    """Regions from an image :class:`~accord.ml_backends.predictors.Predictor`, for controls over ``Image``.
+
+    Fills ``RectangleLabels`` (boxes), ``PolygonLabels`` (polygons) and ``KeyPointLabels``
+    (keypoints; one Label Studio region per point, ``x``/``y`` in percent and
+    ``width`` the point size) -- see :data:`IMAGE_CONTROLS`. Regions are written by
+    :func:`accord.plugins.label_studio.convert.to_label_studio_prediction`, the same
+    converter that writes every other accord prediction.
+
+    A predictor label fills the config label of the same name; when the control has a
+    single label, every region gets it. A keypoint takes its keypoint name as label when
+    the control has that name. Not trainable: ``train`` returns None and the version
+    stays ``<name>-v0``. The task score is the least confident region's score (0.0 when
+    nothing is found: look at that image first).
+
+    Args:
+        predictor: The model (default: the ``contours`` baseline with boxes, polygons
+            and extent keypoints).
+        name: The model family name (the ``model_version`` prefix).
     """
 
-    name = "image"
-
-    def __init__(self, predictor: Any = None) -> None:
+    def __init__(self, predictor: Any = None, *, name: str = "image") -> None:
         from accord.ml_backends.predictors import get_predictor
 
-        self.predictor = predictor if predictor is not None else get_predictor("contours", kinds="box")
+        self.predictor = predictor if predictor is not None else get_predictor("contours",
+                                                                               kinds="box,polygon,keypoints")
+        self.name = name
 
     def train(self, tasks: Sequence[TrainingTask], label_config: str) -> None:
         """Nothing to learn: the predictor is fixed."""
@@ -272,54 +373,104 @@ class ImageBackend:
     def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
                 context: Mapping[str, Any] | None = None,
                 fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
-        """Rectangle regions in Label Studio percent, per task."""
-        from accord.plugins.label_studio.convert import pixels_to_ls_box
+        """Regions in Label Studio percent, per task."""
+        from accord.plugins.label_studio.convert import to_label_studio_prediction
 
         cfg = parse_label_config_full(label_config)
         keys = _object_keys(label_config)
-        controls = [ls for ls in cfg.schema.label_sets.values() if ls.tool_type in ("rectanglelabels", "rectangle")
+        controls = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") in IMAGE_CONTROLS
                     and cfg.objects.get((ls.to_name or "").split(",")[0]) == "image"]
         out: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
         if not controls:
             return out
         if fetch is None:
             raise AccordError("the image backend needs a file fetcher; it is given by the server")
+        infos = {(i.name, i.kind): i for i in self.predictor.labels}
         for i, task in enumerate(tasks):
             regions: list[dict[str, Any]] = []
+            item_id = str(task.get("id", i))
+            by_image: dict[str, list[Any]] = {}
             for ls in controls:
                 to_name = (ls.to_name or "").split(",")[0]
                 ref = (task.get("data") or {}).get(keys.get(to_name, ""))
                 if not isinstance(ref, str):
                     continue
-                img = decode_image(fetch(ref))
-                h, w = int(img.shape[0]), int(img.shape[1])
-                for p in self.predictor.predict(img):
-                    if p.kind != "box" or len(p.points) != 2:
-                        continue
-                    label = p.label if p.label in ls.labels else (ls.labels[0] if len(ls.labels) == 1 else None)
-                    if label is None:
-                        continue
-                    (x1, y1), (x2, y2) = p.points
-                    x, y, bw, bh = pixels_to_ls_box(x1, y1, x2 - x1, y2 - y1, 0.0, w, h)
-                    regions.append({"from_name": ls.name, "to_name": to_name, "type": "rectanglelabels",
-                                    "original_width": w, "original_height": h, "image_rotation": 0,
-                                    "value": {"x": x, "y": y, "width": bw, "height": bh, "rotation": 0,
-                                              "rectanglelabels": [label]}, "score": float(p.score)})
+                if ref not in by_image:  # one fetch and one inference per image, however many controls
+                    img = decode_image(fetch(ref))
+                    by_image[ref] = [img, self.predictor.predict(img)]
+                img, preds = by_image[ref]
+                want = IMAGE_CONTROLS[ls.tool_type or ""]
+                records = [r for p in preds if p.kind == want
+                           for r in _records_for(p, ls, item_id, infos.get((p.label, p.kind)))]
+                if records:
+                    h, w = int(img.shape[0]), int(img.shape[1])
+                    regions += to_label_studio_prediction(records, cfg.schema, model_version=self.name,
+                                                          width=w, height=h)["result"]
+            for k, r in enumerate(regions):
+                r["id"] = f"{item_id}-{k}"  # unique within the task across controls
             out[i] = (regions, min((float(r["score"]) for r in regions), default=0.0))
         return out
 
 
-BACKENDS: dict[str, Callable[[], Backend]] = {"text": TextBackend, "image": ImageBackend}
+def _predictor_backend(name: str) -> Callable[..., Backend]:
+    def factory(**params: Any) -> Backend:
+        from accord.ml_backends.predictors import get_predictor
+
+        return ImageBackend(get_predictor(name, **params), name=name)
+
+    return factory
 
 
-def make_backend(name: str) -> Backend:
-    """The backend registered as ``name``.
+def _image_backend(**params: Any) -> Backend:
+    from accord.ml_backends.predictors import get_predictor
+
+    predictor = params.pop("predictor", None)
+    if predictor is None and not params:
+        return ImageBackend()
+    return ImageBackend(get_predictor(str(predictor or "contours"), **params), name="image")
+
+
+def _text_backend(**params: Any) -> Backend:
+    unknown = set(params) - {"strategy", "multilabel_threshold"}
+    if unknown:
+        raise AccordError(f"the text model takes strategy= and multilabel_threshold=, got {sorted(unknown)}")
+    kw: dict[str, Any] = {}
+    if "strategy" in params:
+        kw["strategy"] = str(params["strategy"])
+    if "multilabel_threshold" in params:
+        try:
+            kw["multilabel_threshold"] = float(params["multilabel_threshold"])
+        except (TypeError, ValueError) as e:
+            raise AccordError(f"multilabel_threshold must be a number in (0, 1), got "
+                              f"{params['multilabel_threshold']!r}") from e
+    return TextBackend(**kw)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"text": _text_backend, "image": _image_backend}
+
+
+def known_models() -> list[str]:
+    """Every name ``--model`` accepts: the backends and the registered image predictors."""
+    from accord.ml_backends.predictors import PREDICTORS
+
+    return sorted(set(BACKENDS) | set(PREDICTORS))
+
+
+def make_backend(name: str, params: Mapping[str, Any] | None = None) -> Backend:
+    """The backend registered as ``name``, or an :class:`ImageBackend` over the predictor of that name.
+
+    Args:
+        name: ``text``, ``image``, or a predictor name (``contours``, ``onnx``, ``hog-person``, ``haar-face``).
+        params: Parameters for it (``-p KEY=VALUE``): ``strategy``/``multilabel_threshold`` for
+            ``text``; the predictor's own (``onnx_path=...``) otherwise; ``image`` also takes
+            ``predictor=NAME``.
 
     Raises:
-        AccordError: unknown name (the message lists the known ones).
+        AccordError: unknown name (the message lists the known ones), or bad parameters.
     """
-    try:
-        factory = BACKENDS[name]
-    except KeyError:
-        raise AccordError(f"unknown model {name!r}; known models: {sorted(BACKENDS)}") from None
-    return factory()
+    from accord.ml_backends.predictors import PREDICTORS
+
+    factory = BACKENDS.get(name) or (_predictor_backend(name) if name in PREDICTORS else None)
+    if factory is None:
+        raise AccordError(f"unknown model {name!r}; known models: {known_models()}")
+    return factory(**dict(params or {}))
