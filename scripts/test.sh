@@ -14,4 +14,4 @@ PY=${PYTHON:-python3}
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy (strict on core)"; .venv/bin/mypy core cli
 echo "== pytest"; .venv/bin/pytest --ignore=tests/test_fiftyone_plugin.py "$@"
-echo "== FiftyOne plugin (own venv)"; ./scripts/install_fiftyone.sh -m 'not slow'
+echo "== FiftyOne plugin (own venv, headless App test included)"; ./scripts/install_fiftyone.sh

@@ -570,7 +570,7 @@ def test_update_tasks_overlaps_requests_and_reports_the_first_failure() -> None:
             self.active = self.peak = 0
             self.lock = threading.Lock()
 
-        def update(self, id: str, data: dict[str, Any]) -> None:  # noqa: A002 - the SDK's keyword
+        def update(self, id: str, data: dict[str, Any]) -> None:
             with self.lock:
                 self.active += 1
                 self.peak = max(self.peak, self.active)

@@ -8,9 +8,11 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from .qa import (
+    PRICING_FIELDS,
     compute_disagreement,
     estimate_review_cost,
     find_label_errors,
+    review_cost_config,
     sample_for_review,
 )
 
@@ -18,14 +20,18 @@ _SUPPORTED = ("Classification", "Detections", "Polylines", "Keypoints", "Segment
 
 
 def _label_fields(ctx: Any) -> list[str]:
-    """Top-level label fields of supported kinds in the current dataset."""
+    """Top-level label fields of supported kinds in the current dataset (``frames.*`` ones of a video)."""
     if ctx.dataset is None:
         return []
+    schemas = [("", ctx.dataset.get_field_schema())]
+    if ctx.dataset._has_frame_fields():
+        schemas.append(("frames.", ctx.dataset.get_frame_field_schema()))
     out = []
-    for name, f in ctx.dataset.get_field_schema().items():
-        doc = getattr(getattr(f, "document_type", None), "__name__", "")
-        if doc in _SUPPORTED:
-            out.append(name)
+    for prefix, schema in schemas:
+        for name, f in schema.items():
+            doc = getattr(getattr(f, "document_type", None), "__name__", "")
+            if doc in _SUPPORTED:
+                out.append(prefix + name)
     return out
 
 
@@ -71,6 +77,8 @@ class ComputeDisagreement(foo.Operator):  # type: ignore[misc]
         inputs.float("localization_threshold", default=0.75, min=0.0, max=1.0,
                      label="Poor localization below")
         inputs.float("agreement_threshold", default=0.8, min=0.0, max=1.0, label="Tag samples below")
+        inputs.bool("compute_metadata", default=True, label="Compute missing image sizes",
+                    description="keypoint OKS and open polylines are compared in pixels")
         inputs.str("key", default="accord", label="Field prefix")
         inputs.str("tag", default="accord:disagreement", label="Tag")
         inputs.str("view_name", default="accord_disagreement", label="Saved view")
@@ -82,7 +90,7 @@ class ComputeDisagreement(foo.Operator):  # type: ignore[misc]
             _target(ctx), list(p["fields"]), iou_threshold=float(p.get("iou_threshold", 0.5)),
             localization_threshold=float(p.get("localization_threshold", 0.75)),
             agreement_threshold=float(p.get("agreement_threshold", 0.8)), key=p["key"], tag=p["tag"],
-            view_name=p["view_name"],
+            view_name=p["view_name"], compute_metadata=bool(p.get("compute_metadata", True)),
         )
         _reload(ctx)
         return res.to_dict()
@@ -90,6 +98,7 @@ class ComputeDisagreement(foo.Operator):  # type: ignore[misc]
     def resolve_output(self, ctx: Any) -> types.Property:
         outputs = types.Object()
         outputs.float("agreement_mean", label="Mean agreement")
+        outputs.int("n_frames", label="Frames compared")
         outputs.int("n_tagged", label="Samples tagged")
         outputs.obj("agreement_by_field", label="Agreement by field", view=types.JSONView())
         return types.Property(outputs)
@@ -170,27 +179,44 @@ class EstimateReviewCost(foo.Operator):  # type: ignore[misc]
         inputs = types.Object()
         fields = _label_fields(ctx)
         inputs.list("fields", types.String(), default=fields[:1], required=True, label="Label fields to review")
-        inputs.float("seconds_per_label", default=4.0, min=0.0, label="Seconds per label")
-        inputs.float("seconds_per_sample", default=2.0, min=0.0, label="Seconds per sample")
-        inputs.float("hourly_rate_usd", label="Hourly rate (USD)")
+        inputs.str("pricing_config", label="Cost config (TOML path)",
+                   description="accord's cost config (see pricing.example.toml); uses accord.core.cost")
+        models = ["per_label", "per_hour", "per_task", "per_project"]
+        inputs.enum("pricing_model", models, label="Pricing model (overrides the config's)", view=_choices(models))
+        for name, label in (("rate_per_label", "Rate per label"), ("rate_per_hour", "Rate per hour"),
+                            ("rate_per_task", "Rate per item reviewed"), ("rate_per_item", "Rate per item (project)"),
+                            ("fixed_fee", "Fixed fee"), ("minimum_charge", "Minimum charge")):
+            inputs.float(name, min=0.0, label=label)
+        inputs.str("currency", label="Currency (with a pricing config)")
+        inputs.float("seconds_per_label", default=4.0, min=0.0, label="Seconds per label (without pricing)")
+        inputs.float("seconds_per_sample", default=2.0, min=0.0, label="Seconds per sample (without pricing)")
+        inputs.float("hourly_rate_usd", label="Hourly rate in USD (without pricing)")
         return types.Property(inputs, view=types.View(label="accord: review cost"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
         p = _params(ctx)
+        inline = {f: p[f] for f in PRICING_FIELDS if f != "model" and f in p}
+        if "pricing_model" in p:
+            inline["model"] = p["pricing_model"]
+        pricing = None
+        if p.get("pricing_config") or inline:
+            pricing = review_cost_config(p.get("pricing_config"), currency=p.get("currency"),
+                                         **{k: v if k == "model" else float(v) for k, v in inline.items()})
         rate = p.get("hourly_rate_usd")
         res = estimate_review_cost(
             _target(ctx), list(p["fields"]), seconds_per_label=float(p.get("seconds_per_label", 4.0)),
             seconds_per_sample=float(p.get("seconds_per_sample", 2.0)),
-            hourly_rate_usd=None if rate is None else float(rate),
+            hourly_rate_usd=None if rate is None else float(rate), pricing=pricing,
         )
-        return {"n_samples": res.n_samples, "n_labels": res.n_labels, "duration_s": res.duration_s,
-                "duration_h": res.duration_s / 3600.0, "cost_usd": res.cost_usd,
-                "labels_by_field": dict(res.labels_by_field)}
+        return res.to_dict()
 
     def resolve_output(self, ctx: Any) -> types.Property:
         outputs = types.Object()
-        outputs.int("n_samples", label="Samples")
+        outputs.int("n_samples", label="Items")
         outputs.int("n_labels", label="Labels")
         outputs.float("duration_h", label="Hours")
-        outputs.float("cost_usd", label="Cost (USD)")
+        outputs.float("cost", label="Cost")
+        outputs.str("currency", label="Currency")
+        outputs.str("pricing_model", label="Pricing model")
+        outputs.obj("labels_by_kind", label="Labels by kind", view=types.JSONView())
         return types.Property(outputs)

@@ -8,6 +8,8 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone import ViewField as F
 
+_FRAMES = "frames."
+
 
 def _summary(ctx: Any, key: str = "accord") -> dict[str, Any]:
     if ctx.dataset is None:
@@ -21,7 +23,8 @@ def taxonomy_markdown(summary: dict[str, Any]) -> str:
     if not dis:
         return ("No accord results yet. Run **accord: compute disagreement between label fields** "
                 "from the operator browser (backtick key).")
-    lines = [f"**Agreement** (reference: `{dis['reference_field']}`, {dis['kind']})", "",
+    where = f", {dis['n_frames']} frames" if dis.get("n_frames") is not None else ""
+    lines = [f"**Agreement** (reference: `{dis['reference_field']}`, {dis['kind']}{where})", "",
              "| field | mean agreement | tp | reference | candidate |", "|---|---|---|---|---|"]
     for f, a in dis["agreement_by_field"].items():
         shown = "n/a" if a is None else f"{a:.3f}"
@@ -92,23 +95,31 @@ class AccordQAPanel(foo.Panel):  # type: ignore[misc]
         ctx.ops.set_view(name=name)
 
     def open_category(self, ctx: Any) -> None:
-        """Show the labels of one error category (``params.category``) in every compared field."""
+        """Show the labels of one error category (``params.category``) in every compared field.
+
+        Segmentations: the samples whose masks have a class of that category. Video frame
+        fields: the frames that have such a label.
+        """
         category = ctx.params.get("category")
         dis = _summary(ctx).get("disagreement") or {}
         fields = [dis.get("reference_field"), *dis.get("candidate_fields", [])]
+        frames = any(str(f).startswith(_FRAMES) for f in fields)
         view = ctx.dataset.view()
         list_attr = {"detections": "detections", "polylines": "polylines", "keypoints": "keypoints"}.get(dis["kind"])
         matches = []
         for f in fields:
+            path = f[len(_FRAMES):] if frames else f  # relative to the frame for frame fields
             if list_attr:
                 view = view.filter_labels(f, F("accord_category") == category, only_matches=False)
-                matches.append(F(f"{f}.{list_attr}").filter(F("accord_category") == category).length() > 0)
+                matches.append(F(f"{path}.{list_attr}").filter(F("accord_category") == category).length() > 0)
+            elif dis["kind"] == "segmentation":
+                matches.append(F(f"{path}.accord_categories").filter(F() == category).length() > 0)
             else:
-                matches.append(F(f"{f}.accord_category") == category)
+                matches.append(F(f"{path}.accord_category") == category)
         expr = matches[0]
         for m in matches[1:]:
             expr = expr | m
-        ctx.ops.set_view(view=view.match(expr))
+        ctx.ops.set_view(view=view.match_frames(expr) if frames else view.match(expr))
 
     def render(self, ctx: Any) -> types.Property:
         panel = types.Object()
