@@ -16,7 +16,8 @@ from accord.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-SECTIONS = ("summary", "agreement", "gold", "errors", "consensus", "conflicts", "sampling", "bias", "checks")
+SECTIONS = ("summary", "agreement", "gold", "errors", "consensus", "label_errors", "conflicts", "sampling", "bias",
+            "checks", "cost")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,9 @@ def test_html_report_renders_in_headless_chromium(demo: Path, tmp_path: Path) ->
     for sec in SECTIONS:
         assert f'id="{sec}"' in dom, sec
     assert "Agreement per label set" in dom
+    # the acceptance plans at all three severities, and the label-error section's verdict line
+    for needle in ("Operating-characteristic curves", "tightened", "reduced", "consensus labels are likely wrong"):
+        assert needle in dom, needle
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1400,2400",
