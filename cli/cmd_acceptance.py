@@ -71,18 +71,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=usage)
 
 
-def _plan_json(plan: Any) -> dict[str, Any]:
-    return {"severity": plan.severity, "code_letter": plan.letter, "table_letter": plan.table_letter,
-            "sample_size": plan.sample_size, "accept": plan.accept, "reject": plan.reject,
-            "hundred_percent": plan.hundred_percent}
-
-
 def run_plan(args: argparse.Namespace) -> int:
     from accord.core.qa.acceptance import inspect_lot, plans_by_severity
 
     plans = plans_by_severity(args.lot, args.aql, level=args.level)
     out: dict[str, Any] = {"lot_size": args.lot, "aql": args.aql, "level": args.level,
-                           "severity": args.severity, "plans": {k: _plan_json(v) for k, v in plans.items()}}
+                           "severity": args.severity, "plans": {k: v.to_dict() for k, v in plans.items()}}
     if args.defects is not None:
         out["verdict"] = "accept" if inspect_lot(plans[args.severity], args.defects).accepted else "reject"
         out["defects"] = args.defects
@@ -141,11 +135,11 @@ def run_switching(args: argparse.Namespace) -> int:
         "aql": args.aql, "level": args.level,
         "lots": [{"lot": o.index + 1, "lot_size": o.plan.lot_size, "defects": o.defects,
                   "accepted": o.accepted, "switching_score": o.switching_score, "event": o.event,
-                  "plan": _plan_json(o.plan)} for o in outcomes],
+                  "plan": o.plan.to_dict()} for o in outcomes],
         "next_severity": None if state.discontinued else state.severity,
         "discontinued": state.discontinued,
         "switching_score": state.switching_score,
-        "next_plan": _plan_json(next_plan) if next_plan else None,
+        "next_plan": next_plan.to_dict() if next_plan else None,
         "not_judged": len(lots) - len(outcomes),
     }
     if args.as_json:

@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -201,15 +201,23 @@ def _cell_reduced(i: int, j: int) -> Cell:
     return (0, 1) if d == 14 else ("down" if d < 14 else "up")
 
 
-def _follow(i: int, j: int, cell: Callable[[int, int], Cell], last: int) -> tuple[int, tuple[int, int]] | None:
-    """Follow arrows from row ``i`` to a plan; None when they run off the table."""
+def _follow(i: int, j: int, cell: Callable[[int, int], Cell], rows: int) -> tuple[int, tuple[int, int]]:
+    """Follow arrows from row ``i`` to a plan (every table's edge arrows point back inside)."""
     c = cell(i, j)
     while not isinstance(c, tuple):
         i += 1 if c == "down" else -1
-        if not 0 <= i <= last:
-            return None
+        if not 0 <= i < rows:  # pragma: no cover - guards the encoding of the edge cells
+            raise AssertionError(f"arrow left the table at row {i}, AQL index {j}")
         c = cell(i, j)
     return i, c
+
+
+# severity -> (cell function, sample size per row, code letter per row)
+_TABLES: dict[str, tuple[Callable[[int, int], Cell], tuple[int, ...], str]] = {
+    "normal": (_cell, SAMPLE_SIZES, LETTERS),
+    "tightened": (_cell_tightened, (*SAMPLE_SIZES, _S_SAMPLE_SIZE), LETTERS + "S"),
+    "reduced": (_cell_reduced, REDUCED_SAMPLE_SIZES, LETTERS),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +245,12 @@ class SamplingPlan:
     reject: int
     hundred_percent: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as the report and ``accord acceptance --json`` write it."""
+        return {"severity": self.severity, "code_letter": self.letter, "table_letter": self.table_letter,
+                "sample_size": self.sample_size, "accept": self.accept, "reject": self.reject,
+                "hundred_percent": self.hundred_percent}
+
 
 def single_sampling_plan(
     lot_size: int, aql: float, *, level: InspectionLevel = "II", severity: Severity = "normal"
@@ -262,25 +276,9 @@ def single_sampling_plan(
     table_letter = code_letter(lot_size, level)
     i = LETTERS.index(table_letter)
     j = _aql_index(aql)
-    if severity == "tightened":
-        found = _follow(i, j, _cell_tightened, _S_ROW)
-        if found is None:  # pragma: no cover - row S ends every downward arrow
-            raise AssertionError("unreachable: Table II-B always leads to a plan")
-        row, (ac, re) = found
-        n = _S_SAMPLE_SIZE if row == _S_ROW else SAMPLE_SIZES[row]
-        letter = "S" if row == _S_ROW else LETTERS[row]
-    elif severity == "reduced":
-        found = _follow(i, j, _cell_reduced, len(LETTERS) - 1)
-        if found is None:  # pragma: no cover - the edge cells point back into the table
-            raise AssertionError("unreachable: Table II-C always leads to a plan")
-        row, (ac, re) = found
-        n, letter = REDUCED_SAMPLE_SIZES[row], LETTERS[row]
-    else:
-        found = _follow(i, j, _cell, len(LETTERS) - 1)
-        if found is None:  # pragma: no cover - the edge cells point back into the table
-            raise AssertionError("unreachable: Table II-A always leads to a plan")
-        row, (ac, re) = found
-        n, letter = SAMPLE_SIZES[row], LETTERS[row]
+    cell, sizes, letters = _TABLES[severity]
+    row, (ac, re) = _follow(i, j, cell, len(sizes))
+    n, letter = sizes[row], letters[row]
     full = n >= lot_size
     return SamplingPlan(lot_size=int(lot_size), level=level, aql=float(aql), severity=severity,
                         table_letter=table_letter, letter=letter, sample_size=int(lot_size) if full else n,

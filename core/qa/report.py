@@ -41,6 +41,7 @@ from ..errors import ConfigError, UndefinedAgreementError
 from ..matching.base import MatchResult
 from ..model import REGION_KINDS, Dataset, Record, TextValue, value_label
 from . import gold as gold_mod
+from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .taxonomy import (
     DEFAULT_TAXONOMY,
@@ -84,8 +85,8 @@ class ReportConfig:
     n_bootstrap: int = 300
     spot_check_margin: float = 0.05
     aql: float = 2.5
-    inspection_level: str = "II"
-    inspection_severity: str = "normal"
+    inspection_level: InspectionLevel = "II"
+    inspection_severity: Severity = "normal"
     fdr: float = 0.05
     group_keys: tuple[str, ...] | None = None
     numeric_tolerance: float = 0.0
@@ -93,8 +94,6 @@ class ReportConfig:
     taxonomy: Taxonomy = field(default_factory=lambda: DEFAULT_TAXONOMY)
 
     def __post_init__(self) -> None:
-        from .acceptance import _LEVELS, _SEVERITIES, AQLS
-
         if self.inspection_severity not in _SEVERITIES:
             raise ConfigError(f"inspection_severity must be one of {list(_SEVERITIES)}, "
                               f"got {self.inspection_severity!r}")
@@ -946,16 +945,15 @@ def _label_errors(ds: Dataset, class_labels: Mapping[str, Mapping[str, str]],
     out: dict[str, Any] = {}
     for name, labels in class_labels.items():
         ls = ds.schema.label_sets.get(name)
-        given = labels
         source = "model probabilities (given)"
         probs = (pred_probs or {}).get(name)
-        classes = sorted({*(ls.labels if ls else ()), *given.values(), *(c for p in (probs or {}).values()
-                                                                         for c in p)})
+        classes = sorted({*(ls.labels if ls else ()), *labels.values(), *(c for p in (probs or {}).values()
+                                                                          for c in p)})
         if not probs:
             probs = _model_probabilities(ds, name, classes)
             source = "model predictions' top-class score (approximate: other classes share the rest evenly)"
-        items = sorted(i for i in given if i in probs)
-        if len(items) < 2 or len({given[i] for i in items}) < 2:
+        items = sorted(i for i in labels if i in probs)
+        if len(items) < 2 or len({labels[i] for i in items}) < 2:
             if probs or pred_probs:
                 out[name] = {"note": "fewer than two items with both a consensus label and model "
                                      "probabilities, or one class only: nothing to learn from"}
@@ -964,12 +962,12 @@ def _label_errors(ds: Dataset, class_labels: Mapping[str, Mapping[str, str]],
         p = np.array([[float(probs[i].get(c, 0.0)) for c in classes] for i in items], dtype=np.float64)
         sums = p.sum(axis=1, keepdims=True)
         p = np.divide(p, sums, out=np.full_like(p, 1.0 / len(classes)), where=sums > 0)
-        y = np.array([index[given[i]] for i in items], dtype=np.intp)
+        y = np.array([index[labels[i]] for i in items], dtype=np.intp)
         res = find_label_issues(y, p)
         out[name] = {
             "method": "confident learning, prune by noise rate (Northcutt et al., JAIR 2021)",
             "probabilities": source, "classes": classes, "n_items": len(items), "n_issues": res.n_issues,
-            "issues": [{"item_id": items[j], "given": given[items[j]],
+            "issues": [{"item_id": items[j], "given": labels[items[j]],
                         "suggested": classes[int(np.argmax(p[j]))],
                         "self_confidence": _f(p[j, y[j]]), "rank": r + 1}
                        for r, j in enumerate(res.ranking[:200])],
@@ -1035,32 +1033,23 @@ def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: 
 
 def _acceptance(lot: int, cfg: ReportConfig) -> dict[str, Any]:
     """The batch's ISO 2859-1 plan at the configured severity, the other two, and their OC curves."""
-    from .acceptance import oc_curve, plans_by_severity
-
-    plans = plans_by_severity(lot, cfg.aql, level=cfg.inspection_level)  # type: ignore[arg-type]
-    plan = plans[cfg.inspection_severity]  # type: ignore[index]
+    plans = plans_by_severity(lot, cfg.aql, level=cfg.inspection_level)
     top = max(min(1.0, 3.0 * (q.accept + 1) / q.sample_size) for q in plans.values())
     grid = np.linspace(0.0, top, 201, dtype=np.float64)
+    curves = {sev: [_f(x) for x in oc_curve(q, grid).p_accept] for sev, q in plans.items()}
     return {
         "standard": f"ISO 2859-1 single sampling, {cfg.inspection_severity} inspection", "lot_size": lot,
         "level": cfg.inspection_level, "aql": cfg.aql, "severity": cfg.inspection_severity,
-        "plan": _plan_dict(plan),
-        "plans": {sev: _plan_dict(q) for sev, q in plans.items()},
-        "oc_curve": {"p": [_f(x) for x in grid],
-                     "p_accept": [_f(x) for x in oc_curve(plan, grid).p_accept],
-                     "by_severity": {sev: [_f(x) for x in oc_curve(q, grid).p_accept]
-                                     for sev, q in plans.items()}},
+        "plan": plans[cfg.inspection_severity].to_dict(),
+        "plans": {sev: q.to_dict() for sev, q in plans.items()},
+        "oc_curve": {"p": [_f(x) for x in grid], "p_accept": curves[cfg.inspection_severity],
+                     "by_severity": curves},
         "switching_rules": ("normal -> tightened when 2 of 5 consecutive lots are not accepted; tightened -> "
                             "normal after 5 accepted in a row; normal -> reduced at a switching score of 30; "
                             "reduced -> normal when a lot is not accepted or has more than Ac defects; 5 lots "
                             "not accepted on tightened -> discontinue (accord acceptance switching replays a "
                             "lot history)"),
     }
-
-
-def _plan_dict(plan: Any) -> dict[str, Any]:
-    return {"code_letter": plan.letter, "table_letter": plan.table_letter, "sample_size": plan.sample_size,
-            "accept": plan.accept, "reject": plan.reject, "hundred_percent": plan.hundred_percent}
 
 
 # --------------------------------------------------------------------------- cost
