@@ -122,18 +122,7 @@ class HogPersonDetector:
     def predict(self, image: npt.NDArray[np.uint8]) -> list[Prediction]:
         """Person boxes in pixels, score = :func:`squash_margin` of the SVM margin, best first."""
         rects, weights = self.raw(image)
-        h, w = np.asarray(image).shape[:2]
-        out = []
-        for (x, y, bw, bh), wt in zip(rects.tolist(), weights.tolist(), strict=True):
-            score = squash_margin(wt)
-            if score < self.conf_threshold:
-                continue
-            x1, y1, x2, y2 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
-            if x2 > x1 and y2 > y1:
-                out.append(Prediction(label=self.label, kind="box", score=score,
-                                      points=((float(x1), float(y1)), (float(x2), float(y2)))))
-        out.sort(key=lambda p: -p.score)
-        return out
+        return _box_predictions(rects, weights, image, label=self.label, conf_threshold=self.conf_threshold)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,14 +187,24 @@ class HaarFaceDetector:
     def predict(self, image: npt.NDArray[np.uint8]) -> list[Prediction]:
         """Face boxes in pixels, score = :func:`squash_margin` of the last stage's sum, best first."""
         rects, weights = self.raw(image)
-        out = []
-        for (x, y, bw, bh), wt in zip(rects.tolist(), weights.tolist(), strict=True):
-            score = squash_margin(wt)
-            if score >= self.conf_threshold:
-                out.append(Prediction(label=self.label, kind="box", score=score,
-                                      points=((float(x), float(y)), (float(x + bw), float(y + bh)))))
-        out.sort(key=lambda p: -p.score)
-        return out
+        return _box_predictions(rects, weights, image, label=self.label, conf_threshold=self.conf_threshold)
+
+
+def _box_predictions(rects: npt.NDArray[np.int64], weights: npt.NDArray[np.float64], image: npt.NDArray[np.uint8],
+                     *, label: str, conf_threshold: float) -> list[Prediction]:
+    """OpenCV ``(x, y, w, h)`` rects and raw weights -> boxes clipped to the image, scored, best first."""
+    h, w = np.asarray(image).shape[:2]
+    out = []
+    for (x, y, bw, bh), wt in zip(rects.tolist(), weights.tolist(), strict=True):
+        score = squash_margin(wt)
+        if score < conf_threshold:
+            continue
+        x1, y1, x2, y2 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+        if x2 > x1 and y2 > y1:
+            out.append(Prediction(label=label, kind="box", score=score,
+                                  points=((float(x1), float(y1)), (float(x2), float(y2)))))
+    out.sort(key=lambda p: -p.score)
+    return out
 
 
 def _coerce(params: dict[str, Any], ints: tuple[str, ...], floats: tuple[str, ...], what: str) -> dict[str, Any]:
