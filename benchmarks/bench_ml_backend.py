@@ -202,7 +202,7 @@ def main() -> None:
     expected = {t["id"]: (o[0][0]["value"]["choices"][0], o[1]) for b, r in zip(batches, ref, strict=True)
                 for t, o in zip(b, r, strict=True) if o is not None}
     with tempfile.TemporaryDirectory() as d:
-        ProjectState(d, 1).commit_version("text", model, n_examples=len(train))
+        ProjectState(d, 1).commit_version("text", backend.dump(model), n_examples=len(train))
         print(f"workload: /predict, batches of {args.batch} texts (8-30 words), {args.concurrency} client threads, "
               f"model TF-IDF+LR trained on {n_train} texts in {train_s:.2f} s; host has {os.cpu_count()} CPUs "
               "shared with the load generator")

@@ -18,6 +18,8 @@ from typing import Any
 
 from accord.core.errors import ConversionError
 
+from ._validate import count_arg, positive_float_arg, positive_int_arg, read_text
+
 _LEVELS = ["I", "II", "III", "S-1", "S-2", "S-3", "S-4"]
 _SEVERITIES = ["normal", "tightened", "reduced"]
 
@@ -37,16 +39,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sp = p.add_subparsers(dest="acceptance_cmd", metavar="COMMAND")
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--aql", type=float, default=2.5, help="acceptance quality limit, percent defective")
+        q.add_argument("--aql", type=positive_float_arg, default=2.5,
+                       help="acceptance quality limit, percent defective")
         q.add_argument("--level", choices=_LEVELS, default="II", help="inspection level")
         q.add_argument("--json", action="store_true", dest="as_json", help="print JSON instead of text")
 
     plan = sp.add_parser("plan", help="the plans for one batch (and the verdict with --defects)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    plan.add_argument("--lot", type=int, required=True, help="items in the batch")
+    plan.add_argument("--lot", type=positive_int_arg, required=True, help="items in the batch")
     plan.add_argument("--severity", choices=_SEVERITIES, default="normal",
                       help="severity in force (what the switching rules say)")
-    plan.add_argument("--defects", type=int, default=None,
+    plan.add_argument("--defects", type=count_arg, default=None,
                       help="defects found in the sample: print the verdict")
     common(plan)
     plan.set_defaults(func=run_plan)
@@ -117,7 +120,7 @@ def _read_history(path: str) -> list[tuple[int, int]]:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text(path, what="the lot history")
     except OSError as e:
         raise ConversionError(f"cannot read the lot history {str(path)!r}: {e.strerror}") from e
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._validate import read_text
 from .atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs:
         sys.stderr.write("accord check: error: give at least one INPUT file (or --list)\n")
         return 2
+    rules = None
+    if args.rules is not None:
+        from accord.core._toml import loads_toml
+
+        rules = loads_toml(read_text(args.rules, what="--rules file"), what=f"rules file {str(args.rules)!r}")
     dataset = _load(args)
-    result = run_checks(dataset, rules=args.rules, only=args.only,
+    result = run_checks(dataset, rules=rules, only=args.only,
                         progress=lambda name: logger.debug("running %s", name))
     report = result.to_dict()
     text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

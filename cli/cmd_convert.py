@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="Label Studio labeling config XML (else <stem>.label_config.xml beside the export)")
     p.add_argument("--reference", type=Path, action="append", default=None,
                    help="a gold export whose annotations become source 'reference' (repeatable)")
+    p.add_argument("--join-items", action="store_true",
+                   help="join items with equal ids across inputs from different tools (by default item ids are "
+                        "namespaced by tool, e.g. 'label-studio:1' and 'coco:1', as tools number items "
+                        "independently)")
     p.add_argument("--meta-key", action="append", default=[], dest="meta_keys", metavar="KEY",
                    help="Label Studio task data key to copy into item metadata (repeatable)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the accord JSON Lines file to write")
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from .io import load_dataset
 
     ds = load_dataset(args.inputs, format=args.format, reference=args.reference, label_config=args.label_config,
-                      meta_keys=args.meta_keys)
+                      meta_keys=args.meta_keys, join_items=args.join_items)
     write_text_atomic(args.output, dumps_dataset(ds))
     sys.stderr.write(f"accord convert: {len(ds.records)} records, {len(ds.items)} items, "
                      f"{len(ds.annotators(source=None))} annotators -> {args.output}\n")

@@ -12,9 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ._validate import agreement_arg, float_in, positive_int_arg, seed_arg, unit_interval_arg
+
 logger = logging.getLogger(__name__)
 
 _FORMATS = ["auto", "label-studio", "cvat", "coco", "jsonl"]
+_HOURS = float_in(0, 24, low_open=True)
+_LEVEL = float_in(0, 1, low_open=True, high_open=True)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,15 +45,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         q.add_argument("--json", action="store_true", dest="as_json", help="print JSON instead of a table")
 
     def plan(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--items", type=int, required=True, help="production dataset size (items)")
-        q.add_argument("--team-size", type=int, default=None, help="override team.size")
-        q.add_argument("--hours-per-day", type=float, default=None, help="override team.hours_per_day")
+        q.add_argument("--items", type=positive_int_arg, required=True, help="production dataset size (items)")
+        q.add_argument("--team-size", type=positive_int_arg, default=None, help="override team.size")
+        q.add_argument("--hours-per-day", type=_HOURS, default=None, help="override team.hours_per_day")
         q.add_argument("--pre-annotation", action=argparse.BooleanOptionalAction, default=None,
                        help="override team.pre_annotation (production items come with predictions)")
-        q.add_argument("--overlap", type=int, default=None, help="override qa.annotators_per_item")
-        q.add_argument("--boot", type=int, default=2000, help="bootstrap replicates (default 2000)")
-        q.add_argument("--confidence", type=float, default=0.9, help="interval level (default 0.9)")
-        q.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+        q.add_argument("--overlap", type=positive_int_arg, default=None, help="override qa.annotators_per_item")
+        q.add_argument("--boot", type=positive_int_arg, default=2000, help="bootstrap replicates (default 2000)")
+        q.add_argument("--confidence", type=_LEVEL, default=0.9, help="interval level (default 0.9)")
+        q.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed (default 0)")
 
     e = cs.add_parser("estimate", help="forecast cost and calendar time for the production size")
     common(e, pilot_required=False)
@@ -68,8 +72,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     g = cs.add_parser("gate", help="go / revise-guidelines verdict from the pilot (exit 1 on revise)")
     common(g, pilot_required=False)
-    g.add_argument("--agreement", type=float, default=None, help="the pilot's inter-annotator agreement")
-    g.add_argument("--gold-score", type=float, default=None, help="the pilot's mean score against gold (0..1)")
+    g.add_argument("--agreement", type=agreement_arg, default=None, help="the pilot's inter-annotator agreement")
+    g.add_argument("--gold-score", type=unit_interval_arg, default=None,
+                   help="the pilot's mean score against gold (0..1)")
     g.add_argument("--no-qa", action="store_true",
                    help="do not compute agreement and gold scores with accord's QA report when neither is given")
     g.set_defaults(func=run_gate)

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._validate import agreement_arg, positive_int_arg, read_text, seed_arg
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,12 +39,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     src = r.add_argument_group("source (an API task/project, or an export file)")
     src.add_argument("--url", default=None, help="CVAT server URL, e.g. https://app.cvat.ai")
     src.add_argument("--token", default=None,
-                     help="Personal Access Token (default: $CVAT_ACCESS_TOKEN)")
+                     help="Personal Access Token; else $CVAT_ACCESS_TOKEN")
     src.add_argument("--user", default=None, help="user name (with --password)")
-    src.add_argument("--password", default=None, help="password (default: $CVAT_PASSWORD)")
+    src.add_argument("--password", default=None, help="password; else $CVAT_PASSWORD")
     which = src.add_mutually_exclusive_group()
-    which.add_argument("--task", type=int, default=None, help="task id")
-    which.add_argument("--project", type=int, default=None, help="project id")
+    which.add_argument("--task", type=positive_int_arg, default=None, help="task id")
+    which.add_argument("--project", type=positive_int_arg, default=None, help="project id")
     src.add_argument("--export", type=Path, nargs="+", default=None, metavar="FILE",
                      help="CVAT for images/video 1.1 XML or zip, or COCO 1.0 JSON export(s)")
     src.add_argument("--reference", type=Path, default=None, help="a gold export (with --export)")
@@ -51,8 +53,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     out.add_argument("--html", type=Path, default=None, help="write the HTML report here")
     out.add_argument("--config", type=Path, default=None, help="TOML with [report] thresholds and [taxonomy]")
     out.add_argument("--no-checks", action="store_true", help="skip the rule-based checks")
-    out.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
-    out.add_argument("--fail-under", type=float, default=None,
+    out.add_argument("--seed", type=seed_arg, default=0, help="seed for bootstrap and samples")
+    out.add_argument("--fail-under", type=agreement_arg, default=None,
                      help="exit 1 when any label set's primary agreement is below this")
     wb = r.add_argument_group("writing back (API path only; opt-in)")
     wb.add_argument("--write-issues", action="store_true", help="create CVAT issues for discrepancies")
@@ -96,7 +98,7 @@ def run_report(args: argparse.Namespace) -> int:
         return _usage("--write-issues and --move-stage/--move-state need the API (--url), not an export")
     if api and args.reference is not None:
         return _usage("--reference goes with --export; through the API, ground-truth jobs are the reference")
-    config = config_from_toml(args.config.read_text(encoding="utf-8")) if args.config else None
+    config = config_from_toml(read_text(args.config, what="--config file")) if args.config else None
     client: Any = None
     if api:
         from accord.plugins.cvat.client import connect, fetch_project, fetch_task

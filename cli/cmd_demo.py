@@ -11,6 +11,8 @@ from pathlib import Path
 
 from accord.core.model import Dataset, Item, Submission
 
+from ._validate import seed_arg
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_PROJECTS = ("images_boxes", "text_sentiment", "text_ner", "audio_transcripts")
@@ -28,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", type=Path, default=Path("accord-demo"), help="folder for report.html/report.json")
-    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed for bootstrap and samples")
     p.set_defaults(func=run)
 
 

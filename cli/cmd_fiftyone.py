@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from accord.core._toml import decode_utf8
 from accord.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ def plugins_dir(explicit: Path | None = None) -> Path:
     cfg = Path(os.environ.get("FIFTYONE_CONFIG_PATH", "~/.fiftyone/config.json")).expanduser()
     if cfg.is_file():
         try:
-            value = json.loads(cfg.read_text(encoding="utf-8")).get("plugins_dir")
-        except (json.JSONDecodeError, AttributeError) as e:
+            value = json.loads(decode_utf8(cfg.read_bytes(), what=f"FiftyOne config {cfg}")).get("plugins_dir")
+        except (json.JSONDecodeError, RecursionError, AttributeError) as e:
             raise ConfigError(f"FiftyOne config {cfg} is not a JSON object: {e}; fix it or pass --dir") from e
         if value:
             return Path(value).expanduser()

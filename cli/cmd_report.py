@@ -12,6 +12,7 @@ from typing import Any
 
 from accord.core.errors import ConversionError
 
+from ._validate import agreement_arg, positive_int_arg, read_previous_report, read_text, seed_arg
 from .atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="Label Studio labeling config XML (else looked for beside the export)")
     p.add_argument("--reference", type=Path, default=None,
                    help="a gold export whose annotations are the reference (CVAT, COCO)")
+    p.add_argument("--join-items", action="store_true",
+                   help="join items with equal ids across inputs from different tools (by default item ids are "
+                        "namespaced by tool, e.g. 'label-studio:1' and 'coco:1', as tools number items "
+                        "independently)")
     p.add_argument("--json", type=Path, default=None, dest="json_path", help="write the JSON report here")
     p.add_argument("--html", type=Path, default=None, help="write the HTML report here")
     p.add_argument("--config", type=Path, default=None,
@@ -45,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--no-checks", action="store_true", help="skip the rule-based checks")
     p.add_argument("--cost-config", type=Path, default=None,
                    help="pricing and plan TOML for the cost section (see 'accord cost example-config')")
-    p.add_argument("--items", type=int, default=None,
+    p.add_argument("--items", type=positive_int_arg, default=None,
                    help="production dataset size to forecast the cost of (default: the input's items)")
     p.add_argument("--previous", type=Path, default=None,
                    help="an earlier report.json: show how each error category changed since")
@@ -55,9 +60,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="model class probabilities (out-of-sample) for label-error detection: JSON Lines "
                         "rows {item_id, label_set, probabilities: {class: p}}, or CSV item_id[,label_set],"
                         "<one column per class>")
-    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and samples")
-    p.add_argument("--fail-under", type=float, default=None,
+    p.add_argument("--keypoint-sigma", action="append", default=None, metavar="[NAME=]SIGMA",
+                   help="OKS falloff for keypoints: a number sets it for every keypoint without one (default "
+                        "0.05; CVAT names points 0, 1, ...), NAME=SIGMA for one name; repeatable. Overrides "
+                        "[report] default_keypoint_sigma / keypoint_sigmas in --config")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed for bootstrap and samples")
+    p.add_argument("--fail-under", type=agreement_arg, default=None,
                    help="exit 1 when any label set's primary agreement is below this")
+    p.add_argument("--ledger", action=argparse.BooleanOptionalAction, default=None,
+                   help="record this run (input snapshot, config, seed, headline figures, report file hashes) in "
+                        "the ledger; default: when a ledger exists (--db, $ACCORD_DB or .accord/ledger.db)")
+    p.add_argument("--db", metavar="URL", default=None, help="the ledger database URL (see 'accord ledger')")
+    p.add_argument("--trend", action="store_true",
+                   help="add a trend section: agreement (with intervals) and error counts per label set across the "
+                        "QA runs recorded in the ledger and their snapshot tags, this report last (needs a ledger)")
     p.set_defaults(func=run)
 
 
@@ -90,6 +106,9 @@ def print_summary(report: dict[str, Any]) -> None:
         out.write(f"  {name:<24} {main:<22} {value}\n")
     for h in s.get("headline", []):
         out.write(f"  - {h}\n")
+    if s.get("headline_more"):
+        out.write(f"  ... and {len(s['headline_more'])} more, lower impact (summary.headline_more in the JSON, "
+                  "or the HTML report)\n")
 
 
 def below_threshold(report: dict[str, Any], threshold: float | None) -> list[str]:
@@ -114,7 +133,7 @@ def exit_code(report: dict[str, Any], fail_under: float | None) -> int:
 
 def _prob_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """Rows ``{item_id, label_set?, probabilities}`` from JSON Lines, JSON or CSV."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, what="--pred-probs file")
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         fields = reader.fieldnames or []
@@ -161,7 +180,38 @@ def load_pred_probs(path: Path, dataset: Any) -> dict[str, dict[str, dict[str, f
                                                                  for c, p in row["probabilities"].items()}
         except (TypeError, ValueError) as e:
             raise ConversionError(f"{where}: probabilities must be numbers ({e})") from e
+        bad = [(c, p) for c, p in out[str(ls)][str(row["item_id"])].items() if not 0.0 <= p <= 1.0]
+        if bad:
+            raise ConversionError(f"{where}: probabilities must be in [0, 1], got {bad[0][0]}={bad[0][1]!r}")
     return out
+
+
+def with_keypoint_sigmas(config: Any, values: list[str] | None) -> Any:
+    """The report config with ``--keypoint-sigma [NAME=]SIGMA`` values applied."""
+    from dataclasses import replace
+
+    from accord.core.errors import ConfigError
+    from accord.core.qa.report import ReportConfig
+
+    if not values:
+        return config
+    cfg = config or ReportConfig()
+    sigmas = dict(cfg.keypoint_sigmas)
+    default = cfg.default_keypoint_sigma
+    for v in values:
+        name, _, num = v.rpartition("=")
+        try:
+            sigma = float(num)
+        except ValueError:
+            sigma = float("nan")
+        if not sigma > 0 or sigma == float("inf"):
+            raise ConfigError(f"--keypoint-sigma expects SIGMA or NAME=SIGMA with SIGMA a number > 0 "
+                              f"(e.g. --keypoint-sigma 0.05 or --keypoint-sigma 0=0.03), got {v!r}")
+        if name:
+            sigmas[name] = sigma
+        else:
+            default = sigma
+    return replace(cfg, keypoint_sigmas=sigmas, default_keypoint_sigma=default)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,9 +219,10 @@ def run(args: argparse.Namespace) -> int:
 
     from .io import load_dataset
 
-    config = config_from_toml(args.config.read_text(encoding="utf-8")) if args.config else None
+    config = config_from_toml(read_text(args.config, what="--config file")) if args.config else None
+    config = with_keypoint_sigmas(config, args.keypoint_sigma)
     dataset = load_dataset(args.inputs, format=args.format, reference=args.reference,
-                           label_config=args.label_config)
+                           label_config=args.label_config, join_items=args.join_items)
     cost = None
     if args.cost_config:
         from accord.core.cost import load_config
@@ -179,14 +230,24 @@ def run(args: argparse.Namespace) -> int:
         cost = load_config(args.cost_config)
     resolutions = ()
     if args.resolutions:
-        from accord.core.qa.conflicts import ResolutionLog
+        from accord.store import ResolutionLog
 
-        resolutions = ResolutionLog(args.resolutions).read().resolutions
-    previous = json.loads(args.previous.read_text(encoding="utf-8")) if args.previous else None
+        log_contents = ResolutionLog(args.resolutions).read()
+        for warning in log_contents.warnings(str(args.resolutions)):
+            logger.warning("%s", warning)
+        resolutions = log_contents.resolutions
+    previous = read_previous_report(args.previous) if args.previous else None
     pred_probs = load_pred_probs(args.pred_probs, dataset) if args.pred_probs else None
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
                           cost_items=args.items, resolutions=resolutions, previous=previous,
                           pred_probs=pred_probs)
+    if args.trend:
+        from .cmd_runs import report_trend
+
+        report["trend"] = report_trend(args, report)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
     print_summary(report)
+    from .cmd_runs import record_if_ledger
+
+    record_if_ledger(args, dataset=dataset, report=report)
     return exit_code(report, args.fail_under)

@@ -6,8 +6,13 @@ worker builds the model once when it starts (never in ``/setup``). Settings reac
 workers as ``ACCORD_SERVE_*`` environment variables, so the same app runs under a
 gunicorn you start yourself::
 
-    ACCORD_SERVE_STATE_DIR=/srv/accord gunicorn -k uvicorn.workers.UvicornWorker -w 4 \\
-        -b 0.0.0.0:9090 'accord.ml_backends.label_studio.app:app_from_env()'
+    ACCORD_SERVE_STATE_DIR=/srv/accord ACCORD_SERVE_TOKEN=... LABEL_STUDIO_URL=http://ls:8080 \\
+        gunicorn -k uvicorn.workers.UvicornWorker -w 4 -b 0.0.0.0:9090 \\
+        'accord.ml_backends.label_studio.app:app_from_env()'
+
+Listening on anything but loopback needs ``--basic-auth`` or ``--auth-token`` (or
+``--insecure-no-auth``); task files are read only from ``--label-studio-url``, from
+``--allow-local-dir`` folders, and, with ``--allow-remote-media``, from other hosts.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import gc
 import importlib.util
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,9 +69,30 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ls.add_argument("--basic-auth", metavar="USER:PASS", default=None,
                     help="require HTTP basic auth on every route but /health (or set ACCORD_SERVE_BASIC_AUTH, "
                          "which keeps the password out of the process list)")
+    ls.add_argument("--auth-token", default=None, metavar="TOKEN",
+                    help="require 'Authorization: Bearer TOKEN' on every route but /health (or set "
+                         "ACCORD_SERVE_TOKEN, which keeps it out of the process list)")
+    ls.add_argument("--insecure-no-auth", action="store_true",
+                    help="serve clients on other machines without any auth (only on a network you trust); "
+                         "without it, a server with no auth answers loopback clients only and refuses to "
+                         "start on a non-loopback --host")
     ls.add_argument("--label-studio-url", default=None,
-                    help="Label Studio URL for files and the export API (default: what /setup sends, "
-                         "or LABEL_STUDIO_URL)")
+                    help="Label Studio's URL (or LABEL_STUDIO_URL): the only host sent the API key, for task "
+                         "files (/data/...) and the export API; /setup's hostname never replaces it")
+    ls.add_argument("--allow-local-dir", action="append", default=[], type=Path, metavar="DIR",
+                    help="a folder task files may be read from as local paths or file:// URLs, repeatable "
+                         "(like Label Studio's LOCAL_FILES_DOCUMENT_ROOT); default: none")
+    ls.add_argument("--allow-remote-media", action="store_true",
+                    help="fetch task files from http(s) hosts other than Label Studio (never with the key; "
+                         "public addresses only unless --allow-private-media)")
+    ls.add_argument("--allow-private-media", action="store_true",
+                    help="let --allow-remote-media reach loopback, private and link-local addresses")
+    ls.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                    help="largest request body (default 8 MiB; larger answers 413)")
+    ls.add_argument("--max-media-bytes", type=int, default=None, metavar="N",
+                    help="largest task file read (default 64 MiB)")
+    ls.add_argument("--request-timeout-s", type=float, default=None, metavar="S",
+                    help="time budget of one /predict (default 90; LS waits 100)")
     ls.add_argument("--train-on-annotation", action="store_true",
                     help="retrain after every annotation webhook, not only when Train is pressed")
     ls.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
@@ -99,14 +127,55 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = {"ACCORD_SERVE_MODEL": args.model, "ACCORD_SERVE_STATE_DIR": str(Path(args.state_dir).resolve()),
            "ACCORD_SERVE_TRAIN_ON_ANNOTATION": "1" if args.train_on_annotation else "0",
            "ACCORD_SERVE_MODEL_PARAMS": json.dumps(params)}
+    for flag, name in (("insecure_no_auth", "INSECURE_NO_AUTH"), ("allow_remote_media", "ALLOW_REMOTE_MEDIA"),
+                       ("allow_private_media", "ALLOW_PRIVATE_MEDIA")):
+        if getattr(args, flag, False):
+            env["ACCORD_SERVE_" + name] = "1"
+    for flag, name in (("max_body_bytes", "MAX_BODY_BYTES"), ("max_media_bytes", "MAX_MEDIA_BYTES"),
+                       ("request_timeout_s", "REQUEST_TIMEOUT_S")):
+        v = getattr(args, flag, None)
+        if v is not None:
+            if not 0 < v < float("inf"):
+                raise AccordError(f"--{flag.replace('_', '-')} must be positive and finite, got {v}")
+            env["ACCORD_SERVE_" + name] = str(v)
+    dirs = []
+    for d in getattr(args, "allow_local_dir", []) or []:
+        if not Path(d).is_dir():
+            raise AccordError(f"--allow-local-dir {str(d)!r} is not a folder; pass an existing folder of task files")
+        dirs.append(str(Path(d).resolve()))
+    if dirs:
+        env["ACCORD_SERVE_ALLOW_LOCAL_DIRS"] = os.pathsep.join(dirs)
+    if getattr(args, "auth_token", None) is not None:
+        if len(args.auth_token) < 16:
+            raise AccordError("--auth-token must be at least 16 characters (e.g. from: python -c "
+                              "'import secrets; print(secrets.token_urlsafe())')")
+        env["ACCORD_SERVE_TOKEN"] = args.auth_token
     if args.basic_auth is not None:
         user, sep, _ = args.basic_auth.partition(":")
         if not sep or not user:
             raise AccordError("--basic-auth must be USER:PASSWORD (e.g. labelstudio:s3cret)")
         env["ACCORD_SERVE_BASIC_AUTH"] = args.basic_auth
     if args.label_studio_url:
-        env["LABEL_STUDIO_URL"] = args.label_studio_url
+        from accord.ml_backends.label_studio.app import check_label_studio_url
+
+        env["LABEL_STUDIO_URL"] = check_label_studio_url(args.label_studio_url)
     return env
+
+
+def check_exposure(host: str, env: Mapping[str, str]) -> None:
+    """Refuse a non-loopback ``host`` without auth (``env``: the server's variables over ``os.environ``).
+
+    Raises:
+        AccordError: no ``--basic-auth``/``--auth-token`` and no ``--insecure-no-auth``.
+    """
+    from accord.ml_backends.label_studio.app import is_loopback_host
+
+    has_auth = bool(env.get("ACCORD_SERVE_BASIC_AUTH") or env.get("ACCORD_SERVE_TOKEN"))
+    insecure = (env.get("ACCORD_SERVE_INSECURE_NO_AUTH") or "").lower() in ("1", "true", "yes", "on")
+    if not is_loopback_host(host) and not has_auth and not insecure:
+        raise AccordError(f"--host {host} listens beyond this machine but no auth is set: anyone who reaches the "
+                          "port could use the server; add --basic-auth USER:PASS (set the same in Label Studio's "
+                          "model connection) or --auth-token, or --insecure-no-auth on a network you trust")
 
 
 def uvicorn_worker_class() -> type[Any]:
@@ -121,11 +190,19 @@ def uvicorn_worker_class() -> type[Any]:
     return cls
 
 
-def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
-    """gunicorn settings for ``args`` (workers build the app after the fork: ``preload_app`` is off)."""
-    return {"bind": f"{args.host}:{args.port}", "workers": args.workers, "worker_class": uvicorn_worker_class(),
+def gunicorn_options(args: argparse.Namespace, control_dir: Path | None = None) -> dict[str, Any]:
+    """gunicorn settings for ``args`` (workers build the app after the fork: ``preload_app`` is off).
+
+    ``control_dir``: a private folder for this arbiter's control socket (gunicorn >= 25.1
+    puts one per user at ``$XDG_RUNTIME_DIR/gunicorn.ctl`` by default, so two servers of
+    one user would fight over it).
+    """
+    opts = {"bind": f"{args.host}:{args.port}", "workers": args.workers, "worker_class": uvicorn_worker_class(),
             "loglevel": args.log_level, "timeout": _WORKER_TIMEOUT_S, "graceful_timeout": 30,
             "preload_app": False, "proc_name": "accord-ml-backend", "accesslog": None, "errorlog": "-"}
+    if control_dir is not None:
+        opts["control_socket"] = str(control_dir / "gunicorn.ctl")
+    return opts
 
 
 def run_gunicorn(options: Mapping[str, Any]) -> None:
@@ -135,7 +212,8 @@ def run_gunicorn(options: Mapping[str, Any]) -> None:
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # control_socket: gunicorn >= 25.1 only
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             from accord.ml_backends.label_studio.app import app_from_env
@@ -150,6 +228,7 @@ def run_label_studio(args: argparse.Namespace) -> int:
     require("fastapi", "serve", purpose="accord serve")
     uvicorn = require("uvicorn", "serve", purpose="accord serve")
     env = server_env(args)
+    check_exposure(args.host, {**os.environ, **env})
     use_gunicorn = args.workers > 1 and args.server != "uvicorn"
     if use_gunicorn and args.server == "gunicorn":
         require("gunicorn", "serve", purpose="accord serve --server gunicorn")
@@ -165,7 +244,11 @@ def run_label_studio(args: argparse.Namespace) -> int:
     del app  # the workers build their own; do not fork a loaded model
     gc.collect()
     if use_gunicorn:
-        run_gunicorn(gunicorn_options(args))
+        control_dir = Path(tempfile.mkdtemp(prefix="accord-gunicorn-"))  # short: a socket path has <= 107 bytes
+        try:
+            run_gunicorn(gunicorn_options(args, control_dir))
+        finally:
+            shutil.rmtree(control_dir, ignore_errors=True)
     else:
         uvicorn.run(_APP, factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from accord.core.errors import ConversionError
 from accord.core.formats.coco import from_coco, from_coco_results
-from accord.core.formats.jsonl import is_header, loads_dataset
+from accord.core.formats.jsonl import is_header, json_loads, loads_dataset
 from accord.core.model import Dataset, Item, Record, Submission
 from accord.core.schema import Schema
 
@@ -27,33 +27,59 @@ Format = Literal["auto", "label-studio", "cvat", "coco", "jsonl"]
 FORMATS: tuple[str, ...] = ("auto", "label-studio", "cvat", "coco", "jsonl")
 
 
+def decode_text(data: bytes, *, name: str) -> str:
+    """UTF-8 text of an export (a BOM dropped); an invalid byte is an error naming its offset.
+
+    Never U+FFFD: a replaced byte can turn one annotator's e-mail into another's.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConversionError(
+            f"{name}: invalid UTF-8 at byte offset {e.start} (byte 0x{data[e.start]:02x}); exports are UTF-8: the "
+            "file is damaged or was saved in another encoding, re-export it or convert it to UTF-8",
+            field="encoding") from None
+
+
+def _json_error(name: str, text: str, e: json.JSONDecodeError) -> ConversionError:
+    rest = text[e.pos:].strip()
+    if e.msg.startswith("Unterminated string") or not rest:
+        lines = text.rstrip().split("\n")
+        return ConversionError(
+            f"{name} looks truncated: the file ends at line {len(lines)} column {len(lines[-1])} in the middle "
+            f"of the JSON ({e.msg}); download the export again", field="file")
+    return ConversionError(
+        f"{name} is neither XML nor JSON: {e.msg} at line {e.lineno} column {e.colno}; expected a Label Studio JSON "
+        "export, CVAT XML or zip, COCO JSON, or accord JSON Lines", field="file")
+
+
 def detect_format(data: bytes, *, name: str = "<input>") -> tuple[str, Any]:
     """The format of an export's bytes, and the parsed JSON when it is JSON.
 
     Raises:
-        ConversionError: the bytes match no supported format (the message lists them).
+        ConversionError: the bytes match no supported format (the message lists them), the
+            text is not UTF-8 (naming the byte offset), or the JSON is broken (saying where,
+            and whether the file looks truncated).
     """
     if data[:2] == b"PK":
         return "cvat", None
-    text = data.decode("utf-8-sig", errors="replace").lstrip()
-    if text.startswith("<"):
-        return "cvat", None
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<":
+        return "cvat", None  # the XML parser reads the encoding the file declares
+    text = decode_text(data, name=name).lstrip()
     if not text:
         raise ConversionError(f"{name} is empty; expected a Label Studio, CVAT, COCO or accord JSONL export",
                               field="file")
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
+        obj = json_loads(text, where=name)
+    except json.JSONDecodeError as whole:
         first = text.split("\n", 1)[0]
         try:
-            head = json.loads(first)
-        except json.JSONDecodeError as e:
-            raise ConversionError(
-                f"{name} is neither XML nor JSON ({e}); expected a Label Studio JSON export, CVAT XML or zip, "
-                "COCO JSON, or accord JSON Lines", field="file") from e
+            head = json_loads(first, where=name)
+        except json.JSONDecodeError:
+            raise _json_error(name, text, whole) from None
         if isinstance(head, dict):
             return "jsonl", None
-        raise ConversionError(f"{name}: the first line is JSON but not an object", field="file") from None
+        raise _json_error(name, text, whole) from None
     if is_header(obj):
         return "jsonl", None
     if isinstance(obj, dict) and "images" in obj and "annotations" in obj:
@@ -90,7 +116,24 @@ def _label_config_for(path: Path, given: Path | str | None) -> str | None:
 def load_one(path: Path | str, *, format: Format = "auto", label_config: Path | str | None = None,
              meta_keys: Sequence[str] = ()) -> Dataset:
     """Read one export file into a :class:`Dataset` (see :func:`load_dataset`)."""
-    path = Path(path)
+    return _load(path, format=format, label_config=label_config, meta_keys=meta_keys)[0]
+
+
+def _load(path: Path | str, *, format: Format = "auto", label_config: Path | str | None = None,
+          meta_keys: Sequence[str] = ()) -> tuple[Dataset, str]:
+    """The dataset of one file and the format it was read as; errors name the file."""
+    try:
+        return _load_file(Path(path), format=format, label_config=label_config, meta_keys=meta_keys)
+    except ConversionError as e:
+        if str(path) in str(e):
+            raise
+        named = ConversionError(f"{path}: {e}")
+        named.item_id, named.field = e.item_id, e.field
+        raise named from e
+
+
+def _load_file(path: Path, *, format: Format, label_config: Path | str | None,
+               meta_keys: Sequence[str]) -> tuple[Dataset, str]:
     data = path.read_bytes()
     fmt, obj = detect_format(data, name=str(path)) if format == "auto" else (format, None)
     if fmt not in FORMATS[1:]:
@@ -98,19 +141,24 @@ def load_one(path: Path | str, *, format: Format = "auto", label_config: Path | 
     if fmt == "cvat":
         from accord.plugins.cvat.convert import from_cvat_xml
 
-        return from_cvat_xml(data, name=path.stem)
+        cvat_warnings: list[str] = []
+        cvat = from_cvat_xml(data, name=path.stem, warnings=cvat_warnings)
+        for w in cvat_warnings:
+            logger.warning("%s: %s", path, w)
+        return cvat, fmt
     if fmt == "jsonl":
-        ds = loads_dataset(data.decode("utf-8-sig"), source_name=str(path))
-        return ds if ds.name != "dataset" else replace(ds, name=path.stem)
+        ds = loads_dataset(decode_text(data, name=str(path)), source_name=str(path))
+        return (ds if ds.name != "dataset" else replace(ds, name=path.stem)), fmt
     if obj is None:
+        text = decode_text(data, name=str(path))
         try:
-            obj = json.loads(data.decode("utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConversionError(f"{path} is not valid JSON: {e}; a {fmt} export is JSON", field="file") from e
+            obj = json_loads(text, where=str(path))
+        except json.JSONDecodeError as e:
+            raise _json_error(str(path), text, e) from None
     if fmt == "coco":
         if isinstance(obj, list):
-            return from_coco_results(obj, name=path.stem)
-        return from_coco(obj, name=path.stem)
+            return from_coco_results(obj, name=path.stem), fmt
+        return from_coco(obj, name=path.stem), fmt
     from accord.plugins.label_studio.convert import from_label_studio_export
 
     warnings: list[str] = []
@@ -118,7 +166,7 @@ def load_one(path: Path | str, *, format: Format = "auto", label_config: Path | 
                                   warnings=warnings, name=path.stem)
     for w in warnings:
         logger.warning("%s: %s", path, w)
-    return ds
+    return ds, fmt
 
 
 def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:
@@ -142,6 +190,15 @@ def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:
                    name=name or (datasets[0].name if datasets else "dataset"))
 
 
+def namespaced(ds: Dataset, prefix: str) -> Dataset:
+    """The dataset with every item id written ``"<prefix>:<id>"`` (records, submissions, items)."""
+    def nid(i: str) -> str:
+        return f"{prefix}:{i}"
+    return Dataset(records=tuple(replace(r, item_id=nid(r.item_id)) for r in ds.records), schema=ds.schema,
+                   items={nid(k): replace(v, item_id=nid(k)) for k, v in ds.items.items()},
+                   submissions=tuple(replace(s, item_id=nid(s.item_id)) for s in ds.submissions), name=ds.name)
+
+
 def _as_reference(ds: Dataset) -> Dataset:
     return Dataset(records=tuple(replace(r, source="reference") for r in ds.records), schema=ds.schema,
                    items=ds.items, submissions=tuple(replace(s, source="reference") for s in ds.submissions),
@@ -150,7 +207,8 @@ def _as_reference(ds: Dataset) -> Dataset:
 
 def load_dataset(paths: Sequence[Path | str] | Path | str, *, format: Format = "auto",
                  reference: Path | str | Sequence[Path | str] | None = None,
-                 label_config: Path | str | None = None, meta_keys: Sequence[str] = ()) -> Dataset:
+                 label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
+                 join_items: bool = False) -> Dataset:
     """Read export files (any mix of supported formats) into one :class:`Dataset`.
 
     Args:
@@ -160,6 +218,11 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, format: Format = "
         label_config: Label Studio labeling config (a path or the XML); else a
             ``<stem>.label_config.xml`` or ``label_config.xml`` beside the export is used.
         meta_keys: Label Studio ``data`` keys copied into item metadata.
+        join_items: Inputs from different tools (say a Label Studio export and a COCO file)
+            name their items independently, so task 1 and image 1 are different things: their
+            item ids are namespaced ``"<format>:<id>"`` (``label-studio:1``, ``coco:1``) unless
+            this is true, which joins items with equal ids across tools. accord JSON Lines
+            inputs keep their ids (they are already accord's, namespaced or not).
 
     Raises:
         ConversionError: no input, an unknown format, or a malformed file (message names it).
@@ -168,8 +231,16 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, format: Format = "
     plist = [paths] if isinstance(paths, str | Path) else list(paths)
     if not plist:
         raise ConversionError("no input files given; pass at least one export file", field="paths")
-    parts = [load_one(p, format=format, label_config=label_config, meta_keys=meta_keys) for p in plist]
+    loaded = [_load(p, format=format, label_config=label_config, meta_keys=meta_keys) for p in plist]
     if reference is not None:
         refs = [reference] if isinstance(reference, str | Path) else list(reference)
-        parts += [_as_reference(load_one(p, format="auto", label_config=label_config)) for p in refs]
+        loaded += [(_as_reference(d), f) for d, f in (_load(p, format="auto", label_config=label_config)
+                                                      for p in refs)]
+    parts = [d for d, _ in loaded]
+    formats = [f for _, f in loaded]
+    tools = sorted(set(formats) - {"jsonl"})  # accord JSON Lines keeps the ids it was written with
+    if len(tools) > 1 and not join_items:
+        logger.info("inputs come from different tools (%s): item ids are namespaced '<format>:<id>'; pass "
+                    "--join-items to join items with equal ids across tools", ", ".join(tools))
+        parts = [d if f == "jsonl" else namespaced(d, f) for d, f in zip(parts, formats, strict=True)]
     return merge(parts, name=parts[0].name if len(plist) == 1 else "merged")

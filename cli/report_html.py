@@ -2,7 +2,7 @@
 
 No network: inline CSS and SVG only. Each section has a stable ``id`` (summary,
 agreement, gold, errors, consensus, conflicts, sampling, bias, checks, cost;
-and attributes, tracks, cvat when the report carries them) so tests and links can find it.
+and attributes, tracks, cvat, trend when the report carries them) so tests and links can find it.
 """
 
 from __future__ import annotations
@@ -98,7 +98,14 @@ def _summary(r: Mapping[str, Any]) -> str:
     if s.get("headline"):
         html += "<h3>What to look at first</h3><ul class='headline'>" + "".join(
             f"<li>{escape(h)}</li>" for h in s["headline"]) + "</ul>"
-    html += f'<p class="muted">Annotators: {escape(", ".join(s.get("annotators", [])))}</p>'
+        more = s.get("headline_more") or []
+        if more:
+            html += (f"<details><summary>{len(more)} more, by impact</summary><ul class='headline'>"
+                     + "".join(f"<li>{escape(h)}</li>" for h in more) + "</ul></details>")
+    anns = s.get("annotators", [])
+    listing = f'<p class="muted">Annotators: {escape(", ".join(anns))}</p>'
+    html += (listing if len(anns) <= MAX_HEATMAP_ANNOTATORS
+             else f"<details><summary>{len(anns)} annotators</summary>{listing}</details>")
     return html
 
 
@@ -122,10 +129,13 @@ def _agreement(r: Mapping[str, Any]) -> str:
                                 [(k, _Raw(_interval(v))) for k, v in coefs.items()]))
         charts = []
         pw = a.get("pairwise")
-        if pw and pw.get("annotators"):
+        rest = a.get("annotator_vs_rest") or {}
+        if pw and pw.get("annotators") and len(pw["annotators"]) <= MAX_HEATMAP_ANNOTATORS:
             charts.append(svg.heatmap(pw["annotators"], pw["annotators"], pw["matrix"],
                                       title=f"{name}: {pw.get('metric', '')} per annotator pair",
                                       vmin=0.0, vmax=1.0))
+        elif pw and pw.get("annotators"):
+            parts.append(_annotators_vs_rest(name, pw, rest))
         per_label = a.get("per_label") or {}
         if per_label:
             charts.append(svg.interval_bars(
@@ -137,13 +147,36 @@ def _agreement(r: Mapping[str, Any]) -> str:
     return "".join(parts) or "<p class='muted'>No label set with two or more annotators.</p>"
 
 
+#: Pairwise heat maps are drawn up to this many annotators (56 px a cell: about 1,700 px);
+#: larger teams get a sorted table of each annotator against the rest and a histogram.
+MAX_HEATMAP_ANNOTATORS = 30
+
+
+def _annotators_vs_rest(name: str, pw: Mapping[str, Any], rest: Mapping[str, Any]) -> str:
+    rows = rest.get("rows") or []
+    n = len(pw.get("annotators", []))
+    head = (f"<p class='muted'>{n} annotators: too many for a readable pairwise heat map. "
+            f"{_num(pw.get('n_pairs_shown'))} of {_num(pw.get('n_pairs_sharing_items'))} pairs that share items "
+            f"share at least {_num(pw.get('min_items'))} (their figures are in the JSON report). Each annotator "
+            "against all the others instead, lowest first:</p>")
+    chart = svg.histogram([x.get("cohen_kappa") for x in rows], title=f"{name}: each annotator vs the rest",
+                          xlabel="Cohen's kappa against the others' labels")
+    table = _table(["annotator", "items", "pairs", "agreement", "Cohen's kappa vs the rest"],
+                   [(x["annotator_id"], x.get("n_items"), x.get("n_pairs"), x.get("agreement"),
+                     x.get("cohen_kappa")) for x in rows], numeric=(1, 2, 3, 4))
+    if len(rows) > 20:
+        table = f"<details><summary>All {len(rows)} annotators, lowest first</summary>{table}</details>"
+    return head + '<div class="charts">' + chart + "</div>" + table
+
+
 def _gold(r: Mapping[str, Any]) -> str:
     g = r.get("gold", {})
     if not g.get("annotators"):
         return "<p class='muted'>No gold (reference) items: mark some annotations as ground truth.</p>"
     parts = [f"<p>Threshold <b>{_num(g.get('threshold'))}</b>: {escape(g.get('rule', ''))}. "
              "With few gold items the interval is wide and the verdict stays undecided; the last column "
-             "says how many more gold items would narrow it enough.</p>"]
+             "says how many more gold items would decide it if the score held (0: decided; "
+             "<i>n/a</i>: the score sits on the threshold).</p>"]
     rows = []
     for ann, sets in g["annotators"].items():
         for ls, m in sets.items():
@@ -159,7 +192,10 @@ def _gold(r: Mapping[str, Any]) -> str:
         for ann, mat in cm.get("by_annotator", {}).items():
             charts.append(svg.heatmap(cm["labels"], cm["labels"], mat, digits=0,
                                       title=f"{ls}: {ann} (rows: gold)"))
-    if charts:
+    if len(charts) > MAX_HEATMAP_ANNOTATORS:
+        parts.append(f"<p class='muted'>{len(charts)} confusion matrices (one per annotator and label set) "
+                     "are in the JSON report (gold.confusion).</p>")
+    elif charts:
         parts.append('<h3>Confusion matrices</h3><div class="charts">' + "".join(charts) + "</div>")
     return "".join(parts)
 
@@ -167,10 +203,11 @@ def _gold(r: Mapping[str, Any]) -> str:
 def _errors(r: Mapping[str, Any]) -> str:
     e = r.get("errors", {})
     counts = e.get("counts", {})
+    hints = "".join(f"<p class='warn'>Hint: {escape(str(h.get('message', '')))}</p>" for h in e.get("hints") or [])
     if not counts.get("by_category"):
-        return "<p class='muted'>No discrepancies found.</p>"
+        return hints + "<p class='muted'>No discrepancies found.</p>"
     cats = list(counts["by_category"])
-    parts = ['<div class="charts">',
+    parts = [hints, '<div class="charts">',
              svg.stacked_bars(counts.get("by_annotator", {}), title="Discrepancies by annotator and category",
                               order=cats),
              svg.stacked_bars(counts.get("by_label", {}), title="Discrepancies by label and category",
@@ -204,7 +241,15 @@ def _consensus(r: Mapping[str, Any]) -> str:
     for ls, v in c.items():
         parts.append(f"<h3>{escape(ls)} <span class='muted'>({escape(v.get('method', ''))})</span></h3>")
         rel = v.get("annotator_reliability") or {}
-        if rel:
+        skill = v.get("annotator_skill") or {}
+        if skill:
+            how = v.get("skill") or {}
+            level = how.get("confidence")
+            parts.append(_table(["annotator", f"estimated skill [{_num(100 * level, 0) if level else ''}% interval]"],
+                                [(a, _Raw(_interval(ci))) for a, ci in skill.items()]))
+            parts.append(f"<p class='muted'>Skill: {escape(str(how.get('definition', '')))}; interval: "
+                         f"{escape(str(how.get('interval', '')))} ({_num(how.get('n_resamples'))} resamples).</p>")
+        elif rel:
             parts.append(_table(["annotator", "estimated reliability"], list(rel.items())))
         if v.get("n_regions") is not None:
             parts.append(f"<p>{_num(v.get('n_items'))} items fused into {_num(v.get('n_regions'))} consensus "
@@ -240,7 +285,14 @@ def _conflicts(r: Mapping[str, Any]) -> str:
     c = r.get("conflicts", {})
     items = c.get("items", [])
     parts = [f"<p><b>{len(items)}</b> items need adjudication (agreement below "
-             f"{_num(c.get('threshold'))} or disagreeing with gold).</p>"]
+             f"{_num(c.get('threshold'))} or disagreeing with gold)"
+             + (f"; {_num(c['n_resolved'])} resolved items left the queue" if c.get("n_resolved") else "")
+             + ".</p>"]
+    unknown = c.get("unknown_resolutions") or {}
+    if unknown.get("n"):
+        parts.append(f"<p class='warn'>{_num(unknown['n'])} resolution(s) name items or label sets that are not "
+                     "in the data and were not applied: " + escape(", ".join(
+                         f"{x['item_id']} ({x['label_set']})" for x in unknown.get("items", [])[:20])) + "</p>")
     if items:
         rows = [(x["item_id"], x["label_set"], x.get("reason", ""), x.get("agreement"),
                  _Raw("<br>".join(f"<b>{escape(a)}</b>: {escape(str(v))}"
@@ -519,7 +571,14 @@ def _cvat_section(r: Mapping[str, Any]) -> str:
 
 
 #: Sections shown only when the report carries them (data- or tool-specific).
-OPTIONAL_SECTIONS = (("attributes", "Attribute agreement"), ("tracks", "Tracks"), ("cvat", "CVAT"))
+OPTIONAL_SECTIONS = (("attributes", "Attribute agreement"), ("tracks", "Tracks"), ("cvat", "CVAT"),
+                     ("trend", "Trend across runs"))
+
+
+def _trend_section(r: Mapping[str, Any]) -> str:
+    from .ledger_html import render_trend_html  # lazy: ledger_html imports this module
+
+    return render_trend_html(r["trend"])
 
 
 def _sections(report: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -532,6 +591,7 @@ RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
     "checks": _checks, "cost": _cost,
     "attributes": _attributes_section, "tracks": _tracks_section, "cvat": _cvat_section,
+    "trend": _trend_section,
 }
 
 

@@ -183,3 +183,33 @@ def line_chart(xs: Sequence[float], series: Mapping[str, Sequence[float]], *, ti
                  f'<text transform="translate(14,{top + h / 2}) rotate(-90)" text-anchor="middle" fill="#555">'
                  f"{escape(ylabel)}</text>")
     return _svg(left + w + 20, top + h + 44, "".join(parts), title)
+
+
+def histogram(values: Sequence[float | None], *, title: str, lo: float = -0.2, hi: float = 1.0,
+              bins: int = 24, xlabel: str = "") -> str:
+    """Counts of ``values`` in ``bins`` equal bins over ``[lo, hi]`` (values outside are clamped)."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    counts = [0] * bins
+    for v in finite:
+        k = int((min(max(v, lo), hi) - lo) / (hi - lo) * bins) if hi > lo else 0
+        counts[min(k, bins - 1)] += 1
+    left, plot_w, plot_h, top = 36.0, 420.0, 140.0, 28.0
+    peak = max(counts) or 1
+    bar_w = plot_w / bins
+    parts = [f'<text x="4" y="16" style="font-weight:600">{escape(title)}</text>',
+             f'<text x="{left - 4}" y="{top + 8}" text-anchor="end" fill="#555">{peak}</text>',
+             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" fill="#555">0</text>']
+    for k, c in enumerate(counts):
+        h = plot_h * c / peak
+        x0 = left + bar_w * k
+        a, b = lo + (hi - lo) * k / bins, lo + (hi - lo) * (k + 1) / bins
+        parts.append(f'<rect x="{x0:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar_w - 1, 0.5):.1f}" '
+                     f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{a:.2f} to {b:.2f}: {c}</title></rect>')
+    for t in (lo, 0.0, 0.5, hi):
+        if lo <= t <= hi:
+            x = left + plot_w * (t - lo) / (hi - lo)
+            parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{t:g}</text>')
+    if xlabel:
+        parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 32}" text-anchor="middle">'
+                     f"{escape(xlabel)} (n={len(finite)})</text>")
+    return _svg(left + plot_w + 20, top + plot_h + 40, "".join(parts), title)

@@ -51,10 +51,12 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ConfigError, InvalidAnnotationError, SchemaError, UndefinedAgreementError
+from .limits import check_limit
 
 __all__ = [
     "AgreementResult",
     "Level",
+    "PairwiseKappa",
     "Weights",
     "bootstrap_ci",
     "brennan_prediger",
@@ -64,6 +66,7 @@ __all__ = [
     "fleiss_kappa",
     "gwet_ac1",
     "krippendorff_alpha",
+    "pairwise_cohen_kappa",
     "percent_agreement",
     "scotts_pi",
 ]
@@ -798,6 +801,112 @@ def cohen_kappa(a: Any, b: Any, *, weights: Weights | None = None) -> float:
     return 1.0 - float(np.sum(w * observed)) / denominator
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairwiseKappa:
+    """Cohen's kappa of every pair of raters, and of each rater against all the others pooled.
+
+    Attributes:
+        kappa: ``(R, R)`` Cohen's kappa on the items both raters rated; NaN on the
+            diagonal, for pairs sharing fewer than ``min_items`` items, and where kappa is
+            undefined (zero expected disagreement).
+        n_shared: ``(R, R)`` items both raters rated (the diagonal: items each rated).
+        observed_agreement: ``(R, R)`` share of shared items with equal labels (NaN without any).
+        rest_kappa: ``(R,)`` Cohen's kappa of each rater against every other rater, from the
+            pooled ``K x K`` table of all their shared items (NaN when undefined).
+        rest_agreement: ``(R,)`` share of those pooled pairs with equal labels.
+        rest_n: ``(R,)`` pooled pairs (one per item and other rater of it).
+        min_items: The minimum number of shared items a pair needed.
+    """
+
+    kappa: FloatArray
+    n_shared: IntArray
+    observed_agreement: FloatArray
+    rest_kappa: FloatArray
+    rest_agreement: FloatArray
+    rest_n: IntArray
+    min_items: int
+
+
+def pairwise_cohen_kappa(codes: Any, *, n_categories: int | None = None, min_items: int = 1) -> PairwiseKappa:
+    """Cohen's kappa for all rater pairs from one contingency pass (no loop over pairs).
+
+    With ``X_k`` the ``(n_items, R)`` indicator of label ``k`` and ``P = sum_k X_k`` the
+    indicator of a rating, every pair's counts come from a few sparse products:
+    shared items ``P.T @ P``, agreements ``sum_k X_k.T @ X_k`` and the chance term
+    ``sum_k (X_k.T @ P) * (X_k.T @ P).T`` (each rater's marginals on the items shared
+    with the other). Each kappa is then ``1 - sum(w * O) / sum(w * E)`` with ``w = 1 - I``,
+    exactly as :func:`cohen_kappa` computes it for one pair. Cost: O(K) sparse products,
+    O(K * R**2) memory; nothing loops over pairs or items in Python.
+
+    Args:
+        codes: ``(n_items, R)`` integer category codes ``0..K-1``; ``-1`` for a missing rating.
+        n_categories: ``K`` (default: the largest code + 1).
+        min_items: Pairs sharing fewer items get NaN (kappa from a handful of items is noise).
+
+    Returns:
+        A :class:`PairwiseKappa`; symmetric matrices.
+
+    Raises:
+        InvalidAnnotationError: ``codes`` is not a 2-D integer array with codes in ``-1..K-1``.
+
+    Example:
+        >>> pk = pairwise_cohen_kappa([[0, 0, 1], [0, 1, 1], [1, 1, 1], [1, 1, 0]])
+        >>> round(float(pk.kappa[0, 1]), 4)  # cohen_kappa([0, 0, 1, 1], [0, 1, 1, 1])
+        0.5
+    """
+    from scipy import sparse
+
+    c = np.asarray(codes)
+    if c.ndim != 2 or c.dtype.kind not in "iu":
+        raise InvalidAnnotationError(
+            f"codes must be a 2-D integer array (n_items, n_raters) with -1 for missing, got "
+            f"{c.dtype!s} of shape {c.shape!r}")
+    c = c.astype(np.int64, copy=False)
+    k = int(n_categories) if n_categories is not None else int(c.max(initial=-1)) + 1
+    if c.size and (c.min() < -1 or c.max() >= max(k, 1)):
+        raise InvalidAnnotationError(f"codes must lie in -1..{k - 1}, got {int(c.min())}..{int(c.max())}")
+    n_items, r = c.shape
+
+    def indicator(mask: npt.NDArray[np.bool_]) -> Any:
+        i, j = np.nonzero(mask)
+        return sparse.csr_matrix((np.ones(i.size), (i, j)), shape=(n_items, r))
+
+    p = indicator(c >= 0)
+    n = np.asarray((p.T @ p).toarray(), dtype=np.float64)
+    agree = np.zeros((r, r))
+    rc = np.zeros((r, r))
+    per_item = np.zeros((n_items, max(k, 1)))  # ratings of each label per item
+    rest_table = np.zeros((r, max(k, 1), max(k, 1)))  # each rater's labels vs the others' labels, pooled
+    xs = []
+    for lab in range(k):
+        xk = indicator(c == lab)
+        xs.append(xk)
+        per_item[:, lab] = np.asarray(xk.sum(axis=1)).ravel()
+        agree += (xk.T @ xk).toarray()
+        mk = np.asarray((xk.T @ p).toarray())  # mk[a, b]: items a labelled lab among those b rated
+        rc += mk * mk.T
+    for lab, xk in enumerate(xs):
+        rest_table[:, lab, :] = np.asarray(xk.T @ per_item)  # every rating of a's items
+        rest_table[:, lab, lab] -= np.asarray(xk.sum(axis=0)).ravel()  # minus a's own rating
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected_dis = n - rc / n  # sum(w * E) with w = 1 - I
+        kappa = np.where(expected_dis > 0, 1.0 - (n - agree) / expected_dis, np.nan)
+        observed = np.where(n > 0, agree / n, np.nan)
+    n_shared = np.rint(n).astype(np.int64)
+    off = ~np.eye(r, dtype=bool)
+    kappa = np.where(off & (n_shared >= max(min_items, 1)), kappa, np.nan)
+    rn = rest_table.sum(axis=(1, 2))
+    r_agree = np.trace(rest_table, axis1=1, axis2=2)
+    r_rc = np.einsum("ak,ak->a", rest_table.sum(axis=2), rest_table.sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_dis = rn - r_rc / rn
+        rest_kappa = np.where(r_dis > 0, 1.0 - (rn - r_agree) / r_dis, np.nan)
+        rest_obs = np.where(rn > 0, r_agree / rn, np.nan)
+    return PairwiseKappa(kappa=kappa, n_shared=n_shared, observed_agreement=np.where(off, observed, np.nan),
+                         rest_kappa=rest_kappa, rest_agreement=rest_obs,
+                         rest_n=np.rint(rn).astype(np.int64), min_items=int(min_items))
+
+
 def scotts_pi(a: Any, b: Any) -> float:
     """Scott's (1955) pi for two raters: chance agreement from the pooled marginals.
 
@@ -858,6 +967,8 @@ def bootstrap_ci(
         UndefinedAgreementError: The coefficient is undefined on the full data
             or on every resample.
         ConfigError: Bad ``n_resamples`` or ``confidence``, or no data.
+        LimitExceededError: ``n_resamples`` over :attr:`InputLimits.max_bootstrap
+            <accord.core.limits.InputLimits.max_bootstrap>` (default 100,000; ``accord --max-bootstrap``).
 
     Example:
         >>> r = bootstrap_ci(cohen_kappa, [1, 2, 1, 2, 1], [1, 2, 2, 2, 1], n_resamples=200)
@@ -866,8 +977,9 @@ def bootstrap_ci(
     """
     if not data:
         raise ConfigError("bootstrap_ci needs the data to resample, e.g. bootstrap_ci(krippendorff_alpha, ratings)")
-    if n_resamples < 1:
-        raise ConfigError(f"n_resamples must be >= 1, got {n_resamples!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or n_resamples < 1:
+        raise ConfigError(f"n_resamples must be a whole number >= 1, got {n_resamples!r}")
+    check_limit("max_bootstrap", n_resamples, "the bootstrap asks for", unit=" resamples")
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"confidence must be in (0, 1), got {confidence!r}")
     raw = [_as_array(d) for d in data]

@@ -49,6 +49,22 @@ class ConfigError(AccordError, ValueError):
     """A configuration file (taxonomy, pricing, rules) is malformed."""
 
 
+class LimitExceededError(AccordError, ValueError):
+    """An input is larger than a limit of :mod:`accord.core.limits` (the message names the option to raise it).
+
+    Attributes:
+        limit: The limit's name (a field of :class:`~accord.core.limits.InputLimits`).
+        value: What the input asked for.
+        maximum: The limit in force.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: float, maximum: float):
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        super().__init__(message)
+
+
 class BadPredictorError(AccordError):
     """A predictor (pre-annotation model) broke its contract or failed."""
 

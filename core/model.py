@@ -53,6 +53,23 @@ def _finite(name: str, *values: float) -> None:
             raise InvalidAnnotationError(f"{name} must be finite numbers, got {values!r}")
 
 
+def _optional_number(name: str, v: object, *, minimum: float | None = None) -> None:
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or (
+            minimum is not None and v < minimum):
+        shown = repr(v) if isinstance(v, int | float | bool) else type(v).__name__
+        bound = f" >= {minimum:g}" if minimum is not None else ""
+        raise InvalidAnnotationError(f"{name} must be a finite number{bound} or absent, got {shown}")
+
+
+def _optional_text(*values: object) -> None:
+    """Ids and ISO 8601 timestamps are strings (or absent)."""
+    for v in values:
+        if v is not None and not isinstance(v, str):
+            raise InvalidAnnotationError(f"ids and timestamps must be strings, got {type(v).__name__} {str(v)[:40]!r}")
+
+
 def _frozen_mapping(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if not m:
         return _EMPTY
@@ -256,6 +273,8 @@ class Keypoints:
     def __post_init__(self) -> None:
         if not self.points:
             raise InvalidAnnotationError("a keypoints value needs at least one point")
+        if not all(isinstance(p, Keypoint) and isinstance(p.name, str) for p in self.points):
+            raise InvalidAnnotationError("keypoints must be Keypoint values with string names")
         names = [p.name for p in self.points]
         if len(set(names)) != len(names):
             raise InvalidAnnotationError(f"keypoint names must be unique within a skeleton, got {names!r}")
@@ -394,6 +413,10 @@ REGION_KINDS: frozenset[str] = frozenset(
 #: Region bookkeeping tools keep beside attributes (CVAT's ``source``, ``z_order``,
 #: ``group_id``): carried for round trips, never compared or checked as a judgment.
 BOOKKEEPING_ATTRIBUTES: frozenset[str] = frozenset({"source", "z_order", "group_id"})
+#: A tool's own shape fields (CVAT's ``occluded``, ``outside``, ``keyframe``, ``rotation`` and the
+#: bookkeeping above): carried beside attributes but never a label's declared attribute, so
+#: never "undeclared". (``occluded`` is still a judgment that attribute agreement compares.)
+SHAPE_FIELDS: frozenset[str] = BOOKKEEPING_ATTRIBUTES | {"occluded", "outside", "keyframe", "rotation"}
 
 
 def value_label(value: Value) -> str | None:
@@ -456,8 +479,18 @@ class Record:
             raise InvalidAnnotationError(
                 f"record value must be one of {sorted(VALUE_TYPES)} value objects, got {self.value!r}"
             )
-        if self.duration_s is not None and (not math.isfinite(self.duration_s) or self.duration_s < 0):
-            raise InvalidAnnotationError(f"duration_s must be a finite number >= 0, got {self.duration_s!r}")
+        for name in ("label", "speaker", "text", "track_id"):
+            v = getattr(self.value, name, None)
+            if v is not None and not isinstance(v, str):
+                raise InvalidAnnotationError(
+                    f"record for item {self.item_id!r}: a {self.value.kind} {name} must be a string, "
+                    f"got {type(v).__name__}")
+        if not isinstance(self.label_set, str) or not self.label_set:
+            raise InvalidAnnotationError(
+                f"record for item {self.item_id!r} needs a non-empty string label_set, got {self.label_set!r}")
+        _optional_number("duration_s", self.duration_s, minimum=0)
+        _optional_number("score", self.score)
+        _optional_text(self.created_at, self.updated_at, self.region_id, self.annotation_id)
         object.__setattr__(self, "attributes", _frozen_mapping(self.attributes))
         object.__setattr__(self, "meta", _frozen_mapping(self.meta))
 
@@ -486,6 +519,17 @@ class Submission:
     duration_s: float | None = None
     was_cancelled: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.item_id, str) or not isinstance(self.annotator_id, str):
+            raise InvalidAnnotationError(f"a submission needs string item_id and annotator_id, got "
+                                         f"{type(self.item_id).__name__} and {type(self.annotator_id).__name__}")
+        if self.source not in SOURCES:
+            raise InvalidAnnotationError(f"submission source must be one of {SOURCES}, got {self.source!r}")
+        if not isinstance(self.was_cancelled, bool):
+            raise InvalidAnnotationError(f"was_cancelled must be true or false, got {self.was_cancelled!r}")
+        _optional_number("duration_s", self.duration_s, minimum=0)
+        _optional_text(self.created_at, self.updated_at, self.annotation_id)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
@@ -504,6 +548,12 @@ class Item:
     label_sets: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.item_id, str):
+            raise InvalidAnnotationError(f"an item needs a string item_id, got {type(self.item_id).__name__}")
+        for name in ("width", "height", "duration_s"):
+            _optional_number(f"item {self.item_id!r} {name}", getattr(self, name), minimum=0)
+        if not all(isinstance(n, str) for n in self.label_sets):
+            raise InvalidAnnotationError(f"item {self.item_id!r} label_sets must be strings")
         object.__setattr__(self, "label_sets", frozenset(self.label_sets))
         object.__setattr__(self, "data", _frozen_mapping(self.data))
         object.__setattr__(self, "meta", _frozen_mapping(self.meta))
@@ -534,15 +584,27 @@ class Dataset:
             if r.item_id not in items:
                 items[r.item_id] = Item(item_id=r.item_id, meta=r.meta)
         object.__setattr__(self, "items", MappingProxyType(items))
-        subs = {(s.item_id, s.annotator_id, s.source): s for s in self.submissions}
+        # One submission per (item, annotator, source), but a skip (cancelled submission) never
+        # replaces a real one: skips are kept apart, one per annotation, so they can be counted.
+        subs: dict[tuple[str, ...], Submission] = {}
+        skips: dict[tuple[str, ...], Submission] = {}
+        for s in self.submissions:
+            triple = (s.item_id, s.annotator_id, s.source)
+            if s.was_cancelled:
+                skips[(*triple, s.annotation_id or f"#{len(skips)}")] = s
+            else:
+                subs[triple] = s
+        skipped = {k[:3] for k in skips}
         for r in self.records:
             key = (r.item_id, r.annotator_id, r.source)
+            if key in skipped and (r.annotation_id is None or (*key, r.annotation_id) in skips):
+                continue  # a record of the skip itself, not a pass of its own
             if key not in subs:
                 subs[key] = Submission(item_id=r.item_id, annotator_id=r.annotator_id,
                                        source=r.source, annotation_id=r.annotation_id,
                                        created_at=r.created_at, updated_at=r.updated_at,
                                        duration_s=r.duration_s)
-        object.__setattr__(self, "submissions", tuple(subs.values()))
+        object.__setattr__(self, "submissions", (*subs.values(), *skips.values()))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -598,19 +660,29 @@ class Dataset:
         Every submission of the wanted source on an item in the label set's
         scope (:meth:`items_for`) appears, with an empty list when that pass
         left no value in this label set (an annotator who drew no box).
-        Cancelled (skipped) submissions are left out.
+        Cancelled (skipped) submissions are left out, and so are the records of a skipped
+        annotation (by ``annotation_id``, or, for records without one, when that annotator's
+        only submissions of the item are skips); the same annotator's real submission of
+        the item stays.
         """
         scope = self.items_for(label_set)
-        cancelled = {(s.item_id, s.annotator_id, s.source) for s in self.submissions if s.was_cancelled}
+        real = {(s.item_id, s.annotator_id, s.source) for s in self.submissions if not s.was_cancelled}
+        skipped_triples = {(s.item_id, s.annotator_id, s.source) for s in self.submissions
+                           if s.was_cancelled} - real
+        skipped_ids = {(s.item_id, s.annotator_id, s.source, s.annotation_id) for s in self.submissions
+                       if s.was_cancelled and s.annotation_id}
         out: dict[str, dict[str, list[Record]]] = {}
         for s in self.submissions:
             if s.was_cancelled or s.item_id not in scope or (source is not None and s.source != source):
                 continue
             out.setdefault(s.item_id, {}).setdefault(s.annotator_id, [])
         for r in self.records:
-            if (r.label_set == label_set and (source is None or r.source == source)
-                    and (r.item_id, r.annotator_id, r.source) not in cancelled):
-                out.setdefault(r.item_id, {}).setdefault(r.annotator_id, []).append(r)
+            if r.label_set != label_set or (source is not None and r.source != source):
+                continue
+            triple = (r.item_id, r.annotator_id, r.source)
+            if (*triple, r.annotation_id) in skipped_ids or triple in skipped_triples:
+                continue
+            out.setdefault(r.item_id, {}).setdefault(r.annotator_id, []).append(r)
         return out
 
 
@@ -634,6 +706,8 @@ def value_to_dict(value: Value) -> dict[str, Any]:
 
 def value_from_dict(d: Mapping[str, Any]) -> Value:
     """Inverse of :func:`value_to_dict`; raises :class:`InvalidAnnotationError` on bad input."""
+    if not isinstance(d, Mapping):
+        raise InvalidAnnotationError(f"a value must be an object with a 'kind', got {type(d).__name__}")
     kind = d.get("kind")
     cls = VALUE_TYPES.get(str(kind))
     if cls is None:
@@ -655,8 +729,12 @@ def value_from_dict(d: Mapping[str, Any]) -> Value:
         elif cls is Mask:
             kw["counts"] = tuple(kw["counts"])
         value: Value = cls(**kw)
-    except (TypeError, KeyError) as e:
-        raise InvalidAnnotationError(f"malformed {kind} value {dict(d)!r}: {e}") from e
+    except InvalidAnnotationError:
+        raise
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError, OverflowError) as e:
+        shown = repr(dict(d))
+        raise InvalidAnnotationError(f"malformed {kind} value {shown[:120]}{'...' * (len(shown) > 120)}: "
+                                     f"{str(e)[:120]}") from e
     return value
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InvalidAnnotationError
+from .limits import check_limit
 
 
 def encode(mask: npt.ArrayLike) -> tuple[int, ...]:
@@ -31,7 +32,16 @@ def encode(mask: npt.ArrayLike) -> tuple[int, ...]:
 
 
 def decode(counts: tuple[int, ...] | list[int], height: int, width: int) -> npt.NDArray[np.bool_]:
-    """The (height, width) boolean mask for ``counts``."""
+    """The (height, width) boolean mask for ``counts``.
+
+    Raises:
+        LimitExceededError: ``height * width`` is over :attr:`InputLimits.max_raster_pixels
+            <accord.core.limits.InputLimits.max_raster_pixels>` (``accord --max-image-pixels``);
+            checked before anything is allocated.
+        InvalidAnnotationError: the counts do not sum to ``height * width``.
+    """
+    check_limit("max_raster_pixels", int(height) * int(width), f"the mask to decode is {height}x{width} =",
+                unit=" pixels")
     c = np.asarray(counts, dtype=np.int64)
     if c.sum() != height * width:
         raise InvalidAnnotationError(

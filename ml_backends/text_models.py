@@ -17,6 +17,12 @@ Three models, all cheap enough to retrain on every "Train" press:
 Every prediction carries a *confidence* in ``[0, 1]`` computed by
 :func:`confidence` (higher is surer), so sorting tasks by prediction score,
 ascending, is uncertainty sampling: least confident first.
+
+Each model saves itself as data, never as a pickle: ``to_state()`` gives a JSON
+header (parameters, vocabularies, labels) and named numpy arrays (idf weights,
+coefficients), and ``from_state()`` rebuilds the scikit-learn objects from them, so
+a saved model can be read with ``numpy.load(..., allow_pickle=False)`` and no file
+can execute code when a model is loaded.
 """
 
 from __future__ import annotations
@@ -85,6 +91,55 @@ def confidence(probs: Any, strategy: Strategy = "least_confidence") -> np.ndarra
     return np.asarray(np.clip(1.0 - s / math.log(k), 0.0, 1.0))
 
 
+#: ``(JSON header, named arrays)``: what ``to_state()`` returns and ``from_state()`` reads.
+State = tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]
+
+
+def _str_array(items: Sequence[str]) -> np.ndarray[Any, Any]:
+    return np.asarray([str(x) for x in items], dtype=str)
+
+
+def _tfidf_to_state(vec: Any, prefix: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+    arrays[prefix + "terms"] = _str_array(terms)
+    arrays[prefix + "idf"] = np.asarray(vec.idf_, dtype=np.float64)
+    return {"ngram_range": list(vec.ngram_range), "sublinear_tf": bool(vec.sublinear_tf),
+            "lowercase": bool(vec.lowercase)}
+
+
+def _tfidf_from_state(meta: dict[str, Any], prefix: str, arrays: dict[str, Any]) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    lo, hi = (int(x) for x in meta["ngram_range"])
+    vec = TfidfVectorizer(ngram_range=(lo, hi), sublinear_tf=bool(meta["sublinear_tf"]),
+                          lowercase=bool(meta["lowercase"]))
+    terms = [str(t) for t in arrays[prefix + "terms"].tolist()]
+    vec.vocabulary_ = {t: i for i, t in enumerate(terms)}
+    vec.idf_ = np.asarray(arrays[prefix + "idf"], dtype=np.float64)
+    return vec
+
+
+def _lr_to_state(lr: Any, prefix: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    arrays[prefix + "coef"] = np.asarray(lr.coef_, dtype=np.float64)
+    arrays[prefix + "intercept"] = np.asarray(lr.intercept_, dtype=np.float64)
+    classes = list(lr.classes_)
+    is_str = any(isinstance(c, str) for c in classes)
+    arrays[prefix + "classes"] = _str_array(classes) if is_str else np.asarray(classes, dtype=np.int64)
+    return {"C": float(lr.C), "max_iter": int(lr.max_iter)}
+
+
+def _lr_from_state(meta: dict[str, Any], prefix: str, arrays: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=float(meta["C"]), max_iter=int(meta["max_iter"]))
+    lr.coef_ = np.asarray(arrays[prefix + "coef"], dtype=np.float64)
+    lr.intercept_ = np.asarray(arrays[prefix + "intercept"], dtype=np.float64)
+    lr.classes_ = np.asarray(arrays[prefix + "classes"])
+    lr.n_features_in_ = int(lr.coef_.shape[1])
+    lr.n_iter_ = np.zeros(1, dtype=np.int32)
+    return lr
+
+
 def _require_sklearn() -> Any:
     try:
         import sklearn
@@ -145,6 +200,31 @@ class TextClassifier:
         self._pipe = pipe
         self.classes = tuple(str(c) for c in pipe.classes_)
         return self
+
+    def to_state(self) -> State:
+        """The fitted model as a JSON header and arrays (see the module docstring)."""
+        arrays: dict[str, Any] = {}
+        meta: dict[str, Any] = {"strategy": self.strategy, "c": self.c, "classes": list(self.classes),
+                                "n_examples": self.n_examples, "cold": self._pipe is None}
+        if self._pipe is not None:
+            vec, lr = self._pipe.steps[0][1], self._pipe.steps[-1][1]
+            meta["tfidf"] = _tfidf_to_state(vec, "tfidf.", arrays)
+            meta["lr"] = _lr_to_state(lr, "lr.", arrays)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> TextClassifier:
+        """Rebuild a model from :meth:`to_state` output."""
+        m = cls(strategy=meta["strategy"], c=float(meta["c"]))
+        m.classes = tuple(str(c) for c in meta["classes"])
+        m.n_examples = int(meta["n_examples"])
+        if not meta["cold"]:
+            _require_sklearn()
+            from sklearn.pipeline import make_pipeline
+
+            m._pipe = make_pipeline(_tfidf_from_state(meta["tfidf"], "tfidf.", arrays),
+                                    _lr_from_state(meta["lr"], "lr.", arrays))
+        return m
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
         """``(n, len(classes))`` probabilities; raises when the model is cold."""
@@ -236,6 +316,33 @@ class MultiLabelTextClassifier:
             else:
                 self._constant[c] = float(y[0])
         return self
+
+    def to_state(self) -> State:
+        """The fitted model as a JSON header and arrays (see the module docstring)."""
+        arrays: dict[str, Any] = {}
+        meta: dict[str, Any] = {"threshold": self.threshold, "c": self.c, "classes": list(self.classes),
+                                "n_examples": self.n_examples, "constant": dict(self._constant),
+                                "models": [], "tfidf": None}
+        if self._vec is not None:
+            meta["tfidf"] = _tfidf_to_state(self._vec, "tfidf.", arrays)
+        for i, (label, lr) in enumerate(self._models.items()):
+            meta["models"].append({"label": label, "lr": _lr_to_state(lr, f"lr{i}.", arrays)})
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> MultiLabelTextClassifier:
+        """Rebuild a model from :meth:`to_state` output."""
+        m = cls(threshold=float(meta["threshold"]), c=float(meta["c"]))
+        m.classes = tuple(str(c) for c in meta["classes"])
+        m.n_examples = int(meta["n_examples"])
+        m._constant = {str(k): float(v) for k, v in meta["constant"].items()}
+        if meta["models"]:
+            _require_sklearn()
+        if meta["tfidf"] is not None:
+            m._vec = _tfidf_from_state(meta["tfidf"], "tfidf.", arrays)
+        m._models = {str(e["label"]): _lr_from_state(e["lr"], f"lr{i}.", arrays)
+                     for i, e in enumerate(meta["models"])}
+        return m
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
         """``(n, len(classes))`` probability of each label (columns need not sum to 1); raises when cold."""
@@ -379,6 +486,38 @@ class SpanTagger:
             self._clf = LogisticRegression(C=self.c, max_iter=1000)
             self._clf.fit(self._vec.fit_transform(X), y)
         return self
+
+    def to_state(self) -> State:
+        """The fitted tagger as a JSON header and arrays (see the module docstring)."""
+        arrays: dict[str, Any] = {}
+        meta: dict[str, Any] = {"strategy": self.strategy, "c": self.c, "labels": list(self.labels),
+                                "n_examples": self.n_examples, "max_len": self._max_len,
+                                "gazetteer": [[list(k), dict(v)] for k, v in self.gazetteer.items()],
+                                "features": None, "lr": None}
+        if self._clf is not None:
+            meta["features"] = [str(f) for f in self._vec.feature_names_]
+            meta["lr"] = _lr_to_state(self._clf, "lr.", arrays)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> SpanTagger:
+        """Rebuild a tagger from :meth:`to_state` output."""
+        t = cls(strategy=meta["strategy"], c=float(meta["c"]))
+        t.labels = tuple(str(x) for x in meta["labels"])
+        t.n_examples = int(meta["n_examples"])
+        t._max_len = int(meta["max_len"])
+        t.gazetteer = {tuple(str(w) for w in k): Counter({str(a): int(b) for a, b in v.items()})
+                       for k, v in meta["gazetteer"]}
+        if meta["lr"] is not None:
+            _require_sklearn()
+            from sklearn.feature_extraction import DictVectorizer
+
+            vec = DictVectorizer()
+            vec.feature_names_ = [str(f) for f in meta["features"]]
+            vec.vocabulary_ = {f: i for i, f in enumerate(vec.feature_names_)}
+            t._vec = vec
+            t._clf = _lr_from_state(meta["lr"], "lr.", arrays)
+        return t
 
     def _token_probs(self, words: list[str]) -> tuple[list[str], np.ndarray[Any, np.dtype[np.float64]]] | None:
         if self._clf is None or not words:

@@ -216,14 +216,16 @@ def test_krippendorff_matches_krippendorff_package(
 ) -> None:
     ratings = _random_ratings(seed, n_items, n_raters, n_cats, p_missing)
     try:
-        ours = krippendorff_alpha(ratings, level=level)  # type: ignore[arg-type]
+        ours: float | None = krippendorff_alpha(ratings, level=level)  # type: ignore[arg-type]
     except UndefinedAgreementError:
+        ours = None
+    if ours is None:  # undefined exactly when the pairable values hold fewer than two distinct ones
         valid = ~np.isnan(ratings)
         pairable = ratings[valid.sum(axis=1) >= 2]
         assert np.unique(pairable[~np.isnan(pairable)]).size < 2
-        return
-    theirs = krippendorff.alpha(ratings.T, level_of_measurement=level)
-    assert ours == pytest.approx(theirs, abs=1e-9)
+    else:
+        theirs = krippendorff.alpha(ratings.T, level_of_measurement=level)
+        assert ours == pytest.approx(theirs, abs=1e-9)
 
 
 @settings(max_examples=25, deadline=None)
@@ -266,7 +268,8 @@ def test_two_rater_identities(seed: int, n: int, n_cats: int) -> None:
     try:
         kappa = cohen_kappa(a, b)
     except UndefinedAgreementError:
-        return
+        kappa = None
+    assume(kappa is not None)  # one category only: kappa undefined, nothing to compare
     assert conger_kappa(ratings) == pytest.approx(kappa, abs=1e-12)
     assert fleiss_kappa(counts_from_ratings(ratings)) == pytest.approx(scotts_pi(a, b), abs=1e-12)
 
@@ -495,3 +498,61 @@ def test_docstring_examples_run() -> None:
         result = doctest.testmod(module)
         assert result.attempted > 0
         assert result.failed == 0, module.__name__
+
+
+# --------------------------------------------------------------------------- all pairs at once
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 7), st.integers(1, 4), st.floats(0.0, 0.7))
+def test_pairwise_cohen_kappa_equals_cohen_kappa_and_sklearn_per_pair(seed, n_raters, k, missing):
+    """One contingency pass gives every pair's kappa exactly as the two-rater function does."""
+    from accord.core.agreement import pairwise_cohen_kappa
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, k, size=(40, n_raters))
+    codes[rng.random(codes.shape) < missing] = -1
+    pk = pairwise_cohen_kappa(codes, n_categories=k, min_items=3)
+    checked = 0
+    for a in range(n_raters):
+        for b in range(n_raters):
+            both = (codes[:, a] >= 0) & (codes[:, b] >= 0)
+            assert pk.n_shared[a, b] == both.sum()
+            if a == b:
+                assert np.isnan(pk.kappa[a, b])
+                continue
+            try:
+                expected = cohen_kappa(codes[both, a], codes[both, b])
+            except UndefinedAgreementError:
+                expected = nan
+            if both.sum() < 3 or np.isnan(expected):
+                assert np.isnan(pk.kappa[a, b])
+            else:
+                checked += 1
+                assert pk.kappa[a, b] == pytest.approx(expected, abs=1e-12)
+                assert pk.kappa[a, b] == pytest.approx(
+                    sk_metrics.cohen_kappa_score(codes[both, a], codes[both, b]), abs=1e-9)
+    assume(checked > 0)
+    np.testing.assert_array_equal(pk.n_shared, pk.n_shared.T)
+
+
+def test_pairwise_rest_kappa_pools_each_rater_against_the_others():
+    from accord.core.agreement import pairwise_cohen_kappa
+
+    # rater 0 vs raters 1 and 2 on the items they share: pairs (0,1) on rows 0-3, (0,2) on rows 0-2
+    codes = np.array([[0, 0, 1], [1, 1, 1], [0, 1, 0], [1, 1, -1], [-1, 0, 0]])
+    pk = pairwise_cohen_kappa(codes)
+    mine = [0, 1, 0, 1, 0, 1, 0]
+    theirs = [0, 1, 1, 1, 1, 1, 0]
+    assert pk.rest_n[0] == 7
+    assert pk.rest_kappa[0] == pytest.approx(cohen_kappa(mine, theirs), abs=1e-12)
+    assert pk.rest_agreement[0] == pytest.approx(5 / 7)
+
+
+@pytest.mark.parametrize(("codes", "match"), [(np.array([[0.5, 1.0]]), "integer"), (np.array([[0, 3]]), "lie in"),
+                                              (np.array([0, 1]), "2-D")])
+def test_pairwise_cohen_kappa_rejects_bad_codes(codes, match):
+    from accord.core.agreement import pairwise_cohen_kappa
+
+    with pytest.raises(InvalidAnnotationError, match=match):
+        pairwise_cohen_kappa(codes, n_categories=2)

@@ -134,3 +134,24 @@ def test_ground_from_item_meta() -> None:
     ds = Dataset(records=(rec("s", c, rid="c", ls="3d"),), items={"s": Item(item_id="s", meta={"ground_z": 0.5})})
     got = run_checks(ds, only=["cuboid.below_ground"]).findings
     assert [f.evidence["depth_below_ground_m"] for f in got] == [pytest.approx(0.5)]
+
+
+def test_missing_frames_honours_the_cvat_frame_step() -> None:
+    # A CVAT task with frame_filter step=3 numbers its frames 10, 13, 16, ... (datumaro's
+    # for_video/annotations.xml has one): consecutive frames there are 3 apart, not gaps.
+    frames = tuple(TrackFrame(frame=f, x=float(f), y=0.0, width=5.0, height=5.0) for f in (10, 13, 16, 25, 28))
+    item = Item(item_id="v", meta={"frame_filter": "step=3"})
+    ds = Dataset(records=(rec("v", Track(label="car", track_id="s", frames=frames), rid="s"),), items={"v": item})
+    got = run_checks(ds, only=["video.missing_frames"]).findings
+    # 16 -> 25 skips frames 19 and 22 of the task; nothing else is missing
+    assert [(f.evidence["n_missing"], f.evidence["ranges"]) for f in got] == [(2, [(19, 22)])]
+
+
+def test_missing_frames_on_datumaro_step_video_is_silent() -> None:
+    from pathlib import Path
+
+    from accord.plugins.cvat.convert import from_cvat_xml
+    src = Path(__file__).parent / "fixtures" / "third_party" / "datumaro" / "for_video_annotations.xml"
+    ds = from_cvat_xml(src)
+    assert any(isinstance(r.value, Track) for r in ds.records)
+    assert run_checks(ds, only=["video.missing_frames"]).findings == ()

@@ -44,8 +44,9 @@ def test_convert_sample_with_config_beside_and_reference(tmp_path: Path) -> None
     ds = loads_dataset(out.read_text(encoding="utf-8"))
     assert ds.schema["sentiment"].labels == ("Positive", "Negative", "Neutral")  # from the config beside it
     assert set(ds.annotators(source="reference")) == {"cvat:annotator1", "lead@example.com"}
-    assert {r.source for r in ds.records if r.item_id.startswith("img")} == {"reference"}
-    assert ds.items["1"].meta["text"] == "The parcel is at the post office."
+    # two tools: item ids are namespaced by tool (issue 15 item 5)
+    assert {r.source for r in ds.records if r.item_id.startswith("cvat:img")} == {"reference"}
+    assert ds.items["label-studio:1"].meta["text"] == "The parcel is at the post office."
     # converting our own output again is the identity
     out2 = tmp_path / "o2.jsonl"
     assert main(["convert", str(out), "-o", str(out2)]) == 0

@@ -410,3 +410,130 @@ def test_video_rectangle_without_size_needs_default_size() -> None:
     ds = from_label_studio_task(task, FULL_CONFIG, default_size=(200, 100))
     assert ds.records[0].value == Track(label="Car", track_id="t", frames=(
         TrackFrame(frame=1, x=20, y=20, width=100, height=25),))
+
+
+# --------------------------------------------------------------------------- issue 15: real exports, real teams
+
+_WEATHER = {"from_name": "weather", "to_name": "image", "type": "choices", "value": {"choices": ["Rain"]}}
+
+
+def test_a_skip_keeps_the_same_annotators_real_annotation() -> None:
+    # issue 15 item 3: user 5 skipped task 7 (annotation 3), then annotated it (annotation 4).
+    task = {"id": 7, "data": {"image": "x.jpg"}, "annotations": [
+        {"id": 3, "completed_by": 5, "result": [], "was_cancelled": True},
+        {"id": 4, "completed_by": 5, "result": [_WEATHER]},
+        {"id": 5, "completed_by": 6, "result": [_WEATHER]}]}
+    ds = from_label_studio_export([task], FULL_CONFIG)
+    grouped = ds.grouped("weather")
+    assert sorted(grouped["7"]) == ["user:5", "user:6"]
+    assert [r.value for r in grouped["7"]["user:5"]] == [Classification(label="Rain")]
+    assert sum(s.was_cancelled for s in ds.submissions) == 1
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("was_cancelled", "false", "kept"), ("was_cancelled", "FALSE", "kept"), ("was_cancelled", False, "kept"),
+    ("was_cancelled", "true", "skipped"), ("was_cancelled", True, "skipped"),
+    ("ground_truth", "false", "human"), ("ground_truth", "False", "human"), ("ground_truth", "true", "reference"),
+    ("ground_truth", True, "reference"), ("ground_truth", None, "human"),
+])
+def test_boolean_fields_accept_booleans_and_true_false_strings(flag: str, value: Any, expected: str) -> None:
+    # issue 15 item 10: "was_cancelled": "false" dropped records, "ground_truth": "false" made gold.
+    ds = from_label_studio_task(_task([_WEATHER], **{flag: value}), FULL_CONFIG)
+    if expected == "skipped":
+        assert ds.records == ()
+    elif expected == "kept":
+        assert len(ds.records) == 1
+    else:
+        assert ds.records[0].source == expected
+
+
+@pytest.mark.parametrize("value", ["no", "0", 1, 0, [], "yes please"])
+@pytest.mark.parametrize("flag", ["was_cancelled", "ground_truth"])
+def test_boolean_fields_reject_anything_else_naming_the_field(flag: str, value: Any) -> None:
+    with pytest.raises(ConversionError, match=rf"item 7.*annotations\[0\]\.{flag}.*expected true or false"):
+        from_label_studio_task(_task([_WEATHER], **{flag: value}), FULL_CONFIG)
+
+
+def test_duplicate_task_ids_are_refused_loudly() -> None:
+    t1 = {"id": 1, "data": {"text": "a"}, "annotations": []}
+    t2 = {"id": 1, "data": {"text": "b"}, "annotations": []}
+    with pytest.raises(ConversionError, match=r"task id 1 appears twice .*tasks #0 and #1"):
+        from_label_studio_export([t1, t2])
+
+
+TIMELINE_CONFIG = """
+<View>
+  <Video name="video" value="$video" timelineHeight="120"/>
+  <TimelineLabels name="events" toName="video">
+    <Label value="Moving"/><Label value="Still"/>
+  </TimelineLabels>
+</View>"""
+
+
+def test_timeline_labels_become_frame_segments() -> None:
+    # issue 15 item 7; the result shape is Label Studio's documented TimelineLabels value:
+    # {"ranges": [{"start": 3, "end": 5}], "timelinelabels": ["Moving"]} (frames).
+    res = {"id": "ev1", "from_name": "events", "to_name": "video", "type": "timelinelabels",
+           "value": {"ranges": [{"start": 3, "end": 5}, {"start": 9, "end": 9}], "timelinelabels": ["Moving"]}}
+    warnings: list[str] = []
+    ds = from_label_studio_export([{"id": 1, "data": {"video": "v.mp4"}, "annotations": [
+        {"id": 1, "completed_by": 2, "result": [res]}]}], TIMELINE_CONFIG, warnings=warnings)
+    assert warnings == []
+    assert [r.value for r in ds.records] == [Segment(start=3, end=5, label="Moving", unit="frame"),
+                                             Segment(start=9, end=9, label="Moving", unit="frame")]
+    ls = ds.schema["events"]
+    assert (ls.kind, ls.labels, ls.tool_type) == ("segment", ("Moving", "Still"), "timelinelabels")
+    back = to_label_studio_prediction(ds.records[:1], ds.schema, model_version="m")["result"][0]
+    assert (back["type"], back["value"]) == ("timelinelabels", {"ranges": [{"start": 3, "end": 5}],
+                                                                "timelinelabels": ["Moving"]})
+
+
+@pytest.mark.parametrize(("task", "match"), [
+    ({"id": 1, "data": "just a string"}, r"item 1.*field 'data'.*expected the task's 'data' as an object"),
+    ({"id": 1, "data": {}, "annotations": {"id": 1}}, r"field 'annotations'.*as a list"),
+    ({"id": 10 ** 5000, "data": {}}, r"field 'id'.*expected an id, got an integer of about"),
+    ({"id": 1, "data": {}, "annotations": [{"id": 1, "result": [
+        {"from_name": "quality", "type": "rating", "value": {"rating": float("nan")}}]}]},
+     r"item 1.*value.rating.*expected a finite number"),
+    ({"id": 1, "data": {}, "annotations": [{"id": 1, "result": [
+        {"from_name": "quality", "type": "rating", "value": {"rating": "inf"}}]}]},
+     r"expected a finite number, got 'inf'"),
+])
+def test_malformed_tasks_are_one_line_conversion_errors(task: dict[str, Any], match: str) -> None:
+    # issue 15 item 11
+    with pytest.raises(ConversionError, match=match) as e:
+        from_label_studio_export([task], FULL_CONFIG)
+    assert "\n" not in str(e.value)
+    assert len(str(e.value)) < 400
+
+
+def test_timeline_labels_reach_the_report(tmp_path: Path) -> None:
+    # issue 15 item 7: the report exited 0 with an empty section for TimelineLabels projects.
+    from accord.cli import main
+
+    def ann(aid: int, who: int, start: int, end: int, label: str) -> dict[str, Any]:
+        return {"id": aid, "completed_by": who, "result": [
+            {"id": f"e{aid}", "from_name": "events", "to_name": "video", "type": "timelinelabels",
+             "value": {"ranges": [{"start": start, "end": end}], "timelinelabels": [label]}}]}
+
+    tasks = [{"id": 1, "data": {"video": "v.mp4"},
+              "annotations": [ann(1, 1, 3, 20, "Moving"), ann(2, 2, 4, 21, "Moving")]},
+             {"id": 2, "data": {"video": "w.mp4"},
+              "annotations": [ann(3, 1, 0, 10, "Still"), ann(4, 2, 30, 40, "Moving")]}]
+    (tmp_path / "tl.json").write_text(json.dumps(tasks), encoding="utf-8")
+    (tmp_path / "tl.label_config.xml").write_text(TIMELINE_CONFIG, encoding="utf-8")
+    out = tmp_path / "r.json"
+    assert main(["-q", "report", str(tmp_path / "tl.json"), "--json", str(out)]) == 0
+    events = json.loads(out.read_text(encoding="utf-8"))["agreement"]["events"]
+    assert (events["kind"], events["n_items"], events["n_annotators"]) == ("segment", 2, 2)
+    # task 1: [3, 20] vs [4, 21] frames overlap 16 of 18 (IoU 0.889); task 2 shares nothing
+    assert events["coefficients"]["mean_matched_similarity"]["estimate"] == pytest.approx(16 / 18, abs=1e-6)
+
+
+def test_predictions_listed_by_id_only_are_counted_in_a_warning() -> None:
+    warnings: list[str] = []
+    ds = from_label_studio_export([{"id": 1, "data": {}, "annotations": [], "predictions": [4, 5]},
+                                   {"id": 2, "data": {}, "annotations": [], "predictions": [6]}], warnings=warnings)
+    assert ds.records == ()
+    assert warnings == ["skipped 3 predictions listed by id only (Label Studio's plain JSON export); export a "
+                        "snapshot with full prediction objects to compare model predictions"]

@@ -115,3 +115,60 @@ def test_prediction_created_after_submission_is_not_pre_annotation():
     p = analyze_pilot(Dataset(records=tuple(recs)))
     assert not p.passes[0].pre_annotated
     assert p.pre_annotation.model_regions == 0
+
+
+def _mixed_pilot() -> Dataset:
+    """Fast classification passes (~5 s) and slow box passes (~40 s), neither with an outlier of its own."""
+    recs, subs = [], []
+    for i in range(30):
+        item = f"c{i}"
+        recs.append(Record(item_id=item, annotator_id="a", label_set="cls", value=Classification(label="x")))
+        subs.append(Submission(item_id=item, annotator_id="a", duration_s=5.0 + (i % 5) * 0.5))
+    for i in range(8):
+        item = f"b{i}"
+        recs += [Record(item_id=item, annotator_id="a", label_set="obj", value=_box(x=20.0 * k), region_id=f"{i}{k}")
+                 for k in range(3)]
+        subs.append(Submission(item_id=item, annotator_id="a", duration_s=40.0 + i))
+    return Dataset(records=tuple(recs), submissions=tuple(subs))
+
+
+def test_outliers_are_trimmed_within_each_label_kind():
+    """Before: trimming pooled both kinds, so every box pass was an 'outlier' of the fast passes."""
+    pooled = outlier_mask([5.0 + (i % 5) * 0.5 for i in range(30)] + [40.0 + i for i in range(8)])
+    assert pooled[30:].all()  # what pooled trimming did
+    p = analyze_pilot(_mixed_pilot())
+    assert p.overall.n_outliers == 0
+    assert {k: (v.n, v.n_outliers) for k, v in p.by_kind.items()} == {"box": (8, 0), "classification": (30, 0)}
+    assert p.labels_per_pass["box"] == pytest.approx(24 / 38)
+    # a real outlier of one kind is still trimmed
+    ds = _mixed_pilot()
+    slow = Submission(item_id="c0", annotator_id="a", duration_s=600.0)
+    p2 = analyze_pilot(Dataset(records=ds.records, submissions=(slow, *ds.submissions[1:])))
+    assert (p2.by_kind["classification"].n_outliers, p2.by_kind["box"].n_outliers) == (1, 0)
+
+
+def test_forecast_keeps_every_kind_and_says_when_it_falls_back():
+    """The demo's forecast dropped its box and classification passes (all pre-annotated)."""
+    from accord.cmd_demo import load_sample
+    from accord.core.cost import config_from_dict, forecast
+
+    fc = forecast(analyze_pilot(load_sample()), config_from_dict({}), items=1000, n_boot=200, seed=0)
+    assert fc.labels_per_pass["box"] > 1.0
+    assert fc.labels_per_pass["classification"] > 0.3
+    assert any("no pilot pass without predictions for box, classification" in n for n in fc.notes)
+    assert "trimmed within each label kind" in fc.basis
+
+
+def test_costs_are_rounded_for_display():
+    """Before: "0.5700000000000001 USD" in the JSON and the report."""
+    from accord.core.cost import config_from_dict, forecast
+    from accord.core.cost.forecast import Component, Interval
+
+    assert Component(name="gold", hours=0.1 + 0.2, cost=0.1 + 0.47).to_dict() == {
+        "name": "gold", "hours": 0.3, "cost": 0.57}
+    assert Interval(estimate=0.1 + 0.47, low=0.5, high=1 / 3).to_dict(money=True) == {
+        "estimate": 0.57, "low": 0.5, "high": 0.33}
+    d = forecast(analyze_pilot(_mixed_pilot()), config_from_dict({}), items=777, n_boot=200, seed=0).to_dict()
+    money = [d["total_cost"][k] for k in ("estimate", "low", "high")] + [c["cost"] for c in d["components"]]
+    assert all(round(v, 2) == v for v in money)
+    assert len(repr(d["cost_per_item"]).split(".")[-1].lstrip("0")) <= 4

@@ -94,3 +94,24 @@ def test_gate_without_evidence_revises():
     r = pilot_gate(None)
     assert r.verdict == "revise-guidelines"
     assert "nothing was measured" in r.reasons[0]
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"gold_score": 2.0}, r"gold_score must be a finite number in \[0, 1\], got 2.0"),
+    ({"gold_score": -0.1}, "gold_score"),
+    ({"gold_score": float("nan")}, "gold_score"),
+    ({"agreement": float("inf")}, "agreement"),
+    ({"agreement": -1.5}, r"agreement must be a finite number in \[-1, 1\]"),
+    ({"agreement": True}, "agreement"),
+])
+def test_gate_refuses_scores_out_of_range(kw, match):
+    # a gold score of 2 used to pass the 0.8 threshold and say GO
+    from accord.core.errors import InvalidAnnotationError
+
+    with pytest.raises(InvalidAnnotationError, match=match):
+        pilot_gate(None, **kw)
+
+
+def test_gate_accepts_the_ends_of_the_ranges():
+    assert pilot_gate(None, agreement=-1.0, gold_score=0.0).verdict == "revise-guidelines"
+    assert pilot_gate(None, agreement=1.0, gold_score=1.0).verdict == "go"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.core import rle
-from accord.core.errors import ConversionError
+from accord.core.errors import ConversionError, InvalidAnnotationError
 from accord.core.formats.jsonl import dumps_dataset, loads_dataset
 from accord.core.model import (
     Box,
@@ -152,6 +152,10 @@ def test_errors(body: str, pattern: str) -> None:
 
 
 def test_unwritable_values_raise_conversion_error() -> None:
-    rec = Record(item_id="1", annotator_id="a", label_set="s", value=Numeric(value=1.0), score=float("nan"))
+    rec = Record(item_id="1", annotator_id="a", label_set="s", value=Numeric(value=1.0),
+                 attributes={"conf": float("nan")})
     with pytest.raises(ConversionError, match=r"item 1.*cannot write.*finite"):
         dumps_dataset(Dataset(records=(rec,)))
+    # a non-finite score is refused by the model itself (issue 15: it reached the report and crashed)
+    with pytest.raises(InvalidAnnotationError, match=r"score must be a finite number"):
+        Record(item_id="1", annotator_id="a", label_set="s", value=Numeric(value=1.0), score=float("nan"))

@@ -33,9 +33,11 @@ from accord.plugins.label_studio.client import LabelStudioClient, LabelStudioErr
 from accord.plugins.label_studio.writeback import (  # noqa: E402
     CONFLICT_VIEW,
     CONSENSUS_VERSION,
+    NUMBER_KEYS,
     SPOT_CHECK_VIEW,
     apply_writeback,
     plan_writeback,
+    spot_check_sample,
 )
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -257,10 +259,11 @@ def _get(env: Env, path: str) -> Any:
     return r.json()
 
 
-def _view_task_ids(env: Env, project: int, view_id: int) -> list[int]:
+def _view_task_ids(env: Env, project: int, view_id: int, *, keep_order: bool = False) -> list[int]:
     out = _get(env, f"/api/tasks?view={view_id}&project={project}&page_size=1000")
     tasks = out["tasks"] if isinstance(out, dict) else out
-    return sorted(int(t["id"]) for t in tasks)
+    ids = [int(t["id"]) for t in tasks]
+    return ids if keep_order else sorted(ids)
 
 
 @pytest.mark.integration
@@ -273,30 +276,34 @@ def test_push_writes_fields_views_consensus_and_is_idempotent(env: Env) -> None:
     plan = plan_writeback(pulled, report, run_id="r1", qa_fields=True, views=True, consensus=True,
                           existing_views=c.list_views(pid))
     res = apply_writeback(c, plan)
-    assert res.counts["create_prediction"] == 2 * len(SENTIMENT)  # a QA and a consensus prediction per task
+    assert res.counts["create_prediction"] == len(SENTIMENT)  # a consensus prediction per task, no empty QA one
     # independent: share of agreeing pairs per task; conflicts below the report's 0.667 or against gold
     expected_score = {tid: _pairs_share(SENTIMENT[k]) for k, tid in enumerate(tids)}
     preds = c.list_predictions(pid)
-    qa = {p["task"]: p for p in preds if p["model_version"] == "accord-qa-r1"}
-    assert set(qa) == set(tids)
-    for tid, p in qa.items():
-        assert p["result"] == []
-        assert p["score"] == pytest.approx(expected_score[tid], abs=1e-6)
+    assert not [p for p in preds if p["model_version"].startswith("accord-qa-")]
     thr = report["conflicts"]["threshold"]
     gold_bad = {tids[k] for k, g in GOLD_SENTIMENT.items() if any(x != g for x in SENTIMENT[k])}
     expected_conflicts = sorted({t for t, s in expected_score.items() if s < thr} | gold_bad)
-    assert plan.conflict_task_ids == tuple(expected_conflicts)
+    assert sorted(plan.conflict_task_ids) == expected_conflicts
     for t in tids:
         data = _get(env, f"/api/tasks/{t}")["data"]
         assert data["text"].startswith("review ")  # user data kept
+        # numbers stay JSON numbers (so Data Manager number filters and sorting work)
+        assert isinstance(data["accord_agreement"], float)
         assert data["accord_agreement"] == pytest.approx(expected_score[t], abs=1e-6)
+        assert type(data["accord_conflicts"]) is int
         assert data["accord_conflicts"] == (1 if t in expected_conflicts else 0)
+        assert type(data["accord_errors"]) is int
     # worst error: none where everybody agrees with the gold, some where annotator 2 contradicts it
     assert _get(env, f"/api/tasks/{tids[0]}")["data"]["accord_worst_error"] == ""
     assert _get(env, f"/api/tasks/{tids[2]}")["data"]["accord_worst_error"] != ""
     # views: ours filter exactly the conflict / sample tasks; the user's tab is untouched
     views = {v["data"]["title"]: v for v in c.list_views(pid)}
     assert _view_task_ids(env, pid, int(views[CONFLICT_VIEW]["id"])) == expected_conflicts
+    # the conflicts tab lists the lowest agreement first (ties by task id), as Label Studio serves it
+    by_agreement = sorted(expected_conflicts, key=lambda t: (expected_score[t], t))
+    served = _view_task_ids(env, pid, int(views[CONFLICT_VIEW]["id"]), keep_order=True)
+    assert [expected_score[t] for t in served] == [expected_score[t] for t in by_agreement]
     assert _view_task_ids(env, pid, int(views[SPOT_CHECK_VIEW]["id"])) == list(plan.spot_check_task_ids)
     assert views["someone's tab"]["data"]["filters"]["items"] == []
     # consensus = plain majority where one exists (Dawid-Skene agrees on this data)
@@ -305,15 +312,18 @@ def test_push_writes_fields_views_consensus_and_is_idempotent(env: Env) -> None:
         top = Counter(SENTIMENT[k]).most_common()
         if top[0][1] >= 2:
             assert cons[tid] == top[0][0]
+    # each consensus prediction carries the task's agreement as its score
+    scores = {p["task"]: p["score"] for p in preds if p["model_version"] == CONSENSUS_VERSION}
+    assert scores == pytest.approx(expected_score, abs=1e-6)
     assert any(p["model_version"] == "their-model" for p in preds)
     # a rerun with the same run id writes nothing
     pulled2 = c.pull(pid)
     plan2 = plan_writeback(pulled2, build_report(pulled2.dataset, seed=0, checks=False), run_id="r1",
                            qa_fields=True, views=True, consensus=True, existing_views=c.list_views(pid))
     assert plan2.actions == (), [a.description for a in plan2.actions]
-    # a new run id replaces our own QA predictions only
+    # an opt-in QA prediction, with a new run id, touches our own QA predictions only
     plan3 = plan_writeback(pulled2, build_report(pulled2.dataset, seed=0, checks=False), run_id="r2",
-                           qa_fields=True)
+                           qa_fields=True, qa_prediction=True)
     apply_writeback(c, plan3)
     versions = Counter(p["model_version"] for p in c.list_predictions(pid))
     assert versions["accord-qa-r1"] == 0
@@ -354,16 +364,80 @@ def test_select_model_version_makes_score_sortable(env: Env) -> None:
     pid, tids = env.ner["id"], env.ner["task_ids"]
     pulled = c.pull(pid)
     plan = plan_writeback(pulled, build_report(pulled.dataset, seed=0, checks=False), run_id="mv1",
-                          qa_fields=True, select_model_version=True)
+                          consensus=True, select_model_version=True)
     assert [a.kind for a in plan.actions].count("set_model_version") == 1
     apply_writeback(c, plan)
-    assert c.project(pid)["model_version"] == "accord-qa-mv1"
+    # the consensus prediction carries the score: no empty QA prediction is needed to sort by agreement
+    assert c.project(pid)["model_version"] == CONSENSUS_VERSION
+    assert not [p for p in c.list_predictions(pid) if p["model_version"].startswith("accord-qa-")]
     # independent: mean pairwise matched F1 per task (one pair): task 0 2/2 matched, task 1 1 of 2+1
     expected = {tids[0]: 1.0, tids[1]: 2 * 1 / (2 + 1)}
     out = _get(env, f"/api/tasks?project={pid}&fields=all&page_size=100")
     tasks = out["tasks"] if isinstance(out, dict) else out
     got = {int(t["id"]): t.get("predictions_score") for t in tasks}
     assert got == pytest.approx(expected, abs=1e-6)
+
+
+# Agreement per task (share of agreeing pairs): 1, 0, 1/3, undefined (one annotator), 1, 2/3... as below.
+FILTER_SENTIMENT = [("pos", "pos", "pos"), ("pos", "neg", "neu"), ("pos", "pos", "neg"), ("neg",), ("neg", "neg")]
+AGREEMENT_BELOW_HALF = {"conjunction": "and", "items": [
+    {"filter": "filter:tasks:data.accord_agreement", "operator": "less", "type": "Number", "value": 0.5}]}
+
+
+@pytest.fixture(scope="session")
+def filter_project(env: Env) -> dict[str, Any]:
+    """A project whose pushed QA fields a Data Manager filter 'agreement < 0.5' is applied to."""
+    p = env.ls.projects.create(title="accord filter", label_config=TEXT_CONFIG)
+    ids = env._import(p.id, [{"text": f"filter {k}"} for k in range(len(FILTER_SENTIMENT))])
+    for tid, labs in zip(ids, FILTER_SENTIMENT, strict=True):
+        for (uid, _), lab in zip(env.users, labs, strict=False):
+            env.ls.annotations.create(id=tid, result=_choice(lab), completed_by=uid, lead_time=3.0)
+    c = env.client()
+    pulled = c.pull(p.id)
+    plan = plan_writeback(pulled, build_report(pulled.dataset, seed=0, checks=False), run_id="f1",
+                          qa_fields=True, views=True, existing_views=c.list_views(p.id))
+    apply_writeback(c, plan)
+    noisy = ["inner_id", "completed_at", "cancelled_annotations", "total_predictions", "annotators",
+             "annotations_results", "annotations_ids", "predictions_score", "predictions_model_versions",
+             "predictions_results", "file_upload", "storage_filename", "created_at", "updated_at", "updated_by",
+             "avg_lead_time", "draft_exists", "reviewers", "comments", "unresolved_comment_count",
+             "last_comment_updated_at", "ground_truth"]
+    view = env.ls.views.create(project=p.id, data={
+        "title": "agreement < 0.5", "filters": AGREEMENT_BELOW_HALF,
+        "columnsDisplayType": {f"tasks:data.{k}": "Number" for k in NUMBER_KEYS},
+        "hiddenColumns": {"explore": [f"tasks:{c}" for c in noisy], "labeling": []}})
+    return {"id": p.id, "task_ids": ids, "view_id": view.id}
+
+
+@pytest.mark.integration
+def test_data_manager_number_filter_on_agreement(env: Env, filter_project: dict[str, Any]) -> None:
+    """Label Studio's own filter "accord_agreement < 0.5" (type Number) returns exactly the tasks whose
+    agreement is below 0.5; a task with one annotator (agreement undefined) has no value, so no filter
+    catches it (Label Studio counts a JSON null as 0 here)."""
+    pid, ids = filter_project["id"], filter_project["task_ids"]
+    expected = sorted(t for t, labs in zip(ids, FILTER_SENTIMENT, strict=True)
+                      if len(labs) >= 2 and _pairs_share(labs) < 0.5)
+    assert len(expected) == 2  # the hand-made data: 0 and 1/3
+    assert _view_task_ids(env, pid, filter_project["view_id"]) == expected
+    undefined = ids[3]
+    assert "accord_agreement" not in _get(env, f"/api/tasks/{undefined}")["data"]
+    # "greater or equal" is the complement among tasks that have a value
+    view = env.ls.views.create(project=pid, data={"title": "agreement >= 0.5", "filters": {
+        "conjunction": "and", "items": [{**AGREEMENT_BELOW_HALF["items"][0], "operator": "greater_or_equal"}]}})
+    assert _view_task_ids(env, pid, view.id) == sorted(set(ids) - set(expected) - {undefined})
+    # accord's own tabs declare the numeric columns Number
+    ours = {v["data"]["title"]: v["data"] for v in env.client().list_views(pid)}
+    assert ours[CONFLICT_VIEW]["columnsDisplayType"]["tasks:data.accord_agreement"] == "Number"
+    assert ours[CONFLICT_VIEW]["ordering"] == ["tasks:data.accord_agreement"]
+
+
+@pytest.mark.integration
+def test_pull_deletes_its_export_snapshot(env: Env) -> None:
+    pid = env.image["id"]
+    before = [e.id for e in env.ls.projects.exports.list(id=pid)]
+    env.client().pull(pid)
+    env.client().pull(pid)
+    assert [e.id for e in env.ls.projects.exports.list(id=pid)] == before
 
 
 # --------------------------------------------------------------------------- errors and CLI
@@ -424,24 +498,32 @@ def test_cli_report_and_push_dry_run(env: Env, tmp_path: Path) -> None:
     p = _accord("-q", "label-studio", "push", "--url", env.url, "--api-key", env.token, "--project", str(pid),
                 "--run-id", "dry", "--qa-fields", "--views", "--dry-run")
     assert p.returncode == 0, p.stderr
-    assert "would write" in p.stdout
-    assert "accord-qa-dry" in p.stdout
+    assert "dry run (run id dry): would write" in p.stdout
+    assert "'accord_run': 'dry'" in p.stdout
     assert env.client().list_predictions(pid) == before
     assert not any(v["data"]["title"].startswith("accord:") for v in env.client().list_views(pid))
     # a real push, then a rerun that finds nothing to do
-    args = ("-q", "label-studio", "push", "--url", env.url, "--api-key", env.token, "--project", str(pid),
-            "--run-id", "cli", "--qa-fields", "--views", "--consensus")
+    args = ("label-studio", "push", "--url", env.url, "--api-key", env.token, "--project", str(pid),
+            "--run-id", "cli", "--qa-fields", "--qa-prediction", "--views", "--consensus", "--spot-check-size", "1",
+            "-q")  # -q after the subcommand works too
     p = _accord(*args)
     assert p.returncode == 0, p.stderr
     assert "wrote (run id cli)" in p.stdout
     assert "accord: conflicts" in p.stdout
+    assert "1 spot-check task(s)" in p.stdout
     versions = Counter(x["model_version"] for x in env.client().list_predictions(pid))
     assert versions["accord-qa-cli"] == len(NER_TEXTS)
+    # no export snapshot is left behind by the pulls (report, dry run, push)
+    assert env.ls.projects.exports.list(id=pid) == []
     p = _accord(*args, "--dry-run")
     assert "would write nothing (up to date)" in p.stdout, p.stdout
     p = _accord("label-studio", "push", "--url", env.url, "--api-key", env.token, "--project", str(pid))
     assert p.returncode == 2
     assert "nothing to write" in p.stderr
+    p = _accord("label-studio", "push", "--url", env.url, "--api-key", env.token, "--project", str(pid),
+                "--select-model-version")
+    assert p.returncode == 2
+    assert "needs --consensus or --qa-prediction" in p.stderr
 
 
 # --------------------------------------------------------------------------- the Data Manager in a browser
@@ -476,6 +558,26 @@ def test_data_manager_shows_conflict_tab(env: Env) -> None:
     assert re.search(rf"Tasks:\s*{n_conflicts}\s*/\s*{len(SENTIMENT)}", text), text[-500:]
 
 
+@pytest.mark.integration
+def test_data_manager_filter_in_the_browser(env: Env, filter_project: dict[str, Any]) -> None:
+    """The 'agreement < 0.5' tab in the real Data Manager shows 2 of the 5 tasks (screenshot kept)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no chromium")
+    pytest.importorskip("websockets")
+    from ls_browser import screenshot_data_manager
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "label_studio_agreement_filter.png"
+    pid = filter_project["id"]
+    text = screenshot_data_manager(chromium, env.url, ls_server.ADMIN_EMAIL, ls_server.ADMIN_PASSWORD,
+                                   f"/projects/{pid}/data?tab={filter_project['view_id']}", shot,
+                                   wait_for="agreement < 0.5")
+    assert shot.stat().st_size > 10_000
+    assert re.search(rf"Tasks:\s*2\s*/\s*{len(FILTER_SENTIMENT)}", text), text[-500:]
+    assert "0.333" in text  # accord_agreement (shown to 3 places) of the task where 1 of 3 pairs agrees
+
+
 # --------------------------------------------------------------------------- without a server
 
 
@@ -503,7 +605,7 @@ def test_plan_is_idempotent_and_only_replaces_its_own() -> None:
     tasks = _offline_tasks()
     pulled = _offline_pulled(tasks)
     report = build_report(pulled.dataset, checks=False)
-    plan = plan_writeback(pulled, report, run_id="r1", qa_fields=True)
+    plan = plan_writeback(pulled, report, run_id="r1", qa_fields=True, qa_prediction=True)
     assert [a.kind for a in plan.actions].count("create_prediction") == 4
     # the user's data keys survive in the merged payload
     upd = next(a for a in plan.actions if a.kind == "update_task_data" and a.target == 1)
@@ -516,11 +618,15 @@ def test_plan_is_idempotent_and_only_replaces_its_own() -> None:
                              "score": q.agreement_score},
                             {"id": 200 + t["id"], "model_version": "their-model", "result": [], "score": 0.1}]
         t["data"] = next(a.payload for a in plan.actions if a.kind == "update_task_data" and a.target == t["id"])
-    again = plan_writeback(_offline_pulled(tasks), report, run_id="r1", qa_fields=True)
+    again = plan_writeback(_offline_pulled(tasks), report, run_id="r1", qa_fields=True, qa_prediction=True)
     assert again.actions == ()
     # a new run id deletes exactly our old predictions
-    new = plan_writeback(_offline_pulled(tasks), report, run_id="r2", qa_fields=True)
+    new = plan_writeback(_offline_pulled(tasks), report, run_id="r2", qa_fields=True, qa_prediction=True)
     assert sorted(a.target for a in new.actions if a.kind == "delete_prediction") == [101, 102, 103, 104]
+    # without --qa-prediction our old empty predictions go (they showed as a tab of their own) and none is made
+    fields_only = plan_writeback(_offline_pulled(tasks), report, run_id="r1", qa_fields=True)
+    assert sorted(a.target for a in fields_only.actions if a.kind == "delete_prediction") == [101, 102, 103, 104]
+    assert not [a for a in fields_only.actions if a.kind == "create_prediction"]
 
 
 def test_agreement_scores_are_shares_of_agreeing_pairs() -> None:
@@ -543,12 +649,17 @@ def test_view_filters_and_spot_check_sample() -> None:
     assert [i["value"] for i in view_filters([3, 1, 3])["items"]] == [1, 3]
     assert [i["value"] for i in view_filters([])["items"]] == [0]  # selects nothing, never everything
     s = spot_check_sample({}, list(range(1, 101)), seed=3)
-    assert len(s) == 10
+    assert len(s) == 10  # ceil(sqrt(100)) without an acceptance plan
     assert s == spot_check_sample({}, list(range(1, 101)), seed=3)
     assert spot_check_sample({"sampling": {"spot_check": {"item_ids": ["7", "2"]}}}, [1, 2, 7]) == [2, 7]
     rep = {"sampling": {"spot_check": {"items": [{"item_id": "7", "annotator_id": "a"},
                                                  {"item_id": "7", "annotator_id": "b"}]}}}
-    assert spot_check_sample(rep, [1, 2, 7]) == [7]
+    picked = spot_check_sample(rep, [1, 2, 7])  # ceil(sqrt(3)) = 2: the report's task first, topped up
+    assert len(picked) == 2
+    assert 7 in picked
+    assert spot_check_sample(rep, [1, 2, 7], size=1) == [7]
+    with pytest.raises(ValueError, match="at least 1"):
+        spot_check_sample(rep, [1, 2, 7], size=0)
 
 
 def test_bad_inputs_raise_with_a_fix() -> None:
@@ -592,3 +703,118 @@ def test_update_tasks_overlaps_requests_and_reports_the_first_failure() -> None:
     with pytest.raises(LabelStudioError, match="update task 3"):
         client.update_tasks([(i, {"fail": i == 3}) for i in range(8)], max_workers=4)
     assert len(Sdk.tasks.seen) == 8
+
+
+def _one_annotator_tasks() -> list[dict[str, Any]]:
+    tasks = _offline_tasks()
+    tasks.append({"id": 5, "data": {"text": "alone", "accord_agreement": None}, "predictions": [],
+                  "annotations": [{"id": 99, "completed_by": {"id": 0, "email": "u0@x"}, "result": _choice("pos")}]})
+    return tasks
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_qa_fields_are_typed_numbers_and_undefined_agreement_is_absent() -> None:
+    """Numbers go out as JSON numbers; an undefined agreement is left out (Label Studio reads a JSON null
+    as 0 in a number filter, so 'agreement < 0.5' would catch every single-annotator task)."""
+    tasks = _one_annotator_tasks()
+    tasks[0]["data"].update(accord_agreement="1.0", accord_conflicts="0")  # strings from somewhere else
+    pulled = _offline_pulled(tasks)
+    plan = plan_writeback(pulled, build_report(pulled.dataset, checks=False), run_id="r1", qa_fields=True)
+    data = {a.target: a.payload for a in plan.actions if a.kind == "update_task_data"}
+    assert set(data) == {1, 2, 3, 4, 5}  # task 1 too: its strings are replaced by numbers
+    assert data[1]["accord_agreement"] == 1.0
+    assert isinstance(data[1]["accord_agreement"], float)
+    assert data[1]["accord_conflicts"] == 0
+    assert type(data[1]["accord_conflicts"]) is int
+    assert type(data[3]["accord_errors"]) is int
+    assert "accord_agreement" not in data[5]
+    assert data[5]["text"] == "alone"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_consensus_predictions_carry_the_agreement_and_tabs_sort_by_it() -> None:
+    pulled = _offline_pulled(_offline_tasks())
+    plan = plan_writeback(pulled, build_report(pulled.dataset, checks=False), run_id="r1", consensus=True,
+                          views=True, select_model_version=True)
+    # hand count as in test_agreement_scores_are_shares_of_agreeing_pairs
+    scores = {a.target: a.payload["score"] for a in plan.actions if a.kind == "create_prediction"}
+    assert scores == pytest.approx({1: 1.0, 2: 1.0, 3: 1 / 3, 4: 1 / 3})
+    assert not [a for a in plan.actions if a.kind == "create_prediction"
+                and a.payload["model_version"].startswith("accord-qa-")]
+    sel = next(a for a in plan.actions if a.kind == "set_model_version")
+    assert sel.payload == {"model_version": CONSENSUS_VERSION}
+    view = next(a.payload for a in plan.actions if a.kind == "create_view" and a.payload["title"] == CONFLICT_VIEW)
+    assert view["ordering"] == ["tasks:data.accord_agreement"]
+    assert view["columnsDisplayType"]["tasks:data.accord_agreement"] == "Number"
+    from accord.plugins.label_studio.writeback import WritebackError
+
+    with pytest.raises(WritebackError, match="--consensus"):
+        plan_writeback(pulled, {}, run_id="x", qa_fields=True, select_model_version=True)
+
+
+def test_conflicts_are_ordered_lowest_agreement_first() -> None:
+    from accord.plugins.label_studio.writeback import task_qa
+
+    tasks = _offline_tasks()
+    pulled = _offline_pulled(tasks)
+    report = {"item_scores": {"sentiment": {"1": 0.9, "2": 0.2, "3": 0.5, "4": 0.2}},
+              "conflicts": {"items": [{"item_id": i} for i in ("1", "2", "3", "4")]}}
+    assert task_qa(pulled.dataset, report)[2].agreement_score == 0.2
+    plan = plan_writeback(pulled, report, run_id="o")
+    assert plan.conflict_task_ids == (2, 4, 3, 1)
+
+
+def test_spot_check_is_a_small_sample_of_a_200_task_project() -> None:
+    """With the report's ISO 2859-1 plan (200 tasks, level II, AQL 2.5: n = 32, Table II-A letter G) the
+    tab holds 32 tasks, drawn from the report's stratified sample, not the 170 that sample covers."""
+    from accord.core.qa.acceptance import single_sampling_plan
+    from accord.plugins.label_studio.writeback import default_spot_check_size
+
+    plan = single_sampling_plan(200, 2.5)
+    assert plan.sample_size == 32
+    report = {"sampling": {"spot_check": {"items": [{"item_id": str(i)} for i in range(1, 171)]},
+                           "acceptance": {"plan": plan.to_dict(), "level": "II", "aql": 2.5}}}
+    tasks = list(range(1, 201))
+    picked = spot_check_sample(report, tasks, seed=1)
+    assert len(picked) == 32
+    assert set(picked) <= set(range(1, 171))
+    assert picked == spot_check_sample(report, tasks, seed=1)
+    assert picked != spot_check_sample(report, tasks, seed=2)
+    assert len(spot_check_sample(report, tasks, size=12)) == 12
+    assert len(spot_check_sample(report, tasks, size=500)) == 200
+    assert default_spot_check_size(report, 200)[0] == 32
+    assert "AQL 2.5" in default_spot_check_size(report, 200)[1]
+
+
+def test_export_snapshot_is_deleted_after_download_and_after_failure() -> None:
+    class Exports:
+        def __init__(self, status: str, body: bytes = b"[]") -> None:
+            self.status, self.body, self.deleted = status, body, []
+
+        def create(self, **kw: Any) -> dict[str, Any]:
+            return {"id": 7}
+
+        def get(self, **kw: Any) -> dict[str, Any]:
+            return {"id": 7, "status": self.status}
+
+        def download(self, **kw: Any) -> Iterator[bytes]:
+            yield self.body
+
+        def delete(self, id: int, export_pk: int) -> None:
+            self.deleted.append((id, export_pk))
+
+    class Projects:
+        def __init__(self, exports: Exports) -> None:
+            self.exports = exports
+
+    class Sdk:
+        def __init__(self, exports: Exports) -> None:
+            self.projects = Projects(exports)
+
+    ok = Exports("completed", b'[{"id": 1, "data": {}}]')
+    assert LabelStudioClient("http://x", "k", sdk=Sdk(ok)).export_snapshot(3) == [{"id": 1, "data": {}}]
+    assert ok.deleted == [(3, 7)]
+    failed = Exports("failed")
+    with pytest.raises(LabelStudioError, match="failed on the server"):
+        LabelStudioClient("http://x", "k", sdk=Sdk(failed)).export_snapshot(3)
+    assert failed.deleted == [(3, 7)]

@@ -381,9 +381,12 @@ def test_match_boxes_batched_checks_input() -> None:
     assert np.isnan(empty.mean_iou()).all()
 
 
-@pytest.mark.parametrize("module", [geometry, masks, keypoints, cuboids, registry])
+# registry is not listed: it holds tables and register/lookup plumbing with no examples of its own
+# (its behaviour is tested directly below); a listed module without doctests would pass vacuously.
+@pytest.mark.parametrize("module", [geometry, masks, keypoints, cuboids])
 def test_doctests_run(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0
     assert result.failed == 0
 
 

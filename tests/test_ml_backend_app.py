@@ -28,7 +28,7 @@ from accord.core.errors import AccordError
 from accord.ml_backends.label_studio import files
 from accord.ml_backends.label_studio.app import Settings, create_app, settings_from_env
 from accord.ml_backends.label_studio.backends import ImageBackend, TextBackend, make_backend
-from accord.ml_backends.label_studio.state import ProjectState
+from accord.ml_backends.label_studio.state import ProjectState, SavedModel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "label-studio-1.23"
 if not FIXTURES.is_dir():
@@ -37,6 +37,8 @@ REQS = json.loads((FIXTURES / "backend_requests_from_ls.json").read_text())
 STORED = json.loads((FIXTURES / "predictions_from_ml.json").read_text())
 SETUP, PREDICT, START_TRAINING, ANN_CREATED = (REQS[1]["body"], REQS[2]["body"], REQS[4]["body"], REQS[5]["body"])
 
+#: The test client's address: without auth the server serves loopback clients only.
+LOOPBACK = ("127.0.0.1", 50000)
 NER_CONFIG = ('<View><Text name="text" value="$text"/><Labels name="ner" toName="text">'
               '<Label value="PER"/><Label value="LOC"/></Labels></View>')
 
@@ -44,7 +46,7 @@ NER_CONFIG = ('<View><Text name="text" value="$text"/><Labels name="ner" toName=
 def _client(tmp_path: Path, **kw: Any) -> TestClient:
     backend = kw.pop("backend", None)
     return TestClient(create_app(Settings(state_dir=tmp_path, fetch_annotations=False, **kw), backend=backend),
-                      raise_server_exceptions=False)
+                      raise_server_exceptions=False, client=LOOPBACK)
 
 
 def _annotate(c: TestClient, task_id: int, text: str, result: list[dict[str, Any]],
@@ -75,7 +77,7 @@ def _train_sentiment(c: TestClient) -> None:
 
 
 def test_health_setup_versions_cold(tmp_path: Path) -> None:
-    c = _client(tmp_path)
+    c = _client(tmp_path, label_studio_url="http://localhost:8089")  # the hostname the fixture's /setup sends
     assert c.get("/health").json() == {"status": "UP", "model_class": "TextBackend", "model": "text"}
     assert c.post("/setup", json=SETUP).json() == {"model_version": "text-v0"}
     conn = tmp_path / "3" / "connection.json"
@@ -181,8 +183,10 @@ def test_errors_are_json_without_traceback(tmp_path: Path) -> None:
     c = _client(tmp_path, backend=Broken())
     r = c.post("/predict", json=PREDICT)
     assert r.status_code == 500
-    assert r.json() == {"status": "error", "error": "internal error in the ML backend: RuntimeError: model exploded"}
+    # no exception text reaches the client (it is in the server log)
+    assert r.json() == {"status": "error", "error": "internal error in the ML backend; the server log has the details"}
     assert "Traceback" not in r.text
+    assert "exploded" not in r.text
     c = _client(tmp_path)
     r = c.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
@@ -212,7 +216,7 @@ def test_metrics_prometheus_text(tmp_path: Path) -> None:
 def _commit_many(state_dir: str, n: int) -> None:
     st = ProjectState(state_dir, 7)
     for i in range(n):
-        st.commit_version("text", {"i": i}, n_examples=i)
+        st.commit_version("text", SavedModel(meta={"i": i}), n_examples=i)
         st.put_annotation(i % 5, {"result": [i]})
 
 
@@ -231,15 +235,15 @@ def test_concurrent_commits_from_threads_and_processes_do_not_corrupt_state(tmp_
     assert state["counter"] == 60
     assert names == [f"text-v{i}" for i in range(1, 61)]  # every commit kept, none twice
     assert st.model_version() == "text-v60"
-    assert st.load_model("text-v60") in [{"i": i} for i in range(10)]
+    assert st.load_model("text-v60").meta in [{"i": i} for i in range(10)]
     assert sorted(st.annotations()) == ["0", "1", "2", "3", "4"]
     assert not list((tmp_path / "7").rglob("*.tmp"))  # no temporary file left behind
 
 
 def test_state_rejects_unsafe_ids(tmp_path: Path) -> None:
-    with pytest.raises(AccordError, match="not a plain id"):
+    with pytest.raises(AccordError, match="not a Label Studio project id"):
         ProjectState(tmp_path, "../etc")
-    with pytest.raises(AccordError, match="missing; train again"):
+    with pytest.raises(AccordError, match=r"missing or unreadable.*train again"):
         ProjectState(tmp_path, 1).load_model("text-v9")
 
 
@@ -295,21 +299,22 @@ def file_server() -> Iterator[str]:
 def test_fetch_bytes_sources(tmp_path: Path, file_server: str) -> None:
     p = tmp_path / "a.bin"
     p.write_bytes(b"local")
-    assert files.fetch_bytes(str(p)) == b"local"
-    assert files.fetch_bytes(p.as_uri()) == b"local"
+    assert files.fetch_bytes(str(p), allow_local_dirs=[tmp_path]) == b"local"
+    assert files.fetch_bytes(p.as_uri(), allow_local_dirs=[tmp_path]) == b"local"
     assert files.fetch_bytes("/data/upload/3/x.bin", hostname=file_server, access_token="good") == \
         b"payload:/data/upload/3/x.bin"
     assert files.fetch_bytes("/data/local-files/?d=img/a.jpg", hostname=file_server, access_token="good") == \
         b"payload:/data/local-files/?d=img/a.jpg"
-    assert files.fetch_bytes(file_server + "/other.jpg") == b"payload:/other.jpg"
+    assert files.fetch_bytes(file_server + "/other.jpg", allow_remote_media=True, allow_private_media=True) == \
+        b"payload:/other.jpg"
     with pytest.raises(AccordError, match=r"HTTP 401.*LABEL_STUDIO_API_KEY"):
         files.fetch_bytes("/data/upload/3/x.bin", hostname=file_server, access_token=None)
-    with pytest.raises(AccordError, match="Label Studio URL is unknown"):
+    with pytest.raises(AccordError, match="no Label Studio URL is configured"):
         files.fetch_bytes("/data/upload/3/x.bin")
-    with pytest.raises(AccordError, match="unsupported URL scheme 'ftp'"):
+    with pytest.raises(AccordError, match="not allowed"):
         files.fetch_bytes("ftp://host/x.jpg")
-    with pytest.raises(AccordError, match=r"fetching .*missing\.jpg failed"):
-        files.fetch_bytes(str(tmp_path / "missing.jpg"))
+    with pytest.raises(AccordError, match="not allowed"):
+        files.fetch_bytes(str(tmp_path / "missing.jpg"), allow_local_dirs=[tmp_path])
 
 
 def test_image_backend_boxes_from_the_shared_predictor(tmp_path: Path) -> None:
@@ -321,7 +326,7 @@ def test_image_backend_boxes_from_the_shared_predictor(tmp_path: Path) -> None:
     Image.fromarray(img).save(path)
     config = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
               '<Label value="car"/></RectangleLabels></View>')
-    c = _client(tmp_path / "state", backend=ImageBackend())
+    c = _client(tmp_path / "state", backend=ImageBackend(), allow_local_dirs=(tmp_path,))
     req = {"tasks": [{"id": 1, "data": {"image": str(path)}}], "project": "5.1", "label_config": config}
     (res,) = c.post("/predict", json=req).json()["results"]
     (region,) = res["result"]
@@ -366,7 +371,7 @@ def test_multilabel_choices_train_and_return_every_choice_above_threshold(tmp_pa
         assert 0.0 <= r["score"] <= 1.0
     # a higher threshold returns fewer choices
     strict = TestClient(create_app(Settings(state_dir=tmp_path, fetch_annotations=False),
-                                   backend=TextBackend(multilabel_threshold=0.95)))
+                                   backend=TextBackend(multilabel_threshold=0.95)), client=LOOPBACK)
     (res,) = strict.post("/predict", json={**req, "tasks": req["tasks"][:1]}).json()["results"]
     n_strict = len(res["result"][0]["value"]["choices"]) if res["result"] else 0
     assert n_strict < 2
@@ -383,7 +388,7 @@ def test_image_backend_keypoints_and_polygons_in_label_studio_percent(tmp_path: 
     img = np.full((40, 80, 3), 255, np.uint8)
     img[10:30, 20:60] = 0  # one dark 40 x 20 block: extreme points top (20.5, 10.5), left (20.5, 10.5)...
     Image.fromarray(img).save(tmp_path / "im.png")
-    c = _client(tmp_path / "state", backend=ImageBackend())
+    c = _client(tmp_path / "state", backend=ImageBackend(), allow_local_dirs=(tmp_path,))
     req = {"tasks": [{"id": 1, "data": {"image": str(tmp_path / "im.png")}}], "project": "5.1",
            "label_config": KP_CONFIG}
     (res,) = c.post("/predict", json=req).json()["results"]
@@ -472,7 +477,8 @@ def test_fetch_tokens_legacy_personal_access_and_other_origins(ls_files: tuple[s
     seen.clear()
     files.fetch_bytes(url + "/data/upload/1/a.png", hostname=url, access_token="legacy")
     other = url.replace("127.0.0.1", "localhost")
-    files.fetch_bytes(other + "/public/a.png", hostname=url, access_token="legacy")
+    files.fetch_bytes(other + "/public/a.png", hostname=url, access_token="legacy", allow_remote_media=True,
+                      allow_private_media=True)
     assert [s["auth"] for s in seen] == ["Token legacy", ""]
 
 
@@ -484,9 +490,16 @@ def test_predict_fetches_label_studio_files_with_the_setup_token_or_api_key(
     req = {"tasks": [{"id": 1, "data": {"image": "/data/upload/5/a.png"}, "project": 5}], "project": "5.1",
            "label_config": config}
     c = _client(tmp_path / "a", backend=ImageBackend())
-    r = c.post("/predict", json=req)  # no /setup yet: the backend cannot know where Label Studio is
+    r = c.post("/predict", json=req)  # no --label-studio-url: the backend does not know where Label Studio is
     assert r.status_code == 422
-    assert "Label Studio URL is unknown" in r.json()["error"]
+    assert "no Label Studio URL is configured" in r.json()["error"]
+    # /setup's hostname is never trusted for requests (it could be anyone's): still no URL
+    assert c.post("/setup", json={**SETUP, "project": "5.1", "hostname": url, "access_token": "legacy"}).status_code \
+        == 200
+    assert "no Label Studio URL is configured" in c.post("/predict", json=req).json()["error"]
+    assert seen == []
+    # with the URL configured, /setup's token is used (sent to that URL only)
+    c = _client(tmp_path / "a", backend=ImageBackend(), label_studio_url=url)
     assert c.post("/setup", json={**SETUP, "project": "5.1", "hostname": url, "access_token": "legacy"}).status_code \
         == 200
     (res,) = c.post("/predict", json=req).json()["results"]
@@ -495,15 +508,58 @@ def test_predict_fetches_label_studio_files_with_the_setup_token_or_api_key(
     # LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY win over what /setup sent
     env = {"ACCORD_SERVE_STATE_DIR": str(tmp_path / "a"), "ACCORD_SERVE_MODEL": "image",
            "ACCORD_SERVE_FETCH_ANNOTATIONS": "0", "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": "pat-1"}
-    c2 = TestClient(create_app(settings_from_env(env)), raise_server_exceptions=False)
+    c2 = TestClient(create_app(settings_from_env(env)), raise_server_exceptions=False, client=LOOPBACK)
     (res,) = c2.post("/predict", json=req).json()["results"]
     assert res["result"][0]["value"]["rectanglelabels"] == ["car"]
     assert seen[-1] == {"path": "/data/upload/5/a.png", "auth": "Bearer access-1"}
     # a wrong token answers a clear error, not a traceback
     c3 = TestClient(create_app(settings_from_env({**env, "LABEL_STUDIO_API_KEY": "wrong"})),
-                    raise_server_exceptions=False)
+                    raise_server_exceptions=False, client=LOOPBACK)
     r = c3.post("/predict", json=req)
     assert r.status_code == 422
     assert "HTTP 401" in r.json()["error"]
     assert "LABEL_STUDIO_API_KEY" in r.json()["error"]
     assert "Traceback" not in r.text
+
+
+NLI_CONFIG = ('<View><Text name="premise" value="$premise"/><Text name="hypothesis" value="$hypothesis"/>'
+              '<Choices name="label" toName="premise"><Choice value="entailment"/><Choice value="contradiction"/>'
+              '</Choices></View>')
+
+
+def test_choices_read_every_text_field_of_the_task() -> None:
+    """Issue #15: a premise/hypothesis task was learned from the premise alone (what toName points at)."""
+    from accord.ml_backends.label_studio.backends import TrainingTask, text_targets
+
+    (target,) = text_targets(NLI_CONFIG)
+    assert target.data_keys == ("premise", "hypothesis")
+    premise = "A man plays a guitar on the street."
+    pairs = [("A man makes music.", "entailment"), ("Someone plays an instrument.", "entailment"),
+             ("A person is outdoors.", "entailment"), ("The man is asleep at home.", "contradiction"),
+             ("Nobody is playing anything.", "contradiction"), ("A woman swims in a pool.", "contradiction")]
+    tasks = [TrainingTask(task_id=str(i), data={"premise": premise, "hypothesis": h},
+                          result=[{"from_name": "label", "to_name": "premise", "type": "choices",
+                                   "value": {"choices": [lab]}}]) for i, (h, lab) in enumerate(pairs)]
+    backend = TextBackend()
+    model = backend.train(tasks, NLI_CONFIG)
+    assert model is not None
+    out = backend.predict(model, [{"data": {"premise": premise, "hypothesis": h}} for h, _ in pairs], NLI_CONFIG)
+    # the premise is the same in every task: only the hypothesis can tell the classes apart
+    assert [o[0][0]["value"]["choices"][0] for o in out if o] == [lab for _, lab in pairs]
+    assert out[0] is not None
+    assert out[0][0][0]["to_name"] == "premise"  # the region still names the control's own object
+
+
+def test_security_settings_from_env() -> None:
+    s = settings_from_env({"ACCORD_SERVE_TOKEN": "t" * 16, "ACCORD_SERVE_ALLOW_LOCAL_DIRS": f"/a{os.pathsep}/b",
+                           "ACCORD_SERVE_ALLOW_REMOTE_MEDIA": "1", "ACCORD_SERVE_MAX_BODY_BYTES": "1000",
+                           "ACCORD_SERVE_INSECURE_NO_AUTH": "yes", "LABEL_STUDIO_URL": "https://ls.example:8443/ls"})
+    assert (s.auth_token, s.allow_local_dirs, s.allow_remote_media, s.allow_private_media, s.max_body_bytes,
+            s.insecure_no_auth, s.label_studio_url) == \
+        ("t" * 16, (Path("/a"), Path("/b")), True, False, 1000, True, "https://ls.example:8443/ls")
+    with pytest.raises(AccordError, match="TOKEN must be at least 16 characters"):
+        settings_from_env({"ACCORD_SERVE_TOKEN": "short"})
+    with pytest.raises(AccordError, match="MAX_BODY_BYTES must be a positive int"):
+        settings_from_env({"ACCORD_SERVE_MAX_BODY_BYTES": "lots"})
+    with pytest.raises(AccordError, match="LABEL_STUDIO_URL must be Label Studio's base URL"):
+        settings_from_env({"LABEL_STUDIO_URL": "file:///etc"})

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -63,6 +64,11 @@ def test_model_params_and_gunicorn_options(tmp_path: Path) -> None:
     (["-p", "novalue"], "-p/--param takes KEY=VALUE"),
     (["--model", "onnx"], "needs onnx_path="),
     (["--model", "onnx", "-p", "onnx_path=/no/such.onnx"], "not found"),
+    (["--host", "0.0.0.0"], "no auth is set"),
+    (["--host", "192.0.2.1", "--auth-token", "short"], "--auth-token must be at least 16 characters"),
+    (["--label-studio-url", "ftp://ls"], "--label-studio-url must be Label Studio's base URL"),
+    (["--allow-local-dir", "/no/such/dir"], "is not a folder"),
+    (["--max-body-bytes", "0"], "--max-body-bytes must be positive"),
 ])
 def test_serve_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
                                    tmp_path: Path) -> None:
@@ -172,7 +178,7 @@ def test_uvicorn_process_manager_serves_image_predictions(tmp_path: Path) -> Non
     config = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
               '<Label value="thing"/></RectangleLabels></View>')
     proc, base = _start(tmp_path, "--workers", "2", "--server", "uvicorn", "--model", "contours",
-                        "-p", "kinds=box")
+                        "-p", "kinds=box", "--allow-local-dir", str(tmp_path))
     try:
         assert _call(base + "/health") == {"status": "UP", "model_class": "ImageBackend", "model": "contours"}
         out = _call(base + "/predict", {"tasks": [{"id": 1, "data": {"image": str(tmp_path / "im.png")}}],
@@ -183,3 +189,39 @@ def test_uvicorn_process_manager_serves_image_predictions(tmp_path: Path) -> Non
         assert out["results"][0]["model_version"] == "contours-v0"
     finally:
         _stop(proc)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_gunicorn_servers_of_one_user_do_not_share_a_control_socket(tmp_path: Path) -> None:
+    """Issue #15: gunicorn >= 25.1 puts one control socket per user ($XDG_RUNTIME_DIR/gunicorn.ctl)."""
+    pytest.importorskip("gunicorn")
+    xdg = tmp_path / "xdg"
+    xdg.mkdir()
+    old = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(xdg)
+    try:
+        a, base_a = _start(tmp_path / "a", "--workers", "2")
+        try:
+            b, base_b = _start(tmp_path / "b", "--workers", "2")
+            try:
+                assert _call(base_a + "/health")["status"] == "UP"
+                assert _call(base_b + "/health")["status"] == "UP"
+                assert not (xdg / "gunicorn.ctl").exists()  # each arbiter has its own, elsewhere
+                # the arbiter binds its control socket shortly after the workers answer: wait for both
+                deadline = time.monotonic() + 20
+                while True:
+                    ctl = list(Path(tempfile.gettempdir()).glob("accord-gunicorn-*/gunicorn.ctl"))
+                    if len(ctl) >= 2 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+                assert len(ctl) >= 2
+            finally:
+                _stop(b)
+        finally:
+            _stop(a)
+    finally:
+        if old is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = old

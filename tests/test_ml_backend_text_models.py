@@ -221,3 +221,43 @@ def test_multilabel_cold_and_constant_labels() -> None:
     assert m.predict(["z"])[0].labels[0] == "a"
     with pytest.raises(InvalidAnnotationError, match="differ in length"):
         MultiLabelTextClassifier().fit(["x"], [])
+
+
+def _through_npz(state: tuple[dict, dict]) -> tuple[dict, dict]:
+    """What a saved model becomes on disk and back: JSON header + arrays read with allow_pickle=False."""
+    import io
+    import json
+
+    meta, arrs = state
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrs)
+    buf.seek(0)
+    with np.load(buf, allow_pickle=False) as z:
+        back = {k: z[k] for k in z.files}
+    return json.loads(json.dumps(meta)), back
+
+
+def test_models_round_trip_through_arrays_and_json_without_pickle() -> None:
+    texts = ["good fun", "great day", "bad one", "awful day", "meh ok", "fine meh"]
+    clf = TextClassifier(strategy="margin").fit(texts, ["pos", "pos", "neg", "neg", "mid", "mid"])
+    clf2 = TextClassifier.from_state(*_through_npz(clf.to_state()))
+    probe = ["good day", "awful meh", "unseen words"]
+    np.testing.assert_array_equal(clf.predict_proba(probe), clf2.predict_proba(probe))
+    assert clf.predict(probe) == clf2.predict(probe)
+    assert (clf2.classes, clf2.strategy, clf2.n_examples) == (clf.classes, "margin", 6)
+    cold = TextClassifier.from_state(*_through_npz(TextClassifier().fit(["x"], ["a"]).to_state()))
+    assert cold.is_cold
+
+    ml = MultiLabelTextClassifier(threshold=0.4).fit(["rain", "sun", "rain and wind", "sun and wind"],
+                                                     [{"wet"}, {"dry"}, {"wet", "windy", "all"}, {"dry", "all"}])
+    ml2 = MultiLabelTextClassifier.from_state(*_through_npz(ml.to_state()))
+    np.testing.assert_array_equal(ml.predict_proba(["rain wind"]), ml2.predict_proba(["rain wind"]))
+    assert ml.predict(["sun"]) == ml2.predict(["sun"])
+
+    tagger = SpanTagger().fit(["Ada lives in Paris", "Bob met Ada in Rome"],
+                              [[(0, 3, "PER"), (13, 18, "LOC")], [(0, 3, "PER"), (8, 11, "PER"), (15, 19, "LOC")]])
+    tagger2 = SpanTagger.from_state(*_through_npz(tagger.to_state()))
+    for text in ("Carl went to Oslo", "Ada and Bob in Paris"):
+        assert tagger.predict(text) == tagger2.predict(text)
+        assert tagger.score_text(text) == tagger2.score_text(text)
+    assert tagger2.gazetteer == tagger.gazetteer

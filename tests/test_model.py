@@ -15,6 +15,7 @@ from accord.core import (
     Cuboid,
     Dataset,
     InvalidAnnotationError,
+    Item,
     Keypoint,
     Keypoints,
     LabelSet,
@@ -160,3 +161,50 @@ def test_schema_rejects_duplicates_and_unknown_names() -> None:
         schema["y"]
     with pytest.raises(SchemaError, match="not in label set"):
         schema["x"].check_label("c")
+
+
+# --------------------------------------------------------------------------- issue 15: skips
+
+
+def test_a_skip_does_not_delete_the_same_annotators_real_annotation() -> None:
+    # issue 15 item 3: annotator a skipped task t1 once (annotation 1) and then annotated it
+    # (annotation 2). The skip is counted and left out; the real annotation stays, in
+    # either order of the two submissions.
+    rec = Record(item_id="t1", annotator_id="a", label_set="s", value=Classification(label="x"),
+                 annotation_id="2")
+    other = Record(item_id="t1", annotator_id="b", label_set="s", value=Classification(label="y"),
+                   annotation_id="3")
+    skip = Submission(item_id="t1", annotator_id="a", annotation_id="1", was_cancelled=True)
+    real = Submission(item_id="t1", annotator_id="a", annotation_id="2")
+    for subs in ((skip, real), (real, skip)):
+        ds = Dataset(records=(rec, other), submissions=subs)
+        assert ds.grouped("s") == {"t1": {"a": [rec], "b": [other]}}
+        assert sum(s.was_cancelled for s in ds.submissions) == 1
+        assert sum(not s.was_cancelled for s in ds.submissions if s.annotator_id == "a") == 1
+
+
+def test_a_skip_alone_still_excludes_its_annotator() -> None:
+    skip = Submission(item_id="t1", annotator_id="a", was_cancelled=True)
+    ds = Dataset(records=(), submissions=(skip, Submission(item_id="t1", annotator_id="b")),
+                 items={"t1": Item(item_id="t1")}, schema=Schema.of(LabelSet(name="s", kind="classification",
+                                                                            labels=("x",))))
+    assert "a" not in ds.grouped("s").get("t1", {})
+    # every skip is counted, even two of one annotator
+    two = Dataset(records=(), submissions=(skip, Submission(item_id="t1", annotator_id="a", annotation_id="9",
+                                                            was_cancelled=True)))
+    assert sum(s.was_cancelled for s in two.submissions) == 2
+
+
+def test_records_of_a_skip_do_not_become_a_real_submission() -> None:
+    skip = Submission(item_id="t1", annotator_id="a", annotation_id="1", was_cancelled=True)
+    of_skip = Record(item_id="t1", annotator_id="a", label_set="s", value=Classification(label="x"),
+                     annotation_id="1")
+    ds = Dataset(records=(of_skip,), submissions=(skip,))
+    assert [s.was_cancelled for s in ds.submissions] == [True]
+    assert ds.grouped("s") == {}
+    # a record of another annotation of the same annotator is a real pass
+    real = Record(item_id="t1", annotator_id="a", label_set="s", value=Classification(label="y"),
+                  annotation_id="2")
+    ds2 = Dataset(records=(of_skip, real), submissions=(skip,))
+    assert sorted(s.was_cancelled for s in ds2.submissions) == [False, True]
+    assert ds2.grouped("s") == {"t1": {"a": [real]}}

@@ -123,3 +123,18 @@ def test_cvat_vocabulary_maps_onto_known_categories() -> None:
 def test_word_edit_distance_known_values() -> None:
     assert word_edit_distance("a b c", "a x c d") == 2
     assert word_edit_distance("", "a b") == 2
+
+
+def test_case_mismatches_group_label_mismatches_equal_up_to_case() -> None:
+    from accord.core.qa.taxonomy import case_mismatches
+
+    ref = [_box("gold", "Butterfly", 0), _box("gold", "Moth", 40), _box("gold", "Butterfly", 80)]
+    cand = [_box("ann", "butterfly", 0), _box("ann", "Butterfly", 40), _box("ann", "BUTTERFLY", 80)]
+    found = _classify(ref, cand)
+    hints = case_mismatches(found)
+    assert len(hints) == 1  # Moth vs Butterfly is a real wrong class, not a case problem
+    h = hints[0]
+    assert (h.label_set, h.labels, h.n_discrepancies, h.categories) == (
+        "objects", ("BUTTERFLY", "Butterfly", "butterfly"), 2, ("wrong_class",))
+    assert "labels differ only in case: 'BUTTERFLY' vs 'Butterfly' vs 'butterfly'" in h.message()
+    assert case_mismatches([]) == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from ..model import BOOKKEEPING_ATTRIBUTES, Classification, MultiLabel, Record
+from ..model import SHAPE_FIELDS, Classification, MultiLabel, Record
 from ..schema import AttributeSpec, LabelSet
 from .base import SCHEMA_VIOLATION, WRONG_ATTRIBUTE, WRONG_CLASS, CheckConfig, CheckContext, Finding, finding
 from .registry import register_check
@@ -92,7 +92,7 @@ def check_unknown_attribute(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Fin
             continue
         for name, value in r.attributes.items():
             spec = specs.get(name)
-            if spec is None and name in BOOKKEEPING_ATTRIBUTES:
+            if spec is None and name in SHAPE_FIELDS:
                 continue
             if spec is None:
                 yield finding(cfg.name, cfg, r, category=WRONG_ATTRIBUTE,

@@ -16,7 +16,7 @@ with ``outside`` set means the object left the view.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,15 +42,32 @@ def _tracks(ctx: CheckContext) -> list[tuple[Record, Track]]:
     return [(r, r.value) for r in ctx.records("track") if isinstance(r.value, Track)]
 
 
+def frame_step(meta: Mapping[str, object] | None) -> int:
+    """The frame step of a video item: CVAT's ``frame_filter`` ``step=N`` in its metadata, else 1.
+
+    A CVAT task with ``step=3`` numbers its frames 10, 13, 16, ...: those are consecutive frames.
+    """
+    raw = (meta or {}).get("frame_filter")
+    if isinstance(raw, str):
+        for part in raw.replace(",", ";").split(";"):
+            key, _, value = part.partition("=")
+            if key.strip() == "step" and value.strip().isdigit() and int(value) >= 1:
+                return int(value)
+    return 1
+
+
 def check_missing_frames(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
-    """Gaps inside a track that are not explained by an ``outside`` frame."""
+    """Gaps inside a track that are not explained by an ``outside`` frame (in the task's frame step)."""
     for r, t in _tracks(ctx):
+        item = ctx.item(r.item_id)
+        step = frame_step(item.meta if item is not None else None)
         gaps: list[tuple[int, int]] = []
+        n = 0
         for a, b in zip(t.frames, t.frames[1:], strict=False):
-            if b.frame - a.frame > 1 and not a.outside:
-                gaps.append((a.frame + 1, b.frame - 1))
+            if b.frame - a.frame > step and not a.outside:
+                gaps.append((a.frame + step, b.frame - step))
+                n += (b.frame - a.frame + step - 1) // step - 1
         if gaps:
-            n = sum(e - s + 1 for s, e in gaps)
             yield finding(cfg.name, cfg, r, category=MISSED_FRAMES,
                           evidence={"track_id": t.track_id, "n_missing": n, "ranges": gaps[:20]},
                           message=f"track {t.track_id!r} skips {n} frame(s) without being marked outside")

@@ -452,12 +452,11 @@ def load_config(path: str | Path) -> CostConfig:
     """Read a cost config from a TOML file (see ``pricing.example.toml``).
 
     Raises:
-        ConfigError: the file is not valid TOML, or a key is unknown or invalid.
+        ConfigError: the file is not UTF-8 or not valid TOML, or a key is unknown or invalid.
         OSError: the file cannot be read.
     """
     p = Path(path)
-    data = loads_toml(p.read_text(encoding="utf-8"),
-                      what=f"{p} (see accord/core/data/pricing.example.toml)")
+    data = loads_toml(p.read_bytes(), what=f"{p} (see accord/core/data/pricing.example.toml)")
     try:
         return config_from_dict(data)
     except ConfigError as e:

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidAnnotationError
+from ..limits import check_limit
 from .config import CostConfig
 from .pilot import Pass, PilotStats
 
@@ -35,6 +36,16 @@ FloatArray = npt.NDArray[np.float64]
 
 COMPONENTS: tuple[str, ...] = ("annotation", "gold", "review", "spot_check", "adjudication",
                                "fixed_fee", "minimum_topup")
+
+
+def round_money(v: float) -> float:
+    """An amount for display and JSON: to the cent (``0.5700000000000001`` -> ``0.57``)."""
+    return round(float(v), 2) if math.isfinite(v) else float(v)
+
+
+def round_sig(v: float, digits: int = 6) -> float:
+    """A measured quantity (hours, seconds, a per-item cost) to ``digits`` significant digits."""
+    return float(f"{float(v):.{digits}g}") if math.isfinite(v) else float(v)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,8 +56,10 @@ class Interval:
     low: float
     high: float
 
-    def to_dict(self) -> dict[str, float]:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high}
+    def to_dict(self, *, money: bool = False) -> dict[str, float]:
+        """Plain dict, rounded for display: amounts to the cent (``money``), else 6 significant digits."""
+        r = round_money if money else round_sig
+        return {"estimate": r(self.estimate), "low": r(self.low), "high": r(self.high)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +71,7 @@ class Component:
     cost: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "hours": self.hours, "cost": self.cost}
+        return {"name": self.name, "hours": round_sig(self.hours), "cost": round_money(self.cost)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,15 +123,20 @@ class Forecast:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "currency": self.currency, "items": self.items, "passes": self.passes,
+            "currency": self.currency, "items": self.items, "passes": round_sig(self.passes),
             "pricing_model": self.pricing_model, "basis": self.basis,
-            "seconds_per_pass": self.seconds_per_pass.to_dict(), "labels_per_pass": dict(self.labels_per_pass),
+            "seconds_per_pass": self.seconds_per_pass.to_dict(),
+            "labels_per_pass": {k: round_sig(v) for k, v in self.labels_per_pass.items()},
             "components": [c.to_dict() for c in self.components],
-            "total_cost": self.total_cost.to_dict(), "total_hours": self.total_hours.to_dict(),
-            "working_days": self.working_days.to_dict(), "cost_per_item": self.cost_per_item,
+            "total_cost": self.total_cost.to_dict(money=True), "total_hours": self.total_hours.to_dict(),
+            "working_days": self.working_days.to_dict(),
+            # per-item costs are often fractions of a cent: 4 significant digits, not cents
+            "cost_per_item": round_sig(self.cost_per_item, 4),
             "team_size": self.team_size, "hours_per_day": self.hours_per_day, "utilization": self.utilization,
             "confidence": self.confidence, "n_boot": self.n_boot, "seed": self.seed,
-            "conflict_rate": self.conflict_rate, "pre_annotation_saving": self.pre_annotation_saving,
+            "conflict_rate": round_sig(self.conflict_rate),
+            "pre_annotation_saving": (None if self.pre_annotation_saving is None
+                                      else round_money(self.pre_annotation_saving)),
             "notes": list(self.notes),
         }
 
@@ -189,6 +207,29 @@ def _compute(cfg: CostConfig, items: int, seconds: FloatArray, labels: FloatArra
     return _Parts(passes=total_passes, hours=hours, cost=cost)
 
 
+#: Replicates x pilot items drawn at once by :func:`_boot_sums` (its working set, in array elements).
+_BOOT_BLOCK_CELLS = 4_000_000
+
+
+def _boot_sums(rng: np.random.Generator, n_boot: int, table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Column sums of ``table`` (one row per pilot item) over ``n_boot`` resamples of its rows.
+
+    Counts how often each item is drawn per replicate, then one matrix product gives every
+    sum. Replicates are drawn in blocks of at most ``_BOOT_BLOCK_CELLS`` draws, so memory
+    stays bounded whatever ``n_boot`` x items is (a single block, the usual case, draws
+    exactly what one call would).
+    """
+    n = table.shape[0]
+    block = max(1, _BOOT_BLOCK_CELLS // max(n, 1))
+    parts = []
+    for start in range(0, n_boot, block):
+        b = min(block, n_boot - start)
+        idx = rng.integers(0, n, size=(b, n), dtype=np.int64)
+        draws = np.bincount((idx + (np.arange(b) * n)[:, None]).ravel(), minlength=b * n)
+        parts.append(draws.reshape(b, n).astype(np.float64) @ table)
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
 def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot: int = 2000,
              confidence: float = 0.9, seed: int = 0) -> Forecast:
     """Forecast cost and calendar time for ``items`` production items.
@@ -212,8 +253,10 @@ def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot
     """
     if isinstance(items, bool) or not isinstance(items, int) or items < 1:
         raise InvalidAnnotationError(f"items must be an integer >= 1 (production dataset size), got {items!r}")
-    if n_boot < 100:
-        raise InvalidAnnotationError(f"n_boot must be >= 100 for a percentile interval, got {n_boot!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
+        raise InvalidAnnotationError(f"n_boot must be >= 100 (a whole number) for a percentile interval, "
+                                     f"got {n_boot!r}")
+    check_limit("max_bootstrap", n_boot, "the cost forecast's bootstrap (--boot) asks for", unit=" replicates")
     if not 0 < confidence < 1:
         raise InvalidAnnotationError(f"confidence must be in (0, 1), e.g. 0.9, got {confidence!r}")
     factor = config.drivers.time_factor
@@ -233,30 +276,46 @@ def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot
         kept = [p for p in pilot.passes if not p.outlier]
         pre = [p for p in kept if p.pre_annotated]
         plain = [p for p in kept if not p.pre_annotated]
-        if config.team.pre_annotation and pre:
-            chosen, which = pre, "with predictions"
-        elif not config.team.pre_annotation and plain:
-            chosen, which = plain, "without predictions"
+        want = "with predictions" if config.team.pre_annotation else "without predictions"
+        if (config.team.pre_annotation and pre) or (not config.team.pre_annotation and plain):
+            # Per label kind: a kind with no pass of the wanted sort keeps the passes it has
+            # (said in a note), so no kind of work silently drops out of the forecast.
+            chosen, which, fallback = [], want, []
+            for kind in sorted({p.kind for p in kept}):
+                of_kind = [p for p in kept if p.kind == kind]
+                match = [p for p in of_kind if p.pre_annotated == config.team.pre_annotation]
+                chosen += match or of_kind
+                if not match:
+                    fallback.append(f"{kind} ({len(of_kind)})")
+            if fallback:
+                which = f"{want}; all passes of {', '.join(fallback)}"
+                notes.append(f"no pilot pass {want} for {', '.join(f.split(' (')[0] for f in fallback)}: those "
+                             "kinds use their passes " + ("without" if config.team.pre_annotation else "with")
+                             + " predictions, so their time is " + ("an upper" if config.team.pre_annotation
+                                                                   else "a lower") + " estimate")
         else:
             chosen, which = kept, "all passes"
             notes.append("team.pre_annotation is " + ("set but the pilot had no pre-annotated passes"
                          if config.team.pre_annotation else "off but every pilot pass was pre-annotated"))
         if not chosen:
             raise InvalidAnnotationError("the pilot has no timed pass left after outlier trimming")
+        trimmed = {k: v for k, v in pilot.by_kind.items() if v.n_outliers}
+        if trimmed:
+            notes.append("outliers trimmed per kind: " + ", ".join(
+                f"{k} {v.n_outliers} of {v.n}" for k, v in trimmed.items()))
+        excluded = sorted({p.kind for p in pilot.passes} - {p.kind for p in chosen})
+        if excluded:
+            notes.append(f"left out of the forecast (every pass trimmed): {', '.join(excluded)}")
         kinds = sorted({k for p in kept for k in p.labels})
         sec, cnt, lab = _per_item(chosen, kinds)
         rng = np.random.default_rng(seed)
-        n = sec.size
-        idx = rng.integers(0, n, size=(n_boot, n), dtype=np.int64)
-        # times each item is drawn per replicate, then one matrix product for every sum
-        draws = np.bincount((idx + (np.arange(n_boot) * n)[:, None]).ravel(), minlength=n_boot * n)
-        sums = draws.reshape(n_boot, n).astype(np.float64) @ np.column_stack([sec, cnt, lab])
+        sums = _boot_sums(rng, n_boot, np.column_stack([sec, cnt, lab]))
         c_b = sums[:, 1]
         seconds = np.concatenate([[sec.sum() / cnt.sum()], sums[:, 0] / c_b]) * factor
         labels = np.vstack([lab.sum(axis=0) / cnt.sum(), sums[:, 2:] / c_b[:, None]])
         n_items = sec.size
         basis = (f"pilot: {int(cnt.sum())} timed passes on {n_items} items ({which}), "
-                 f"{pilot.overall.n_outliers} outlier(s) trimmed")
+                 f"{pilot.overall.n_outliers} outlier(s) trimmed within each label kind")
         if n_items < 30:
             notes.append(f"only {n_items} pilot items: the interval is wide and itself uncertain")
         if config.qa.annotators_per_item >= 2 and not math.isnan(pilot.conflict_rate):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from ..errors import InvalidAnnotationError
 from .config import GateThresholds
 from .pilot import PilotStats
 
@@ -93,7 +94,15 @@ def pilot_gate(pilot: PilotStats | None, *, thresholds: GateThresholds | None = 
 
     Returns:
         A :class:`GateResult`: ``go`` when at least one check ran and none failed.
+
+    Raises:
+        InvalidAnnotationError: ``agreement`` is not a finite number in [-1, 1], or
+            ``gold_score`` not one in [0, 1] (a score of 2 must not pass a 0.8 threshold).
     """
+    for name, value, lo in (("agreement", agreement, -1.0), ("gold_score", gold_score, 0.0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or not lo <= value <= 1.0):
+            raise InvalidAnnotationError(f"{name} must be a finite number in [{lo:g}, 1], got {value!r}")
     th = thresholds or GateThresholds()
     checks = [_at_least("agreement", "inter-annotator agreement", agreement, th.min_agreement),
               _at_least("gold_score", "score against gold", gold_score, th.min_gold_score)]

@@ -5,6 +5,9 @@ from each human submission's ``duration_s`` (Label Studio's ``lead_time``); pass
 without a duration are counted but not timed. Durations are skewed and a tab left open
 overnight is common, so outliers are trimmed with the modified z-score of Iglewicz &
 Hoaglin (1993): a pass is an outlier when ``0.6745 * |x - median| / MAD > k`` (k = 3.5).
+Trimming is done within each label kind (:attr:`Pass.kind`): drawing boxes takes longer
+than picking a class, and pooled trimming would discard the slower kind's passes as
+"outliers" of the faster one.
 """
 
 from __future__ import annotations
@@ -124,6 +127,11 @@ class Pass:
     @property
     def n_labels(self) -> int:
         return int(sum(self.labels.values()))
+
+    @property
+    def kind(self) -> str:
+        """The value kind most drawn in the pass (ties: alphabetical first); ``none`` when empty."""
+        return max(sorted(self.labels), key=lambda k: self.labels[k]) if self.labels else "none"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -307,7 +315,12 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
             f"the pilot has {len(subs)} human submission(s) but none with a duration; expected duration_s "
             "on submissions (Label Studio: export JSON with lead_time; CVAT: job time) to measure time per item")
     durations = np.array([s.duration_s for s in timed], dtype=np.float64)
-    flags = outlier_mask(durations, z=outlier_z)
+    counts = [Counter(r.kind for r in human.get((s.item_id, s.annotator_id), [])) for s in timed]
+    tops = np.array([max(sorted(c), key=lambda k: c[k]) if c else "none" for c in counts], dtype=object)
+    flags = np.zeros(len(timed), dtype=bool)
+    for kind in sorted(set(tops)):  # trim within each kind, never across kinds
+        sel = tops == kind
+        flags[sel] = outlier_mask(durations[sel], z=outlier_z)
 
     n_model = n_accepted = n_added = n_deleted = 0
     passes: list[Pass] = []
@@ -338,7 +351,7 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
     by_ann_kind: dict[str, dict[str, list[Pass]]] = {}
     for p in passes:
         by_ann.setdefault(p.annotator_id, []).append(p)
-        top = max(sorted(p.labels), key=lambda k: p.labels[k]) if p.labels else "none"
+        top = p.kind
         by_kind.setdefault(top, []).append(p)
         by_ann_kind.setdefault(p.annotator_id, {}).setdefault(top, []).append(p)
     kind_stats = {k: stats(v) for k, v in sorted(by_kind.items())}

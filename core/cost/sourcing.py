@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .config import CRITERIA, SOURCING_OPTIONS, CostConfig
-from .forecast import Forecast
+from .forecast import Forecast, round_money, round_sig
 from .pricing import Workload, price
 
 WORKING_DAYS_PER_MONTH = 21.0
@@ -43,8 +43,9 @@ class OptionCost:
     hours: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"option": self.option, "lines": dict(self.lines), "total": self.total,
-                "working_days": self.working_days, "hours": self.hours}
+        return {"option": self.option, "lines": {k: round_money(v) for k, v in self.lines.items()},
+                "total": round_money(self.total), "working_days": round_sig(self.working_days),
+                "hours": round_sig(self.hours)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

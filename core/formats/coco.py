@@ -24,6 +24,7 @@ Reference: the COCO data format, https://cocodataset.org/#format-data .
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -32,6 +33,7 @@ import numpy as np
 
 from .. import rle
 from ..errors import ConversionError, InvalidAnnotationError
+from ..limits import check_limit
 from ..model import Box, Dataset, Item, Keypoint, Keypoints, Mask, Polygon, Record, Source, Submission, Value
 from ..schema import LabelSet, Schema
 
@@ -55,6 +57,41 @@ def _floats(v: Any, n: int | None, item_id: str, field: str) -> list[float]:
     return [float(x) for x in v]
 
 
+def _short(v: Any, limit: int = 60) -> str:
+    try:
+        text = repr(v)
+    except ValueError:  # an integer too long to print
+        return "a very long integer"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _int(v: Any, item_id: str | None, field: str) -> int:
+    """An integer field (an id, a size, an RLE run): an int, or a string of digits; else an error."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and len(v) <= 30 and v.strip().lstrip("-").isdigit():
+        return int(v)
+    raise ConversionError(f"expected an integer, got {_short(v)}", item_id=item_id, field=field)
+
+
+def _size(v: Any, item_id: str, field: str) -> float | None:
+    """An image width or height: a positive finite number, or absent."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        raise ConversionError(f"expected a positive number, got {_short(v)}", item_id=item_id, field=field)
+    return float(v)
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    v = data.get(key) or []
+    if not isinstance(v, list):
+        raise ConversionError(f"expected {key!r} as a list, got {type(v).__name__}", field=key)
+    return v
+
+
 def _categories(data: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
     cats = data.get("categories") or []
     if not isinstance(cats, list):
@@ -63,7 +100,14 @@ def _categories(data: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
     for c in cats:
         if not isinstance(c, dict) or "id" not in c or "name" not in c:
             raise ConversionError(f"a COCO category needs 'id' and 'name', got {c!r}", field="categories")
-        out[int(c["id"])] = c
+        kps, edges = c.get("keypoints"), c.get("skeleton")
+        if kps is not None and not isinstance(kps, list):
+            raise ConversionError(f"a category's 'keypoints' must be a list of names, got {_short(kps)}",
+                                  field="categories.keypoints")
+        if edges is not None and not (isinstance(edges, list) and all(isinstance(e, list) for e in edges)):
+            raise ConversionError(f"a category's 'skeleton' must be a list of [a, b] pairs, got {_short(edges)}",
+                                  field="categories.skeleton")
+        out[_int(c["id"], None, "categories.id")] = c
     return out
 
 
@@ -97,7 +141,8 @@ def _values(ann: Mapping[str, Any], label: str, cat: Mapping[str, Any], size: tu
         names = [str(n) for n in cat["keypoints"]]
         if len(names) != len(flat) // 3:
             names = [f"kp{i}" for i in range(len(flat) // 3)]
-        pts = tuple(Keypoint(name=names[i], x=flat[3 * i], y=flat[3 * i + 1], visibility=int(flat[3 * i + 2]))
+        pts = tuple(Keypoint(name=names[i], x=flat[3 * i], y=flat[3 * i + 1],
+                             visibility=_int(flat[3 * i + 2], item_id, "keypoints"))
                     for i in range(len(flat) // 3))
         return [Keypoints(label=label, points=pts)]
     seg = ann.get("segmentation")
@@ -120,11 +165,16 @@ def _values(ann: Mapping[str, Any], label: str, cat: Mapping[str, Any], size: tu
         if isinstance(counts, str):
             cnts = rle.from_coco_string(counts)
         elif isinstance(counts, list):
-            cnts = tuple(int(c) for c in counts)
+            cnts = tuple(_int(c, item_id, "segmentation.counts") for c in counts)
         else:
             raise ConversionError(f"RLE 'counts' must be a list or a compressed string, got {counts!r}",
                                   item_id=item_id, field="segmentation.counts")
-        return [Mask(label=label, height=int(sz[0]), width=int(sz[1]), counts=cnts)]
+        mh, mw = _int(sz[0], item_id, "segmentation.size"), _int(sz[1], item_id, "segmentation.size")
+        if mh < 0 or mw < 0:
+            raise ConversionError(f"an RLE 'size' needs [height, width] >= 0, got {_short(sz)}",
+                                  item_id=item_id, field="segmentation.size")
+        check_limit("max_raster_pixels", mh * mw, f"the RLE mask of image {item_id!r} has", unit=" pixels")
+        return [Mask(label=label, height=mh, width=mw, counts=cnts)]
     x, y, w, h = _floats(_req(ann, "bbox", "annotation", item_id), 4, item_id, "bbox")
     return [Box(label=label, x=x, y=y, width=w, height=h)]
 
@@ -151,27 +201,31 @@ def from_coco(data: Mapping[str, Any], *, geometry: Geometry = "auto", item_key:
     cats = _categories(data)
     items: dict[str, Item] = {}
     by_image: dict[int, Item] = {}
-    for img in data.get("images") or []:
+    for img in _list(data, "images"):
         if not isinstance(img, dict):
             raise ConversionError(f"a COCO image must be an object, got {img!r}", field="images")
-        iid = _req(img, "id", "image")
+        iid = _int(_req(img, "id", "image"), None, "images.id")
         key = str(img.get("file_name")) if item_key == "file_name" else str(iid)
+        if int(iid) in by_image:
+            raise ConversionError(f"image id {iid} appears twice in 'images', so two images would merge into one "
+                                  "item; give every image its own id", item_id=key, field="images.id")
         it = Item(item_id=key, data={k: v for k, v in img.items() if k not in ("width", "height")},
-                  width=img.get("width"), height=img.get("height"))
+                  width=_size(img.get("width"), key, "images.width"),
+                  height=_size(img.get("height"), key, "images.height"))
         items[key] = it
-        by_image[int(iid)] = it
+        by_image[iid] = it
     records: list[Record] = []
     kinds: dict[str, None] = {}
-    for ann in data.get("annotations") or []:
+    for ann in _list(data, "annotations"):
         if not isinstance(ann, dict):
             raise ConversionError(f"a COCO annotation must be an object, got {ann!r}", field="annotations")
         img_id = _req(ann, "image_id", "annotation")
-        owner = by_image.get(int(img_id))
+        owner = by_image.get(_int(img_id, None, "annotations.image_id"))
         if owner is None:
             raise ConversionError(f"annotation {ann.get('id')!r} points at image_id {img_id!r}, which is not in "
                                   "'images'", item_id=str(img_id), field="image_id")
         cid = _req(ann, "category_id", "annotation", owner.item_id)
-        cat = cats.get(int(cid))
+        cat = cats.get(_int(cid, owner.item_id, "annotations.category_id"))
         if cat is None:
             raise ConversionError(f"category_id {cid!r} is not in 'categories' (ids {sorted(cats)})",
                                   item_id=owner.item_id, field="category_id")
@@ -215,9 +269,9 @@ def from_coco_results(results: Sequence[Mapping[str, Any]], categories: Sequence
     for k, det in enumerate(results):
         if not isinstance(det, dict):
             raise ConversionError(f"a COCO result must be an object, got {det!r}", field=f"[{k}]")
-        item_id = str(_req(det, "image_id", "result"))
-        cid = _req(det, "category_id", "result", item_id)
-        cat = cats.get(int(cid), {"name": str(cid)})
+        item_id = str(_int(_req(det, "image_id", "result"), None, f"[{k}].image_id"))
+        cid = _int(_req(det, "category_id", "result", item_id), item_id, f"[{k}].category_id")
+        cat = cats.get(cid, {"name": str(cid)})
         score = det.get("score")
         try:
             values = _values(det, str(cat["name"]), cat, None, "auto", item_id)

@@ -13,6 +13,7 @@ caller's business.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -92,6 +93,24 @@ def dumps_dataset(dataset: Dataset) -> str:
     return "\n".join(lines) + "\n"
 
 
+def json_loads(text: str, *, where: str = "<string>") -> Any:
+    """``json.loads``, with input too deep or numbers too long as :class:`ConversionError`.
+
+    :class:`json.JSONDecodeError` (broken syntax) propagates, for the caller to say where.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ConversionError(f"{where}: the JSON is nested too deeply to read (thousands of levels of [ or {{); "
+                              "no real export is: the file is damaged", field="file") from None
+    except ValueError as e:  # Python refuses integer literals of more than 4300 digits
+        raise ConversionError(f"{where}: the JSON holds a number with more than "
+                              f"{sys.get_int_max_str_digits() or 4300} digits ({str(e)[:80]}); no real export "
+                              "does: the file is damaged", field="file") from None
+
+
 def is_header(obj: Any) -> bool:
     """Whether a parsed JSON line is an accord JSON Lines header."""
     return isinstance(obj, dict) and obj.get("format") == FORMAT_NAME
@@ -113,7 +132,7 @@ def loads_dataset(text: str | Iterable[str], *, source_name: str = "<string>") -
             continue
         where = f"{source_name}:{n}"
         try:
-            obj = json.loads(line)
+            obj = json_loads(line, where=where)
         except json.JSONDecodeError as e:
             raise ConversionError(f"{where}: expected one JSON object per line, got invalid JSON: {e}",
                                   field="line") from e
@@ -121,7 +140,11 @@ def loads_dataset(text: str | Iterable[str], *, source_name: str = "<string>") -
             if header is not None or records:
                 raise ConversionError(f"{where}: the accord-jsonl header must be the first line, and only once",
                                       field="format")
-            if obj.get("version", 1) > FORMAT_VERSION:
+            version = obj.get("version", 1)
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise ConversionError(f"{where}: the accord-jsonl header needs an integer 'version', got "
+                                      f"{str(version)[:40]!r}", field="version")
+            if version > FORMAT_VERSION:
                 raise ConversionError(
                     f"{where}: accord-jsonl version {obj.get('version')!r} is newer than this accord reads "
                     f"({FORMAT_VERSION}); upgrade accord", field="version")
@@ -130,13 +153,14 @@ def loads_dataset(text: str | Iterable[str], *, source_name: str = "<string>") -
         if not isinstance(obj, dict):
             raise ConversionError(f"{where}: expected a JSON object (a record), got {type(obj).__name__}",
                                   field="line")
+        rid = obj.get("item_id")
+        rid = rid[:80] if isinstance(rid, str) else None
         try:
             records.append(record_from_dict(obj))
         except AccordError as e:
-            raise ConversionError(f"{where}: malformed record: {e}", item_id=obj.get("item_id"),
-                                  field="value") from e
+            raise ConversionError(f"{where}: malformed record: {e}", item_id=rid, field="value") from e
         except (TypeError, ValueError) as e:
-            raise ConversionError(f"{where}: malformed record {obj!r}: {e}", item_id=obj.get("item_id")) from e
+            raise ConversionError(f"{where}: malformed record {str(obj)[:120]!r}: {str(e)[:120]}", item_id=rid) from e
     if header is None:
         return Dataset(records=tuple(records))
     try:

@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidAnnotationError
+from ..limits import check_limit
 from ..model import Box, Polygon, Polyline, value_label
 from .base import FloatArray, MatchResult, box_iou_matrix, match_similarity
 from .registry import get_similarity, register_similarity
@@ -55,6 +56,7 @@ Metric = Literal["iou", "dice"]
 __all__ = [
     "ImageMatchStats",
     "box_iou_matrix_values",
+    "check_polygon_points",
     "convex_intersection_areas",
     "match_boxes_batched",
     "match_regions",
@@ -246,6 +248,17 @@ def box_iou_matrix_values(reference: Sequence[Box], candidate: Sequence[Box]) ->
 # --------------------------------------------------------------------------- polygons
 
 
+def check_polygon_points(values: Sequence[Polygon], role: str) -> None:
+    """Refuse a polygon with more vertices than :attr:`InputLimits.max_polygon_points
+    <accord.core.limits.InputLimits.max_polygon_points>` (the work per pair grows with their product).
+
+    Raises:
+        LimitExceededError: naming the polygon and the ``accord --max-polygon-points`` option.
+    """
+    for i, v in enumerate(values):
+        check_limit("max_polygon_points", len(v.points), f"polygon {role}[{i}] has", unit=" points")
+
+
 def polygon_areas(values: Sequence[Polygon]) -> FloatArray:
     """Unsigned shoelace areas of simple polygons, (n,)."""
     return np.array([abs(float(_shoelace(np.asarray(p.points, dtype=np.float64)))) for p in values],
@@ -266,6 +279,55 @@ def _padded_edges(rings: Sequence[FloatArray]) -> tuple[FloatArray, FloatArray, 
     return out[0], out[1], out[2], out[3]
 
 
+def _crossing_block(ax0: FloatArray, ay0: FloatArray, ax1: FloatArray, ay1: FloatArray, bx0: FloatArray,
+                    by0: FloatArray, bx1: FloatArray, by1: FloatArray) -> FloatArray:
+    """y of every proper crossing of an edge of a with an edge of b: (p, ea, eb), NaN where none."""
+    arx, ary = (ax1 - ax0)[:, :, None], (ay1 - ay0)[:, :, None]
+    brx, bry = (bx1 - bx0)[:, None, :], (by1 - by0)[:, None, :]
+    qx = bx0[:, None, :] - ax0[:, :, None]
+    qy = by0[:, None, :] - ay0[:, :, None]
+    denom = arx * bry - ary * brx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (qx * bry - qy * brx) / denom
+        u = (qx * ary - qy * arx) / denom
+        ok = (denom != 0) & (t > 0) & (t < 1) & (u > 0) & (u < 1)
+        out: FloatArray = np.where(ok, ay0[:, :, None] + t * ary, np.nan)
+    return out
+
+
+def _crossing_ys(ax0: FloatArray, ay0: FloatArray, ax1: FloatArray, ay1: FloatArray, bx0: FloatArray,
+                 by0: FloatArray, bx1: FloatArray, by1: FloatArray) -> FloatArray:
+    """y of the edge crossings of each ring pair, (p, k) padded with NaN.
+
+    Small batches build the whole (p, ea, eb) table at once. A pair too large for one
+    working set (two polygons of thousands of points) is done in blocks of a's edges,
+    keeping only the real crossings, so memory stays near ``_CHUNK_ELEMENTS`` elements
+    plus the crossings found.
+    """
+    p, ea = ax0.shape
+    eb = bx0.shape[1]
+    if p * ea * eb <= _CHUNK_ELEMENTS:
+        return _crossing_block(ax0, ay0, ax1, ay1, bx0, by0, bx1, by1).reshape(p, -1)
+    step = max(1, _CHUNK_ELEMENTS // max(p * eb, 1))
+    rows: list[IntArray] = []
+    vals: list[FloatArray] = []
+    for s in range(0, ea, step):
+        blk = _crossing_block(ax0[:, s:s + step], ay0[:, s:s + step], ax1[:, s:s + step], ay1[:, s:s + step],
+                              bx0, by0, bx1, by1).reshape(p, -1)
+        r, _ = np.nonzero(~np.isnan(blk))
+        rows.append(r.astype(np.int64))
+        vals.append(blk[~np.isnan(blk)])
+    row = np.concatenate(rows)
+    val = np.concatenate(vals)
+    counts = np.bincount(row, minlength=p)
+    out = np.full((p, max(int(counts.max(initial=0)), 1)), np.nan)
+    order = np.argsort(row, kind="stable")
+    row, val = row[order], val[order]
+    col = np.arange(row.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    out[row, col] = val
+    return out
+
+
 def _intersection_areas(rings_a: Sequence[FloatArray], rings_b: Sequence[FloatArray], lo: FloatArray,
                         hi: FloatArray) -> FloatArray:
     """Exact areas of the intersections of simple ring pairs, batched (slab decomposition).
@@ -278,17 +340,7 @@ def _intersection_areas(rings_a: Sequence[FloatArray], rings_b: Sequence[FloatAr
     p = len(rings_a)
     ax0, ay0, ax1, ay1 = _padded_edges(rings_a)
     bx0, by0, bx1, by1 = _padded_edges(rings_b)
-    # y of every proper crossing of an edge of a with an edge of b: (p, ea, eb).
-    arx, ary = (ax1 - ax0)[:, :, None], (ay1 - ay0)[:, :, None]
-    brx, bry = (bx1 - bx0)[:, None, :], (by1 - by0)[:, None, :]
-    qx = bx0[:, None, :] - ax0[:, :, None]
-    qy = by0[:, None, :] - ay0[:, :, None]
-    denom = arx * bry - ary * brx
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (qx * bry - qy * brx) / denom
-        u = (qx * ary - qy * arx) / denom
-        ok = (denom != 0) & (t > 0) & (t < 1) & (u > 0) & (u < 1)
-        cross_y = np.where(ok, ay0[:, :, None] + t * ary, np.nan).reshape(p, -1)
+    cross_y = _crossing_ys(ax0, ay0, ax1, ay1, bx0, by0, bx1, by1)
     ys = np.concatenate([ay0, by0, cross_y, lo[:, None], hi[:, None]], axis=1)
     with np.errstate(invalid="ignore"):
         ys = np.where((ys >= lo[:, None]) & (ys <= hi[:, None]), ys, np.nan)
@@ -368,6 +420,8 @@ def polygon_similarity_matrix(reference: Sequence[Polygon], candidate: Sequence[
     _check_type(candidate, Polygon, "candidate")
     if metric not in ("iou", "dice"):
         raise InvalidAnnotationError(f"metric must be 'iou' or 'dice', got {metric!r}")
+    check_polygon_points(reference, "reference")
+    check_polygon_points(candidate, "candidate")
     ra = [np.asarray(p.points, dtype=np.float64) for p in reference]
     ca = [np.asarray(p.points, dtype=np.float64) for p in candidate]
     out = np.zeros((len(ra), len(ca)))

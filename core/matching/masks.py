@@ -24,7 +24,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidAnnotationError
+from ..errors import InvalidAnnotationError, LimitExceededError
+from ..limits import check_limit
 from ..model import Mask, Polygon
 from .base import FloatArray
 from .registry import register_cross_similarity, register_similarity
@@ -33,6 +34,8 @@ IntArray = npt.NDArray[np.int64]
 Metric = Literal["iou", "dice"]
 
 __all__ = [
+    "MAX_SCANLINE_CROSSINGS",
+    "check_raster",
     "mask_intervals",
     "mask_similarity_matrix",
     "polygon_intervals",
@@ -150,46 +153,86 @@ def mask_similarity_matrix(reference: Sequence[Mask], candidate: Sequence[Mask],
     return _ratio(_inter_matrix(ia, ib), area_a, area_b, metric)
 
 
+#: The most scanline crossings one polygon's rasterization may produce (about 40 bytes each of
+#: working memory): a simple polygon has a few per pixel column; only one that zigzags
+#: across the whole image thousands of times comes near it.
+MAX_SCANLINE_CROSSINGS = 20_000_000
+
+
+def check_raster(height: int, width: int, what: str) -> None:
+    """Refuse an image larger than :attr:`InputLimits.max_raster_pixels
+    <accord.core.limits.InputLimits.max_raster_pixels>` before anything is sized by it.
+
+    Raises:
+        LimitExceededError: naming the size and the ``accord --max-image-pixels`` option.
+    """
+    check_limit("max_raster_pixels", int(height) * int(width), f"{what} is {height}x{width} =", unit=" pixels")
+
+
 def polygon_intervals(points: npt.ArrayLike, height: int, width: int) -> tuple[IntArray, IntArray]:
     """Column-major foreground intervals of a polygon rasterized on a ``height x width`` grid.
 
     Pixel ``(r, c)`` is inside when its centre ``(c + 0.5, r + 0.5)`` is inside the polygon
-    (even-odd rule); pixels outside the image are dropped.
+    (even-odd rule); pixels outside the image are dropped. Work and memory grow with the
+    number of (edge, pixel column) crossings, not with the image size or vertices x columns.
+
+    Raises:
+        LimitExceededError: more points than ``max_polygon_points``, an image larger than
+            ``max_raster_pixels`` (:mod:`accord.core.limits`), or more than
+            :data:`MAX_SCANLINE_CROSSINGS` crossings.
     """
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    check_limit("max_polygon_points", len(p), "the polygon to rasterize has", unit=" points")
+    check_raster(height, width, "the image to rasterize the polygon on")
     if height <= 0 or width <= 0 or len(p) < 3:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    c_lo = max(int(np.floor(p[:, 0].min() - 0.5)), 0)
-    c_hi = min(int(np.ceil(p[:, 0].max() - 0.5)), width - 1)
-    if c_hi < c_lo:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cols = np.arange(c_lo, c_hi + 1)
-    xc = cols + 0.5
     x0, y0 = p[:, 0], p[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    hit = (x0[None, :] <= xc[:, None]) != (x1[None, :] <= xc[:, None])  # (cols, edges)
+    # Edge k crosses the centre line of column c when exactly one end is <= c + 0.5, that is
+    # min(x) <= c + 0.5 < max(x): columns ceil(min - 0.5) .. ceil(max - 0.5) - 1, clipped.
+    with np.errstate(invalid="ignore"):
+        lo_x, hi_x = np.minimum(x0, x1), np.maximum(x0, x1)
+        first = np.clip(np.ceil(lo_x - 0.5), 0, width)
+        stop = np.clip(np.ceil(hi_x - 0.5), 0, width)
+    n_cross = np.where(np.isfinite(first) & np.isfinite(stop), np.maximum(stop - first, 0), 0).astype(np.int64)
+    total = int(n_cross.sum())
+    if total > MAX_SCANLINE_CROSSINGS:
+        raise LimitExceededError(
+            f"the polygon ({len(p)} points) crosses pixel columns {total:,} times on the {height}x{width} image, "
+            f"over the limit of {MAX_SCANLINE_CROSSINGS:,}; simplify the polygon (it zigzags across the image) "
+            "or lower --max-polygon-points to refuse such inputs earlier",
+            limit="max_scanline_crossings", value=total, maximum=MAX_SCANLINE_CROSSINGS)
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    edge = np.repeat(np.arange(len(p)), n_cross)
+    col = np.repeat(first.astype(np.int64), n_cross) + (np.arange(total) - np.repeat(np.cumsum(n_cross) - n_cross,
+                                                                                        n_cross))
+    xc = col + 0.5
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        y = y0[None, :] + (xc[:, None] - x0[None, :]) * ((y1 - y0) / (x1 - x0))[None, :]
-    y = np.sort(np.where(hit, y, np.inf), axis=1)
-    ycnt = hit.sum(axis=1)
-    # Pairs (y[2k], y[2k+1]) bound the inside; rows r with r + 0.5 in [lo, hi) are filled.
-    k = y.shape[1] // 2
-    lo = y[:, 0:2 * k:2]
-    hi = y[:, 1:2 * k:2]
-    valid = (np.arange(k)[None, :] * 2 + 1) < ycnt[:, None]
-    r0 = np.clip(np.ceil(np.where(valid, lo, 0) - 0.5), 0, height).astype(np.int64)
-    r1 = np.clip(np.ceil(np.where(valid, hi, 0) - 0.5), 0, height).astype(np.int64)
-    ok = valid & (r1 > r0)
-    base = (cols * height)[:, None]
-    starts = (base + r0)[ok]
-    ends = (base + r1)[ok]
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], ends[order]
+        y = y0[edge] + (xc - x0[edge]) * ((y1[edge] - y0[edge]) / (x1[edge] - x0[edge]))
+    order = np.lexsort((y, col))
+    col, y = col[order], y[order]
+    # Within a column, crossings sorted by y pair up (y[2k], y[2k+1]) to bound the inside;
+    # rows r with r + 0.5 in [lo, hi) are filled. An odd last crossing is unpaired.
+    new_col = np.concatenate([[True], col[1:] != col[:-1]])
+    starts = np.flatnonzero(new_col)
+    size = np.diff(np.concatenate([starts, [col.size]]))
+    rank = np.arange(col.size) - np.repeat(starts, size)
+    left = np.flatnonzero((rank % 2 == 0) & (rank + 1 < np.repeat(size, size)))
+    c = col[left]
+    r0 = np.clip(np.ceil(y[left] - 0.5), 0, height).astype(np.int64)
+    r1 = np.clip(np.ceil(y[left + 1] - 0.5), 0, height).astype(np.int64)
+    ok = r1 > r0
+    base = c[ok] * height
+    starts_px = base + r0[ok]
+    ends_px = base + r1[ok]
+    order = np.argsort(starts_px, kind="stable")
+    s, e = starts_px[order], ends_px[order]
     if s.size > 1:  # merge intervals that touch (the end of one column and the top of the next)
         gap = s[1:] > e[:-1]
-        first = np.concatenate([[True], gap])
-        last = np.concatenate([gap, [True]])
-        s, e = s[first], e[last]
+        first_i = np.concatenate([[True], gap])
+        last_i = np.concatenate([gap, [True]])
+        s, e = s[first_i], e[last_i]
     return s.astype(np.int64), e.astype(np.int64)
 
 

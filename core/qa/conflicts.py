@@ -3,26 +3,20 @@
 * :func:`conflict_queue` turns per-item agreement scores into a queue of
   :class:`Conflict` records (lowest agreement first) with the disagreeing
   annotations side by side as plain dicts.
-* :class:`ResolutionLog` is the one piece of explicit I/O here: the caller
-  names a JSON Lines file; each :meth:`ResolutionLog.append` writes one line
-  with a single ``write`` on a file opened in append mode, then ``fsync``; the
-  file is never rewritten. :meth:`ResolutionLog.read` tolerates a torn last
-  line (a crash mid-write) and reports it instead of failing.
+* :class:`Resolution` is an adjudicator's decision; it is stored by
+  ``accord.store`` (the append-only resolution log and the ledger): nothing
+  here reads or writes files.
 * :func:`guideline_hot_spots` ranks labels and guideline rules by how many
   conflicts and resolutions they collect -- where the guideline needs work.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -33,9 +27,8 @@ __all__ = [
     "Conflict",
     "ConflictInputError",
     "HotSpot",
-    "LogContents",
+    "InvalidResolutionError",
     "Resolution",
-    "ResolutionLog",
     "conflict_queue",
     "guideline_hot_spots",
 ]
@@ -47,8 +40,8 @@ class ConflictInputError(AccordError, ValueError):
     """Agreement scores given in a shape :func:`conflict_queue` cannot read."""
 
 
-class ResolutionLogError(AccordError, ValueError):
-    """A resolution log line (not the torn last one) is not a valid resolution."""
+class InvalidResolutionError(AccordError, ValueError):
+    """A resolution given as a dict lacks a required key."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,97 +143,10 @@ class Resolution:
         """Inverse of :meth:`to_dict`."""
         missing = [k for k in ("item_id", "label_set", "decided_by", "chosen") if k not in d]
         if missing:
-            raise ResolutionLogError(f"resolution is missing {missing}; got keys {sorted(d)}")
+            raise InvalidResolutionError(f"resolution is missing {missing}; got keys {sorted(d)}")
         return cls(item_id=str(d["item_id"]), label_set=str(d["label_set"]), decided_by=str(d["decided_by"]),
                    chosen=d["chosen"], reason=str(d.get("reason", "")), guideline_rule=d.get("guideline_rule"),
                    timestamp=str(d.get("timestamp", "")))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogContents:
-    """What :meth:`ResolutionLog.read` found.
-
-    Attributes:
-        resolutions: Every complete resolution, in file order.
-        torn_tail: The incomplete last line (crash mid-append), or None.
-        torn_lines: Earlier truncated lines ``(line_no, text)`` -- a crash
-            mid-append followed by later appends (each append starts on a fresh line).
-    """
-
-    resolutions: tuple[Resolution, ...]
-    torn_tail: str | None
-    torn_lines: tuple[tuple[int, str], ...] = ()
-
-    def latest(self) -> dict[tuple[str, str], Resolution]:
-        """The last resolution per (item_id, label_set) -- later lines supersede earlier ones."""
-        return {(r.item_id, r.label_set): r for r in self.resolutions}
-
-
-class ResolutionLog:
-    """An append-only JSON Lines log of resolutions (explicit I/O, invoked by the caller).
-
-    Each append is one ``os.write`` of a full line to a descriptor opened with
-    ``O_APPEND`` (so concurrent appenders never interleave within a line on a
-    local filesystem), serialised by a lock within the process, then ``fsync``.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def append(self, resolution: Resolution) -> None:
-        """Write one resolution as one line and fsync it."""
-        line = json.dumps(resolution.to_dict(), ensure_ascii=False, sort_keys=True) + "\n"
-        data = line.encode("utf-8")
-        with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    data = b"\n" + data  # close a torn line left by a crash; never rewrite it
-                written = os.write(fd, data)
-                if written != len(data):  # pragma: no cover - regular files write fully
-                    raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def read(self) -> LogContents:
-        """Every resolution; an unterminated, unparsable last line is reported as ``torn_tail``.
-
-        Raises:
-            ResolutionLogError: a complete line (or a terminated last line) is not valid.
-        """
-        if not self.path.exists():
-            return LogContents(resolutions=(), torn_tail=None)
-        raw = self.path.read_bytes().decode("utf-8", errors="replace")
-        lines = raw.split("\n")
-        tail = lines.pop()  # "" when the file ends with a newline
-        out: list[Resolution] = []
-        torn_lines: list[tuple[int, str]] = []
-        for no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append(Resolution.from_dict(json.loads(line)))
-            except json.JSONDecodeError as e:
-                if e.msg.startswith("Unterminated") or e.pos >= len(line.rstrip()):  # input ended early: a torn write
-                    torn_lines.append((no, line))
-                    continue
-                raise ResolutionLogError(
-                    f"{self.path}:{no}: not a JSON resolution ({e}); the log is append-only -- "
-                    "fix or remove that line by hand") from e
-            except (TypeError, AttributeError) as e:
-                raise ResolutionLogError(
-                    f"{self.path}:{no}: not a JSON resolution ({e}); the log is append-only -- "
-                    "fix or remove that line by hand") from e
-        torn: str | None = None
-        if tail.strip():
-            try:
-                out.append(Resolution.from_dict(json.loads(tail)))
-            except (json.JSONDecodeError, ResolutionLogError, TypeError, AttributeError):
-                torn = tail
-        return LogContents(resolutions=tuple(out), torn_tail=torn, torn_lines=tuple(torn_lines))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

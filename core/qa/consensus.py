@@ -2,10 +2,15 @@
 
 Classes
     :func:`majority_vote` (plurality or strict majority, ties reported and
-    handled by a documented rule) and :func:`dawid_skene` (EM over per-annotator
-    confusion matrices, Dawid & Skene 1979). Both take *long format* arrays, one
-    entry per judgment ``(item, annotator, label)``, so that missing annotators
-    are simply absent rows and the work scales with the number of judgments.
+    handled by a documented rule), :func:`dawid_skene` (EM over per-annotator
+    confusion matrices, Dawid & Skene 1979), and crowd-kit's other categorical
+    models, written here with the same definitions so the two agree:
+    :func:`one_coin_dawid_skene`, :func:`glad`, :func:`mace`, :func:`wawa` and
+    :func:`zero_based_skill`. All take *long format* arrays, one entry per
+    judgment ``(item, annotator, label)``, so that missing annotators are simply
+    absent rows and the work scales with the number of judgments.
+    :func:`class_consensus` runs any of them by name (:data:`CONSENSUS_METHODS`)
+    and :func:`skill_intervals` bootstraps each annotator's skill.
 
 Geometry
     :func:`fuse_boxes` (weighted-box-fusion style clustering across annotators,
@@ -58,6 +63,11 @@ _EPS = 1e-10  # crowd-kit's floor for probabilities before taking logs
 def _encode(values: npt.ArrayLike, name: str) -> tuple[ObjArray, IntArray]:
     native = np.asarray(values)
     if native.ndim == 1 and native.dtype.kind in "iub":  # fast path: integer codes
+        if native.size and native.dtype.kind != "b" and native.min() >= 0 and native.max() < 4 * native.size + 1024:
+            # dense non-negative codes (row numbers, annotator indices): a counting sort, O(n)
+            present = np.bincount(native) > 0
+            code = np.cumsum(present) - 1
+            return np.flatnonzero(present).astype(native.dtype).astype(object), code[native].astype(np.intp)
         u, inv = np.unique(native, return_inverse=True)
         return u.astype(object), inv.astype(np.intp).reshape(-1)
     arr = np.asarray(values, dtype=object)
@@ -88,7 +98,8 @@ def _encode_long(
     if len(ii) == 0:
         raise InvalidAnnotationError("no judgments given; pass at least one (item, annotator, label) row")
     if classes is None:
-        cls, ll = _encode(lab, "labels")
+        native = np.asarray(labels)  # integer labels keep the fast path of _encode
+        cls, ll = _encode(native.reshape(-1) if native.dtype.kind in "iub" else lab, "labels")
     else:
         cls = np.empty(len(classes), dtype=object)
         cls[:] = list(classes)
@@ -405,6 +416,771 @@ def dawid_skene(
         posteriors=post, confusion=conf, priors=priors, n_iter=it, converged=converged,
         log_likelihood=loglik,
     )
+
+
+# --------------------------------------------------------------------------- more truth inference
+#
+# The aggregators below follow crowd-kit 1.4's definitions (Apache-2.0) so that the
+# two agree on the same data; each docstring says where crowd-kit's choices are kept.
+
+
+def _check_iter(max_iter: int, tol: float | None = None) -> None:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise InvalidAnnotationError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    if tol is not None and not tol > 0:
+        raise InvalidAnnotationError(f"tol must be > 0, got {tol!r}")
+
+
+def _labels_of(cls: ObjArray, post: FloatArray) -> ObjArray:
+    out = np.empty(post.shape[0], dtype=object)
+    out[:] = list(cls[np.argmax(post, axis=1)])
+    return out
+
+
+def _per_annotator_mean(values: FloatArray, aa: IntArray, n_ann: int) -> FloatArray:
+    num = np.bincount(aa, weights=values, minlength=n_ann)
+    den = np.bincount(aa, minlength=n_ann).astype(np.float64)
+    out: FloatArray = num / np.maximum(den, 1.0)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OneCoinResult:
+    """Fitted one-coin (homogeneous) Dawid-Skene model.
+
+    Attributes:
+        item_ids / annotator_ids / classes / labels / posteriors / priors / n_iter /
+            converged: As in :class:`DawidSkeneResult`.
+        skills: (n_annotators,) each annotator's probability of answering the true class,
+            the one parameter of their confusion matrix (wrong answers spread evenly).
+    """
+
+    item_ids: ObjArray
+    annotator_ids: ObjArray
+    classes: ObjArray
+    labels: ObjArray
+    posteriors: FloatArray
+    skills: FloatArray
+    priors: FloatArray
+    n_iter: int
+    converged: bool
+
+
+def _one_coin_confusion(skills: FloatArray, k: int) -> FloatArray:
+    if k == 1:
+        return np.ones((len(skills), 1, 1))
+    off = (1.0 - skills) / (k - 1)
+    conf = np.repeat(off[:, None, None], k, axis=1).repeat(k, axis=2)
+    idx = np.arange(k)
+    conf[:, idx, idx] = skills[:, None]
+    out: FloatArray = np.clip(conf, _EPS, 1 - _EPS)
+    return out
+
+
+def one_coin_dawid_skene(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    max_iter: int = 100, tol: float = 1e-5, classes: Sequence[Hashable] | None = None,
+) -> OneCoinResult:
+    """One-coin Dawid-Skene: EM with one accuracy per annotator (Zhang et al. 2016, sec. 2).
+
+    An annotator with skill ``s`` answers the true class with probability ``s`` and
+    each of the ``K - 1`` others with ``(1 - s) / (K - 1)``. As crowd-kit's
+    ``OneCoinDawidSkene``: the posteriors start from the soft majority vote; the
+    M-step sets priors to the mean posterior and ``s`` to the mean posterior mass
+    on the annotator's own answers; confusion cells are clipped to
+    ``[1e-10, 1 - 1e-10]``; iteration stops as in :func:`dawid_skene` (crowd-kit's
+    objective per judgment changes by less than ``tol``).
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        max_iter: Maximum EM iterations (>= 1).
+        tol: Convergence tolerance on the objective per judgment (> 0).
+        classes: Class order; defaults to the sorted distinct labels.
+
+    Returns:
+        A :class:`OneCoinResult`.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, no judgments, labels outside ``classes``,
+            bad ``max_iter`` or ``tol``.
+
+    References:
+        Y. Zhang, X. Chen, D. Zhou, M. I. Jordan (2016). Spectral methods meet EM: a
+        provably optimal algorithm for crowdsourcing. *JMLR* 17(102), 1-44.
+
+    Example:
+        >>> r = one_coin_dawid_skene([1, 1, 1, 2, 2, 2], ["a", "b", "c"] * 2, ["x", "x", "y", "y", "y", "y"])
+        >>> r.labels.tolist()
+        ['x', 'y']
+    """
+    _check_iter(max_iter, tol)
+    item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    counts = _vote_counts(ii, ll, n, k)
+    post = counts / counts.sum(axis=1, keepdims=True)
+    priors = post.mean(axis=0)
+    skills = _per_annotator_mean(post[ii, ll], aa, n_ann)
+    conf = _one_coin_confusion(skills, k)
+    prev, converged, it = -np.inf, False, 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        post, _ = _ds_e_step(priors, conf, ii, aa, ll, n)
+        priors = post.mean(axis=0)
+        skills = _per_annotator_mean(post[ii, ll], aa, n_ann)
+        conf = _one_coin_confusion(skills, k)
+        objective = _ds_objective(post, priors, conf, ii, aa, ll) / len(ii)
+        if objective - prev < tol:
+            converged = True
+            break
+        prev = objective
+    return OneCoinResult(item_ids=item_ids, annotator_ids=annotator_ids, classes=cls,
+                         labels=_labels_of(cls, post), posteriors=post, skills=skills, priors=priors,
+                         n_iter=it, converged=converged)
+
+
+# --------------------------------------------------------------------------- GLAD
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GladResult:
+    """Fitted GLAD model (Whitehill et al. 2009).
+
+    Attributes:
+        item_ids / annotator_ids / classes / labels / posteriors: As in
+            :class:`DawidSkeneResult` (posteriors from the last E-step, as crowd-kit).
+        alphas: (n_annotators,) ability; > 0 better than chance, 0 guessing, < 0 adversarial.
+        betas: (n_items,) log inverse difficulty (crowd-kit's parameterization: the paper's
+            ``beta_j = exp(betas[j]) > 0``; large means easy).
+        priors: (n_classes,) the fixed class prior (uniform unless given).
+        n_iter: EM iterations run.
+        converged: Whether the objective per judgment changed by less than ``tol``.
+    """
+
+    item_ids: ObjArray
+    annotator_ids: ObjArray
+    classes: ObjArray
+    labels: ObjArray
+    posteriors: FloatArray
+    alphas: FloatArray
+    betas: FloatArray
+    priors: FloatArray
+    n_iter: int
+    converged: bool
+
+    def accuracy_score(self) -> FloatArray:
+        """Per-annotator P(correct) on an item of median difficulty: sigmoid(alpha * exp(median beta))."""
+        out: FloatArray = 1.0 / (1.0 + np.exp(-self.alphas * np.exp(np.median(self.betas))))
+        return out
+
+
+def _softplus(x: FloatArray, limit: float = 30.0) -> FloatArray:
+    """log(1 + exp(x)), crowd-kit's version (linear beyond +-30, error < 1e-13)."""
+    mask = np.abs(x) > limit
+    out: FloatArray = np.where(mask, np.where(x > 0, x, 0.0), np.log1p(np.exp(np.where(mask, 0.0, x))))
+    return out
+
+
+def glad(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    max_iter: int = 100, tol: float = 1e-5, m_step_max_iter: int = 25, m_step_tol: float = 1e-2,
+    priors: npt.ArrayLike | None = None, classes: Sequence[Hashable] | None = None,
+) -> GladResult:
+    r"""GLAD: labels, annotator abilities and item difficulties by EM (Whitehill et al. 2009).
+
+    Annotator ``a`` answers item ``i`` correctly with probability
+    ``sigmoid(alpha_a * exp(beta_i))`` and otherwise picks one of the ``K - 1`` wrong
+    classes uniformly. As crowd-kit's ``GLAD``: ``alpha`` and ``beta`` start at 1 with
+    N(1, 1) priors; the class prior is fixed (uniform unless ``priors`` is given); the
+    M-step runs SciPy's conjugate gradient (``m_step_max_iter`` iterations, gradient
+    tolerance ``m_step_tol``) on the expected complete log-likelihood plus the log priors;
+    iteration stops when that objective per (judgment, class) pair improves by less than
+    ``tol`` (as in crowd-kit, the first test compares it with the starting objective's
+    total, so at least two iterations run). The returned posteriors come from the last E-step (before the last M-step),
+    as crowd-kit's ``probas_``.
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        max_iter: Maximum EM iterations (>= 1).
+        tol: Convergence tolerance (> 0).
+        m_step_max_iter: Conjugate-gradient iterations per M-step (>= 1).
+        m_step_tol: Conjugate-gradient gradient tolerance (> 0).
+        priors: Fixed class prior, one value per class (sums to 1); default uniform.
+        classes: Class order; defaults to the sorted distinct labels. With one class only,
+            every item gets it and ``alphas`` / ``betas`` stay at their prior means (1).
+
+    Returns:
+        A :class:`GladResult`.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, no judgments, a bad prior or bad iteration settings.
+
+    References:
+        J. Whitehill, P. Ruvolo, T. Wu, J. Bergsma, J. Movellan (2009). Whose vote should
+        count more: optimal integration of labels from labelers of unknown expertise.
+        *NeurIPS* 22, 2035-2043.
+
+    Example:
+        >>> r = glad([1, 1, 1, 2, 2, 2], ["a", "b", "c"] * 2, ["x", "x", "y", "y", "y", "y"])
+        >>> r.labels.tolist()
+        ['x', 'y']
+    """
+    from scipy.optimize import minimize
+
+    _check_iter(max_iter, tol)
+    _check_iter(m_step_max_iter, m_step_tol)
+    item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    if priors is None:
+        prior = np.full(k, 1.0 / k)
+    else:
+        prior = np.asarray(priors, dtype=np.float64).reshape(-1)
+        if len(prior) != k or not np.all(prior > 0) or abs(prior.sum() - 1) > 1e-9:
+            raise InvalidAnnotationError(
+                f"priors must hold {k} positive values summing to 1 (one per class {list(cls)!r}), "
+                f"got {prior.tolist()!r}")
+    if k == 1:  # nothing to infer: every item has the one class, parameters stay at the prior means
+        return GladResult(item_ids=item_ids, annotator_ids=annotator_ids, classes=cls,
+                          labels=_labels_of(cls, np.ones((n, 1))), posteriors=np.ones((n, 1)),
+                          alphas=np.ones(n_ann), betas=np.ones(n), priors=prior, n_iter=0, converged=True)
+    log_prior = np.log(prior)
+    log_wrong = np.log(k - 1)
+    n_pairs = len(ii) * k  # crowd-kit normalizes by its (judgment, class) rows
+    half_log_2pi = 0.5 * np.log(2 * np.pi)
+
+    def e_step(alpha: FloatArray, beta: FloatArray) -> FloatArray:
+        x = alpha[aa] * np.exp(beta[ii])
+        log_sig, log_1m = -_softplus(-x), -_softplus(x) - log_wrong
+        # every class gets the "wrong" term, then the observed class swaps it for the right one
+        log_joint = np.bincount(ii, weights=log_1m, minlength=n)[:, None] + np.bincount(
+            ii * k + ll, weights=log_sig - log_1m, minlength=n * k).reshape(n, k)
+        log_joint += log_prior
+        log_joint -= log_joint.max(axis=1, keepdims=True)
+        p = np.exp(log_joint)
+        out: FloatArray = p / p.sum(axis=1, keepdims=True)
+        return out
+
+    def q_value(alpha: FloatArray, beta: FloatArray, p_obs: FloatArray) -> float:
+        x = alpha[aa] * np.exp(beta[ii])
+        q = float(np.sum(p_obs * -_softplus(-x) + (1 - p_obs) * (-_softplus(x) - log_wrong)))
+        q -= float(np.sum((alpha - 1) ** 2) / 2 + n_ann * half_log_2pi)
+        q -= float(np.sum((beta - 1) ** 2) / 2 + n * half_log_2pi)
+        return q if np.isfinite(q) else -np.inf
+
+    def neg_q_and_grad(theta: FloatArray, p_obs: FloatArray) -> tuple[float, FloatArray]:
+        alpha, beta = theta[:n_ann], theta[n_ann:]
+        eb = np.exp(beta[ii])
+        x = alpha[aa] * eb
+        resid = p_obs - 1.0 / (1.0 + np.exp(-x))  # sum_c post_c (delta_c - sigma)
+        d_alpha = np.bincount(aa, weights=resid * eb, minlength=n_ann) - (alpha - 1)
+        d_beta = np.bincount(ii, weights=resid * x, minlength=n) - (beta - 1)
+        return -q_value(alpha, beta, p_obs), -np.concatenate([d_alpha, d_beta])
+
+    alpha = np.ones(n_ann)
+    beta = np.ones(n)
+    post = e_step(alpha, beta)
+    q = q_value(alpha, beta, post[ii, ll])
+    converged, it = False, 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        last_q = q
+        post = e_step(alpha, beta)
+        p_obs = post[ii, ll]
+        res = minimize(neg_q_and_grad, np.concatenate([alpha, beta]), args=(p_obs,), jac=True, method="CG",
+                       tol=m_step_tol, options={"maxiter": m_step_max_iter})
+        alpha, beta = res.x[:n_ann].copy(), res.x[n_ann:].copy()
+        q = q_value(alpha, beta, p_obs) / n_pairs
+        if q - last_q < tol:
+            converged = True
+            break
+    return GladResult(item_ids=item_ids, annotator_ids=annotator_ids, classes=cls, labels=_labels_of(cls, post),
+                      posteriors=post, alphas=alpha, betas=beta, priors=prior, n_iter=it, converged=converged)
+
+
+# --------------------------------------------------------------------------- MACE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaceResult:
+    """Fitted MACE model (Hovy et al. 2013).
+
+    Attributes:
+        item_ids / annotator_ids / classes / labels / posteriors: As in :class:`DawidSkeneResult`.
+        spamming: (n_annotators, 2) weights of ``[spamming, knowing]`` (crowd-kit's ``spamming_``).
+            With ``method="em"`` rows sum to 1; with ``"vb"`` they are variational
+            ``exp(E[log p])`` weights, which sum to a little under 1.
+        spam_strategy: (n_annotators, n_classes) the annotator's label distribution when
+            spamming (crowd-kit's ``thetas_``); normalized as ``spamming``.
+        log_marginal_likelihood: Of the kept restart (crowd-kit's selection criterion).
+        n_restarts: Restarts run.
+    """
+
+    item_ids: ObjArray
+    annotator_ids: ObjArray
+    classes: ObjArray
+    labels: ObjArray
+    posteriors: FloatArray
+    spamming: FloatArray
+    spam_strategy: FloatArray
+    log_marginal_likelihood: float
+    n_restarts: int
+
+    @property
+    def competence(self) -> FloatArray:
+        """(n_annotators,) P(not spamming), i.e. of answering the true class: ``spamming[:, 1]``."""
+        out: FloatArray = self.spamming[:, 1].copy()
+        return out
+
+
+MaceMethod: TypeAlias = Literal["vb", "em"]
+
+
+def mace(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    n_restarts: int = 10, max_iter: int = 50, method: MaceMethod = "vb", smoothing: float | None = None,
+    default_noise: float = 0.5, alpha: float = 0.5, beta: float = 0.5, seed: int = 0,
+    classes: Sequence[Hashable] | None = None,
+) -> MaceResult:
+    """MACE: each annotator either knows (answers the truth) or spams from their own distribution.
+
+    Annotator ``a`` answers the true class with probability ``competence[a]``,
+    otherwise draws from ``spam_strategy[a]``; the true class has a uniform prior.
+    As crowd-kit's ``MACE``: each restart initializes both parameter tables with
+    ``U(1, 1 + default_noise)`` draws, normalized; runs ``max_iter`` rounds of M-step then
+    E-step; the M-step is variational Bayes (``method="vb"``: Beta(``alpha``, ``beta``)
+    prior on spamming, symmetric Dirichlet(10) on the strategy) or plain EM with
+    additive ``smoothing`` (default ``0.01 / K``); the restart with the highest log
+    marginal likelihood is kept. Restart ``r`` draws from
+    ``numpy.random.RandomState(seed + r)`` (annotators and classes in sorted order); crowd-kit reuses one seed on
+    every restart, so its restarts repeat one run, which is our restart 0 when its
+    annotators and classes first appear in sorted order. Computed in log space, so
+    items with many judgments do not underflow.
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        n_restarts: Random restarts (>= 1).
+        max_iter: EM rounds per restart (>= 1).
+        method: ``"vb"`` (default) or ``"em"``.
+        smoothing: Pseudo-count of the ``"em"`` M-step (>= 0); default ``0.01 / K``.
+        default_noise: Width of the initialization's uniform draws (>= 0).
+        alpha / beta: Beta prior on (spamming, knowing) for ``"vb"`` (> 0).
+        seed: Seed of restart 0.
+        classes: Class order; defaults to the sorted distinct labels.
+
+    Returns:
+        A :class:`MaceResult`.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, no judgments, labels outside ``classes``,
+            or a bad setting.
+
+    References:
+        D. Hovy, T. Berg-Kirkpatrick, A. Vaswani, E. Hovy (2013). Learning whom to trust
+        with MACE. *NAACL-HLT*, 1120-1130.
+
+    Example:
+        >>> r = mace([1, 1, 1, 2, 2, 2], ["a", "b", "c"] * 2, ["x", "x", "y", "y", "y", "y"], n_restarts=1)
+        >>> r.labels.tolist()
+        ['x', 'y']
+    """
+    from scipy.special import digamma
+
+    _check_iter(n_restarts)
+    _check_iter(max_iter)
+    if method not in ("vb", "em"):
+        raise InvalidAnnotationError(f"method must be 'vb' or 'em', got {method!r}")
+    if not (default_noise >= 0 and alpha > 0 and beta > 0):
+        raise InvalidAnnotationError(
+            f"default_noise must be >= 0 and alpha, beta > 0, got {default_noise!r}, {alpha!r}, {beta!r}")
+    item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    smooth = 0.01 / k if smoothing is None else float(smoothing)
+    if not (smooth >= 0 and np.isfinite(smooth)):
+        raise InvalidAnnotationError(f"smoothing must be a finite pseudo-count >= 0, got {smoothing!r}")
+    theta_prior = np.array([alpha, beta])
+    strategy_prior = 10.0
+
+    def vb_normalize(x: FloatArray, prior: float | FloatArray) -> FloatArray:
+        out: FloatArray = np.exp(digamma(x + prior) - digamma((x + prior).sum(axis=1, keepdims=True)))
+        return out
+
+    def em_normalize(x: FloatArray) -> FloatArray:
+        s = (x + smooth).sum(axis=1, keepdims=True)
+        out: FloatArray = np.divide(x + smooth, s, out=np.zeros_like(x), where=~np.isclose(s, 0.0))
+        return out
+
+    def e_step(spam: FloatArray, theta: FloatArray) -> tuple[float, FloatArray, FloatArray, FloatArray]:
+        s_emit = spam[aa, 0] * theta[aa, ll]  # P(spam and this answer)
+        know = spam[aa, 1]
+        # factor of judgment o if the truth is c: s_emit + know * [c == l]
+        log_emit = np.log(np.maximum(s_emit, 1e-300))  # plain EM without smoothing can reach 0
+        log_joint = np.bincount(ii, weights=log_emit, minlength=n)[:, None] + np.bincount(
+            ii * k + ll, weights=np.log(s_emit + know) - log_emit, minlength=n * k).reshape(n, k)
+        log_joint -= np.log(k)
+        mx = log_joint.max(axis=1, keepdims=True)
+        scaled = np.exp(log_joint - mx)
+        norm = scaled.sum(axis=1, keepdims=True)
+        post = scaled / norm
+        log_marginal = mx[:, 0] + np.log(norm[:, 0])
+        loglik = float(np.sum(np.log(np.exp(log_marginal) + 1e-8)))
+        p_truth = post[ii, ll]  # P(truth == this answer | data)
+        knowing = p_truth * know / (s_emit + know)
+        spam_post = 1.0 - knowing  # P(this judgment was a spam draw | data)
+        strat = np.bincount(aa * k + ll, weights=spam_post, minlength=n_ann * k).reshape(n_ann, k).astype(np.float64)
+        know_counts = np.column_stack([np.bincount(aa, weights=spam_post, minlength=n_ann),
+                                       np.bincount(aa, weights=knowing, minlength=n_ann)]).astype(np.float64)
+        return loglik, post, strat, know_counts
+
+    def run(r: int) -> tuple[float, FloatArray, FloatArray]:
+        spam = 1.0 + (1.0 + default_noise) * np.random.RandomState(seed + r).random_sample((n_ann, 2))
+        theta = 1.0 + (1.0 + default_noise) * np.random.RandomState(seed + r).random_sample((n_ann, k))
+        spam /= spam.sum(axis=1, keepdims=True)
+        theta /= theta.sum(axis=1, keepdims=True)
+        loglik, _, strat, know_counts = e_step(spam, theta)
+        for _ in range(max_iter):
+            if method == "vb":
+                spam, theta = vb_normalize(know_counts, theta_prior), vb_normalize(strat, strategy_prior)
+            else:
+                spam, theta = em_normalize(know_counts), em_normalize(strat)
+            loglik, _, strat, know_counts = e_step(spam, theta)
+        return loglik, spam, theta
+
+    best = run(0)
+    for r in range(1, n_restarts):
+        cand = run(r)
+        if cand[0] > best[0]:  # first restart wins ties, as crowd-kit
+            best = cand
+    loglik, spam, theta = best
+    _, post, _, _ = e_step(spam, theta)
+    return MaceResult(item_ids=item_ids, annotator_ids=annotator_ids, classes=cls, labels=_labels_of(cls, post),
+                      posteriors=post, spamming=spam, spam_strategy=theta,
+                      log_marginal_likelihood=loglik, n_restarts=n_restarts)
+
+
+# --------------------------------------------------------------------------- Wawa and ZBS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkillVoteResult:
+    """A skill-weighted vote (:func:`wawa`, :func:`zero_based_skill`).
+
+    Attributes:
+        item_ids / annotator_ids / classes: Sorted ids (row / skill / column order).
+        labels: Winning class per item (first in class order on exact ties, as crowd-kit).
+        posteriors: (n_items, n_classes) each class's share of the skill-weighted votes.
+        skills: (n_annotators,) the weights: each annotator's (estimated) accuracy.
+        n_iter: Skill updates run.
+    """
+
+    item_ids: ObjArray
+    annotator_ids: ObjArray
+    classes: ObjArray
+    labels: ObjArray
+    posteriors: FloatArray
+    skills: FloatArray
+    n_iter: int
+
+
+def _weighted_shares(ii: IntArray, aa: IntArray, ll: IntArray, skills: FloatArray, n: int, k: int) -> FloatArray:
+    counts = _vote_counts(ii, ll, n, k, skills[aa])
+    total = counts.sum(axis=1, keepdims=True)
+    zero = total[:, 0] <= 0
+    if np.any(zero):  # every voter of the item has skill 0: fall back to the unweighted vote
+        counts[zero] = _vote_counts(ii, ll, n, k)[zero]
+        total = counts.sum(axis=1, keepdims=True)
+    out: FloatArray = counts / total
+    return out
+
+
+def _accuracy_vs(ii: IntArray, aa: IntArray, ll: IntArray, winner: IntArray, n_ann: int,
+                 n_items: int, k: int) -> FloatArray:
+    """Share of each annotator's distinct (item, label) answers equal to ``winner`` (crowd-kit's get_accuracy)."""
+    key = np.unique((aa.astype(np.int64) * n_items + ii) * k + ll)
+    a_u, rest = np.divmod(key, n_items * k)
+    i_u, l_u = np.divmod(rest, k)
+    hit = (winner[i_u] == l_u).astype(np.float64)
+    return _per_annotator_mean(hit, a_u.astype(np.intp), n_ann)
+
+
+def wawa(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    classes: Sequence[Hashable] | None = None,
+) -> SkillVoteResult:
+    """Wawa (worker agreement with aggregate): a vote weighted by agreement with the majority.
+
+    Three steps, as crowd-kit's ``Wawa``: the plurality vote (ties to the first class);
+    each annotator's skill is the share of their distinct ``(item, label)`` answers that
+    equal it; the final labels are the skill-weighted vote.
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        classes: Class order; defaults to the sorted distinct labels.
+
+    Returns:
+        A :class:`SkillVoteResult` (``n_iter`` 1).
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, no judgments, labels outside ``classes``.
+
+    Example:
+        >>> r = wawa([1, 1, 1, 2, 2, 2], ["a", "b", "c"] * 2, ["x", "x", "y", "y", "y", "y"])
+        >>> r.labels.tolist(), r.skills.tolist()
+        (['x', 'y'], [1.0, 1.0, 0.5])
+    """
+    item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    mv = np.argmax(_vote_counts(ii, ll, n, k), axis=1)
+    skills = _accuracy_vs(ii, aa, ll, mv, n_ann, n, k)
+    post = _weighted_shares(ii, aa, ll, skills, n, k)
+    return SkillVoteResult(item_ids=item_ids, annotator_ids=annotator_ids, classes=cls,
+                           labels=_labels_of(cls, post), posteriors=post, skills=skills, n_iter=1)
+
+
+def zero_based_skill(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    max_iter: int = 100, lr_init: float = 1.0, lr_steps_to_reduce: int = 20,
+    lr_reduce_factor: float = 0.5, eps: float = 1e-5, classes: Sequence[Hashable] | None = None,
+) -> SkillVoteResult:
+    """Zero-based skill (ZBS): skills moved toward agreement with the weighted vote, repeatedly.
+
+    As crowd-kit's ``ZeroBasedSkill``: every skill starts at ``1 / K + eps`` (``K`` the
+    number of distinct labels); on iteration ``t = 1 .. max_iter`` the learning rate is
+    multiplied by ``lr_reduce_factor`` when ``t`` is a multiple of ``lr_steps_to_reduce``,
+    the skill-weighted vote is taken and each skill moves by ``lr * (accuracy - skill)``,
+    accuracy being the share of the annotator's distinct answers equal to the vote. The
+    final labels are the vote weighted by the final skills. All ``max_iter`` iterations
+    run (crowd-kit has no early stop).
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        max_iter: Skill updates (>= 1).
+        lr_init: Initial learning rate (> 0).
+        lr_steps_to_reduce: Steps between learning-rate reductions (>= 1).
+        lr_reduce_factor: Learning-rate multiplier at each reduction (> 0).
+        eps: Added to the initial skill ``1 / K``.
+        classes: Class order; defaults to the sorted distinct labels.
+
+    Returns:
+        A :class:`SkillVoteResult`.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, no judgments, labels outside ``classes``,
+            or a bad setting.
+
+    Example:
+        >>> r = zero_based_skill([1, 1, 1, 2, 2, 2], ["a", "b", "c"] * 2, ["x", "x", "y", "y", "y", "y"])
+        >>> r.labels.tolist(), r.skills.round(3).tolist()
+        (['x', 'y'], [1.0, 1.0, 0.5])
+    """
+    _check_iter(max_iter)
+    _check_iter(lr_steps_to_reduce)
+    if not (lr_init > 0 and lr_reduce_factor > 0):
+        raise InvalidAnnotationError(f"lr_init and lr_reduce_factor must be > 0, got {lr_init!r}, {lr_reduce_factor!r}")
+    item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    skills = np.full(n_ann, 1.0 / len(np.unique(ll)) + eps)
+    lr = lr_init
+    for t in range(1, max_iter + 1):
+        if t % lr_steps_to_reduce == 0:
+            lr *= lr_reduce_factor
+        winner = np.argmax(_weighted_shares(ii, aa, ll, skills, n, k), axis=1)
+        skills = skills + lr * (_accuracy_vs(ii, aa, ll, winner, n_ann, n, k) - skills)
+    post = _weighted_shares(ii, aa, ll, skills, n, k)
+    return SkillVoteResult(item_ids=item_ids, annotator_ids=annotator_ids, classes=cls,
+                           labels=_labels_of(cls, post), posteriors=post, skills=skills, n_iter=max_iter)
+
+
+# --------------------------------------------------------------------------- choosing a method
+
+ConsensusMethod: TypeAlias = Literal[
+    "majority_vote", "dawid_skene", "one_coin_dawid_skene", "glad", "mace", "wawa", "zero_based_skill"]
+#: Every :data:`ConsensusMethod`, in the order the docs list them.
+CONSENSUS_METHODS: tuple[str, ...] = (
+    "majority_vote", "dawid_skene", "one_coin_dawid_skene", "glad", "mace", "wawa", "zero_based_skill")
+
+#: What each method's per-annotator skill is (the report prints it beside the numbers).
+SKILL_DEFINITIONS: dict[str, str] = {
+    "majority_vote": "share of the annotator's distinct answers equal to the plurality label (tied items left out)",
+    "dawid_skene": "P(correct) implied by the confusion matrix: sum_k prior_k * confusion[k, k]",
+    "one_coin_dawid_skene": "the one-coin accuracy s: P(answer = true class)",
+    "glad": "P(correct) on an item of median difficulty: sigmoid(alpha * exp(median beta))",
+    "mace": "competence: P(the annotator is not spamming)",
+    "wawa": "share of the annotator's distinct answers equal to the majority vote",
+    "zero_based_skill": "ZBS skill: agreement with the skill-weighted vote, after the learning-rate schedule",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassConsensus:
+    """One class-consensus method's labels and annotator skills, whatever the method.
+
+    Attributes:
+        method: The :data:`ConsensusMethod` that ran.
+        item_ids: Items, sorted.
+        labels: Consensus label per item; ``None`` only for ``majority_vote`` ties.
+        annotator_ids: Annotators, sorted.
+        skills: (n_annotators,) skill on a [0, 1] scale, as :data:`SKILL_DEFINITIONS` says.
+        fit: The method's own result (:class:`DawidSkeneResult`, :class:`GladResult`, ...).
+    """
+
+    method: str
+    item_ids: ObjArray
+    labels: ObjArray
+    annotator_ids: ObjArray
+    skills: FloatArray
+    fit: VoteResult | DawidSkeneResult | OneCoinResult | GladResult | MaceResult | SkillVoteResult
+
+
+def _check_method(method: str) -> None:
+    if method not in CONSENSUS_METHODS:
+        raise InvalidAnnotationError(
+            f"unknown consensus method {method!r}; known: {', '.join(CONSENSUS_METHODS)}")
+
+
+def class_consensus(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    method: ConsensusMethod = "dawid_skene", seed: int = 0,
+) -> ClassConsensus:
+    """Run one class-consensus method at its defaults and express annotator skill on one scale.
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        method: One of :data:`CONSENSUS_METHODS`.
+        seed: Seed of MACE's first restart (the other methods are deterministic).
+
+    Returns:
+        A :class:`ClassConsensus`.
+
+    Raises:
+        InvalidAnnotationError: An unknown method (the message lists the known ones), or
+            bad judgments.
+
+    Example:
+        >>> c = class_consensus([1, 1, 1, 2, 2, 2], ["a", "b", "c"] * 2, ["x", "x", "y", "y", "y", "y"], method="wawa")
+        >>> c.labels.tolist(), c.skills.tolist()
+        (['x', 'y'], [1.0, 1.0, 0.5])
+    """
+    _check_method(method)
+    if method == "majority_vote":
+        mv = majority_vote(items, annotators, labels)
+        _, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, None)
+        # items without a winner count for nobody: their winner code is out of range
+        winner = np.where(mv.resolved, np.argmax(mv.counts, axis=1), len(cls))
+        skills = _accuracy_vs(ii, aa, ll, winner, len(annotator_ids), len(mv.item_ids), len(cls) + 1)
+        return ClassConsensus(method=method, item_ids=mv.item_ids, labels=mv.labels, annotator_ids=annotator_ids,
+                              skills=skills, fit=mv)
+    fit: DawidSkeneResult | OneCoinResult | GladResult | MaceResult | SkillVoteResult
+    if method == "dawid_skene":
+        fit = dawid_skene(items, annotators, labels)
+        skills = fit.accuracy_score()
+    elif method == "one_coin_dawid_skene":
+        fit = one_coin_dawid_skene(items, annotators, labels)
+        skills = fit.skills
+    elif method == "glad":
+        fit = glad(items, annotators, labels)
+        skills = fit.accuracy_score()
+    elif method == "mace":
+        fit = mace(items, annotators, labels, seed=seed)
+        skills = fit.competence
+    elif method == "wawa":
+        fit = wawa(items, annotators, labels)
+        skills = fit.skills
+    else:
+        fit = zero_based_skill(items, annotators, labels)
+        skills = fit.skills
+    return ClassConsensus(method=method, item_ids=fit.item_ids, labels=fit.labels,
+                          annotator_ids=fit.annotator_ids, skills=skills, fit=fit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkillIntervals:
+    """Annotator skills with percentile-bootstrap intervals (resampling items).
+
+    Attributes:
+        method: The consensus method.
+        annotator_ids: Annotators, sorted.
+        skills: Skill on the full data (:attr:`ClassConsensus.skills`).
+        low / high: Interval ends; NaN where fewer than two resamples held the annotator.
+        n_judgments: Judgments of each annotator.
+        n_resamples: Resamples drawn (after the work bound).
+        confidence: Interval coverage, e.g. 0.95.
+    """
+
+    method: str
+    annotator_ids: ObjArray
+    skills: FloatArray
+    low: FloatArray
+    high: FloatArray
+    n_judgments: IntArray
+    n_resamples: int
+    confidence: float
+
+
+def skill_intervals(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
+    method: ConsensusMethod = "dawid_skene", n_resamples: int = 200, confidence: float = 0.95,
+    seed: int = 0, max_judgments: int = 2_000_000,
+) -> SkillIntervals:
+    """Each annotator's skill under ``method`` with a seeded item-bootstrap interval.
+
+    Items are drawn with replacement (``numpy.random.default_rng(seed)``), each draw keeping
+    all of the item's judgments as a new item; the method is refitted on every resample and
+    the interval is the percentile interval of the refitted skills (an annotator absent from
+    a resample is left out of that one). Refitting carries the model's own estimation noise
+    into the interval, which a posterior computed at the fitted parameters would not. Work is
+    bounded: at most ``max_judgments`` judgments in all are refitted (MACE counts its
+    restarts), but never fewer than 20 resamples.
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format).
+        method: One of :data:`CONSENSUS_METHODS`.
+        n_resamples: Wanted resamples (>= 1), before the work bound.
+        confidence: Coverage in (0, 1).
+        seed: Seed of the resampling (and of MACE).
+        max_judgments: Work bound, in judgments refitted (>= 1).
+
+    Returns:
+        A :class:`SkillIntervals`.
+
+    Raises:
+        InvalidAnnotationError: An unknown method, bad settings or bad judgments.
+
+    Example:
+        >>> r = skill_intervals([1, 1, 2, 2, 3, 3], ["a", "b"] * 3, ["x", "x", "y", "y", "x", "y"],
+        ...                     method="wawa", n_resamples=50)
+        >>> r.n_resamples, bool(r.low[0] <= r.skills[0] <= r.high[0])
+        (50, True)
+    """
+    _check_method(method)
+    _check_iter(n_resamples)
+    _check_iter(max_judgments)
+    if not 0 < confidence < 1:
+        raise InvalidAnnotationError(f"confidence must be in (0, 1), got {confidence!r}")
+    full = class_consensus(items, annotators, labels, method=method, seed=seed)
+    _, annotator_ids, _, ii, aa, ll = _encode_long(items, annotators, labels, None)
+    n, n_ann, n_obs = int(ii.max()) + 1, len(annotator_ids), len(ii)
+    cost = n_obs * (10 if method == "mace" else 1)
+    b = min(n_resamples, max(20, max_judgments // cost))
+    order = np.argsort(ii, kind="stable")
+    per_item = np.bincount(ii, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(per_item)[:-1]])
+    rng = np.random.default_rng(seed)
+    draws = np.full((b, n_ann), np.nan)
+    for r in range(b):
+        pick = rng.integers(0, n, n)
+        lengths = per_item[pick]
+        new_item = np.repeat(np.arange(n), lengths)
+        offset = np.arange(len(new_item)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        rows = order[np.repeat(starts[pick], lengths) + offset]
+        fit = class_consensus(new_item, aa[rows], ll[rows], method=method, seed=seed)
+        draws[r, fit.annotator_ids.astype(np.intp)] = fit.skills
+    tail = 100 * (1 - confidence) / 2
+    enough = np.sum(np.isfinite(draws), axis=0) >= 2
+    low = np.full(n_ann, np.nan)
+    high = np.full(n_ann, np.nan)
+    if np.any(enough):
+        low[enough] = np.nanpercentile(draws[:, enough], tail, axis=0)
+        high[enough] = np.nanpercentile(draws[:, enough], 100 - tail, axis=0)
+    return SkillIntervals(method=method, annotator_ids=annotator_ids, skills=full.skills, low=low, high=high,
+                          n_judgments=np.bincount(aa, minlength=n_ann).astype(np.intp), n_resamples=b,
+                          confidence=confidence)
 
 
 # --------------------------------------------------------------------------- boxes

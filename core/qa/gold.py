@@ -14,8 +14,11 @@ Per annotator and label set, the metric that fits the value kind:
 Every rate carries its successes, n and a Wilson 95% interval, so twelve gold
 items visibly say little. The verdict is ``pass`` when the interval's lower
 end clears the threshold, ``fail`` when its upper end is below it, and
-``undecided`` otherwise, with the number of further gold items that would
-shrink the interval to the wanted width.
+``undecided`` otherwise. ``more_items_needed`` answers that verdict: 0 when it is
+decided, else the further gold items after which the interval would clear the
+threshold if the observed rate held (:func:`items_to_decide`; ``None`` when no
+number would, the rate sitting on the threshold). ``items_for_target_width`` is the
+planner's figure: further items that would shrink the interval to the wanted width.
 """
 
 from __future__ import annotations
@@ -72,10 +75,12 @@ class GoldScore:
     verdict: Verdict
     more_items_needed: int | None
     details: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    items_for_target_width: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "score": self.score.to_dict(), "n_items": self.n_items,
                 "verdict": self.verdict, "more_items_needed": self.more_items_needed,
+                "items_for_target_width": self.items_for_target_width,
                 **{k: v for k, v in self.details.items()}}
 
 
@@ -95,6 +100,42 @@ def _more_needed(rate: RateCI, target_width: float) -> int | None:
         return None
     p = min(max(rate.estimate, 0.0), 1.0)
     return int(gold_items_needed(p, target_width, already=rate.n))
+
+
+def items_to_decide(rate: RateCI, threshold: float, *, max_n: int = 1_000_000) -> int | None:
+    """Further gold items that would decide the verdict if the observed rate held.
+
+    0 when the verdict is already ``pass`` or ``fail``. Otherwise the smallest ``k`` such
+    that, at the same rate on ``n + k`` items, the 95% Wilson interval's lower end reaches
+    ``threshold`` (rate above it) or its upper end falls below it (rate below it); the
+    Wilson interval at a fixed rate narrows as ``n`` grows, so ``k`` is found by doubling,
+    then bisection. ``None`` when no gold was scored, or when no number up to ``max_n``
+    decides (the rate equals the threshold, or lies within rounding of it).
+
+    Example:
+        >>> items_to_decide(RateCI.of(9, 10), 0.8)  # 0.9 on 10 items: [0.596, 0.982]
+        52
+    """
+    verdict = verdict_for(rate, threshold)
+    if verdict == "no gold":
+        return None
+    if verdict in ("pass", "fail"):
+        return 0
+    p = rate.estimate
+
+    def decided(n: int) -> bool:
+        lo, hi = proportion_interval(p * n, n, method="wilson")
+        return bool(lo >= threshold) if p > threshold else bool(hi < threshold)
+
+    if p == threshold or not decided(max_n):
+        return None
+    lo_n, hi_n = rate.n, rate.n + 1
+    while not decided(hi_n):
+        lo_n, hi_n = hi_n, min(2 * hi_n, max_n)
+    while hi_n - lo_n > 1:
+        mid = (lo_n + hi_n) // 2
+        lo_n, hi_n = (lo_n, mid) if decided(mid) else (mid, hi_n)
+    return hi_n - rate.n
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,7 +211,8 @@ def score_classes(dataset: Dataset, label_set: str, *, threshold: float, target_
         scores.append(GoldScore(annotator_id=ann, label_set=label_set,
                                 metric="within_tolerance" if numeric else "accuracy", score=rate,
                                 n_items=n, verdict=verdict_for(rate, threshold),
-                                more_items_needed=_more_needed(rate, target_width), details=details))
+                                more_items_needed=items_to_decide(rate, threshold), details=details,
+                                items_for_target_width=_more_needed(rate, target_width)))
     conf = {"labels": labels, "by_annotator": confusion} if confusion else {}
     return GoldOutcome(scores=tuple(scores), discrepancies=tuple(discrepancies), confusion=conf,
                        gold_items=frozenset(gold))
@@ -211,7 +253,8 @@ def score_regions(dataset: Dataset, label_set: str, *, match: Any, threshold: fl
         }
         scores.append(GoldScore(annotator_id=ann, label_set=label_set, metric="f1", score=f1,
                                 n_items=n_items, verdict=verdict_for(f1, threshold),
-                                more_items_needed=_more_needed(f1, target_width), details=details))
+                                more_items_needed=items_to_decide(f1, threshold), details=details,
+                                items_for_target_width=_more_needed(f1, target_width)))
     return GoldOutcome(scores=tuple(scores), discrepancies=tuple(discrepancies),
                        gold_items=frozenset(gold))
 
@@ -255,7 +298,8 @@ def score_texts(dataset: Dataset, label_set: str, *, error_counts: Any, threshol
                    "word_errors": werr, "reference_words": wn}
         scores.append(GoldScore(annotator_id=ann, label_set=label_set, metric="word_accuracy", score=acc,
                                 n_items=n_items, verdict=verdict_for(acc, threshold),
-                                more_items_needed=_more_needed(acc, target_width), details=details))
+                                more_items_needed=items_to_decide(acc, threshold), details=details,
+                                items_for_target_width=_more_needed(acc, target_width)))
     return GoldOutcome(scores=tuple(scores), discrepancies=tuple(discrepancies), gold_items=frozenset(gold))
 
 
@@ -276,5 +320,14 @@ def gold_item_count(outcomes: Mapping[str, GoldOutcome]) -> int:
     return len(items)
 
 
-__all__: Sequence[str] = ("GoldOutcome", "GoldScore", "RateCI", "score_classes", "score_regions",
-                          "score_texts", "summarize", "verdict_for")
+__all__: Sequence[str] = (
+    "GoldOutcome",
+    "GoldScore",
+    "RateCI",
+    "items_to_decide",
+    "score_classes",
+    "score_regions",
+    "score_texts",
+    "summarize",
+    "verdict_for",
+)

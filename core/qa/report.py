@@ -12,8 +12,15 @@ comparison with identity switches and missed frames, :mod:`accord.core.qa.track_
 
 Label sets are handled by the family of their value kind:
 
-* classes and numbers (``classification``, ``multilabel``, ``numeric``):
-  chance-corrected coefficients on the items x annotators matrix;
+* classes and numbers (``classification``, ``numeric``): chance-corrected
+  coefficients on the items x annotators matrix (Fleiss' kappa whenever every item
+  has the same number of ratings); pairwise Cohen's kappa for every annotator pair
+  sharing at least ``min_pair_items`` items, all from one contingency pass, and each
+  annotator's kappa against the rest (what large teams read instead of a heat map);
+  labels outside the labeling config join the categories and become a finding;
+* multi-select classes (``multilabel``): label sets compared as sets (Krippendorff's
+  alpha with the MASI distance, exact-set agreement) and, per label, alpha on
+  present / absent;
 * regions (boxes, polygons, masks, keypoints, spans, segments, tracks,
   cuboids): one-to-one matching per item and annotator pair; Krippendorff's
   alpha with an item-level distance between annotation sets;
@@ -38,15 +45,19 @@ from .._toml import loads_toml
 from ..agreement_structured import structured_alpha
 from ..cost import CostConfig
 from ..errors import ConfigError, UndefinedAgreementError
+from ..limits import check_limit
 from ..matching.base import MatchResult
-from ..model import REGION_KINDS, Dataset, Record, TextValue, value_label
+from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
+from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, TextValue, value_label
 from . import gold as gold_mod
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
+from .consensus import CONSENSUS_METHODS, ConsensusMethod
 from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
     Taxonomy,
+    case_mismatches,
     classify_match,
     compare_counts,
     count_discrepancies,
@@ -57,6 +68,11 @@ SCHEMA_VERSION = "1.0"
 # Structured alpha: at most this many cross-item pairs are matched for the expected distance.
 _EXPECTED_PAIRS = 3000
 CLASS_KINDS = frozenset({"classification", "multilabel", "numeric"})
+#: Default minimum of shared items for a pairwise figure (:attr:`ReportConfig.min_pair_items`).
+MIN_PAIR_ITEMS = 10
+# A bootstrap resample costs O(cells); resamples are capped so one coefficient's interval
+# touches at most this many ratings in all (never fewer than 100 resamples).
+_BOOTSTRAP_CELLS = 60_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +91,24 @@ class ReportConfig:
             put the team).
         fdr: False discovery rate for bias tests (Benjamini–Hochberg).
         group_keys: Item metadata keys to monitor for bias (None: every key with 2-20 values).
+        bias_fields: Keys of each item's ``meta`` or ``data`` (a Label Studio task's ``data``)
+            to monitor for bias; when given it replaces ``group_keys``. Without either, every
+            metadata key with 2-20 values is monitored, and so is every low-cardinality string
+            field of ``data`` (2-20 values, each shared by at least two items).
+        min_pair_items: Minimum items two annotators must share for their pairwise
+            figure (Cohen's kappa, alpha): with fewer, a kappa's standard error is near
+            0.3 and the cell is left empty. Default :data:`MIN_PAIR_ITEMS`.
+        max_headlines: "What to look at first" keeps this many lines, ranked by impact;
+            the rest are listed under ``summary.headline_more``.
+        keypoint_sigmas: OKS falloff per keypoint name (``{"0": 0.05, "nose": 0.026}``),
+            extending COCO's 17 person keypoints.
+        default_keypoint_sigma: OKS falloff for every other keypoint name (CVAT names its
+            points "0", "1", ...). Default
+            :data:`~accord.core.matching.keypoints.DEFAULT_KEYPOINT_SIGMA`.
+        consensus_method: Truth inference for classification label sets, one of
+            :data:`~accord.core.qa.consensus.CONSENSUS_METHODS` (default ``"dawid_skene"``);
+            the consensus section names the method and gives each annotator's skill with a
+            seeded item-bootstrap interval (:func:`~accord.core.qa.consensus.skill_intervals`).
         taxonomy: The error taxonomy.
     """
 
@@ -89,11 +123,20 @@ class ReportConfig:
     inspection_severity: Severity = "normal"
     fdr: float = 0.05
     group_keys: tuple[str, ...] | None = None
+    bias_fields: tuple[str, ...] | None = None
     numeric_tolerance: float = 0.0
     max_discrepancies: int = 5000
+    min_pair_items: int = MIN_PAIR_ITEMS
+    max_headlines: int = 10
+    keypoint_sigmas: Mapping[str, float] = field(default_factory=dict)
+    default_keypoint_sigma: float | None = DEFAULT_KEYPOINT_SIGMA
+    consensus_method: ConsensusMethod = "dawid_skene"
     taxonomy: Taxonomy = field(default_factory=lambda: DEFAULT_TAXONOMY)
 
     def __post_init__(self) -> None:
+        if self.consensus_method not in CONSENSUS_METHODS:
+            raise ConfigError(f"[report] consensus_method must be one of {', '.join(CONSENSUS_METHODS)}; "
+                              f"got {self.consensus_method!r}")
         if self.inspection_severity not in _SEVERITIES:
             raise ConfigError(f"inspection_severity must be one of {list(_SEVERITIES)}, "
                               f"got {self.inspection_severity!r}")
@@ -101,6 +144,21 @@ class ReportConfig:
             raise ConfigError(f"inspection_level must be one of {list(_LEVELS)}, got {self.inspection_level!r}")
         if not any(abs(self.aql - a) < 1e-9 for a in AQLS):
             raise ConfigError(f"aql must be one of the ISO 2859-1 preferred values {list(AQLS)}, got {self.aql!r}")
+        if not isinstance(self.keypoint_sigmas, Mapping) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                for v in self.keypoint_sigmas.values()):
+            raise ConfigError("[report] keypoint_sigmas must map keypoint names to numbers > 0, e.g. "
+                              f"keypoint_sigmas = {{\"0\" = 0.05}}, got {self.keypoint_sigmas!r}")
+        d = self.default_keypoint_sigma
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int | float) or not math.isfinite(d)
+                              or d <= 0):
+            raise ConfigError(f"[report] default_keypoint_sigma must be a number > 0 (COCO's sigmas are "
+                              f"0.025-0.107), got {d!r}")
+        for name in ("min_pair_items", "max_headlines", "n_bootstrap"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"[report] {name} must be an integer >= 1, got {v!r}")
+        check_limit("max_bootstrap", self.n_bootstrap, "[report] n_bootstrap asks for", unit=" resamples")
 
 
 def config_from_toml(text: str) -> ReportConfig:
@@ -112,8 +170,12 @@ def config_from_toml(text: str) -> ReportConfig:
     if unknown:
         raise ConfigError(f"[report]: unknown keys {sorted(unknown)}; known: {sorted(known)}")
     kw: dict[str, Any] = dict(table)
-    if "group_keys" in kw:
-        kw["group_keys"] = tuple(kw["group_keys"])
+    for key in ("group_keys", "bias_fields"):
+        if key in kw:
+            if not isinstance(kw[key], list) or not all(isinstance(k, str) for k in kw[key]):
+                raise ConfigError(f"[report] {key} must be a list of field names, e.g. {key} = "
+                                  f"[\"language\", \"source\"], got {kw[key]!r}")
+            kw[key] = tuple(kw[key])
     if "taxonomy" in data:
         kw["taxonomy"] = taxonomy_from_mapping(data)
     try:
@@ -170,10 +232,70 @@ def _ratings_matrix(per_item: Mapping[str, Mapping[str, list[Record]]], annotato
 # --------------------------------------------------------------------------- classes
 
 
+def _boot_cfg(config: ReportConfig, cells: int) -> ReportConfig:
+    """The config with its bootstrap bounded: at most ``_BOOTSTRAP_CELLS`` ratings touched in all."""
+    cap = max(100, _BOOTSTRAP_CELLS // max(cells, 1))
+    return config if config.n_bootstrap <= cap else replace(config, n_bootstrap=cap)
+
+
+def _pairwise_block(codes: npt.NDArray[np.int64], k: int, annotators: Sequence[str], config: ReportConfig,
+                    metric: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pairwise matrix and each annotator's agreement with the rest, from one contingency pass."""
+    pk = ag.pairwise_cohen_kappa(codes, n_categories=k, min_items=config.min_pair_items)
+    r = len(annotators)
+    mat = [[1.0 if a == b else _f(pk.kappa[a, b]) for b in range(r)] for a in range(r)]
+    n_pairs = int(np.triu(pk.n_shared, 1).astype(bool).sum())
+    enough = int(np.triu(pk.n_shared >= config.min_pair_items, 1).sum())
+    pairwise = {"annotators": list(annotators), "metric": metric, "matrix": mat,
+                "min_items": config.min_pair_items, "n_pairs_sharing_items": n_pairs,
+                "n_pairs_shown": enough}
+    rated = np.diag(pk.n_shared)
+    rows = [{"annotator_id": annotators[a], "n_items": int(rated[a]), "n_pairs": int(pk.rest_n[a]),
+             "agreement": _f(pk.rest_agreement[a]), "cohen_kappa": _f(pk.rest_kappa[a])}
+            for a in range(r) if pk.rest_n[a] > 0]
+    rows.sort(key=lambda x: (x["cohen_kappa"] is None, x["cohen_kappa"] if x["cohen_kappa"] is not None else 0.0,
+                             x["annotator_id"]))
+    rest = {"metric": "Cohen's kappa of the annotator's labels against every other label on the same items "
+                      "(pooled table), and the share of those pairs that agree; lowest first", "rows": rows}
+    return pairwise, rest
+
+
+def _compact(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Each item's ratings moved to the left, as wide as the most ratings an item has.
+
+    Every multi-rater coefficient here (alpha, percent agreement, AC1, Brennan-Prediger,
+    Fleiss) reads only each item's values, never which rater gave them, so this gives the
+    same numbers; with 164 annotators and 10 ratings an item it is 16 times fewer cells
+    for every bootstrap resample.
+    """
+    present = ~np.isnan(values)
+    width = max(int(present.sum(axis=1).max(initial=0)), 2)
+    order = np.argsort(~present, axis=1, kind="stable")
+    return np.take_along_axis(values, order, axis=1)[:, :width]
+
+
+def _off_schema(ls: Any, m: npt.NDArray[Any], items: Sequence[str]) -> list[dict[str, Any]]:
+    """Labels rated but not declared in the label set (a finding, not a crash)."""
+    declared = set(ls.labels) if ls is not None and ls.labels else set()
+    if not declared:
+        return []
+    where: dict[str, list[str]] = defaultdict(list)
+    for i, row in enumerate(m):
+        for v in row:
+            if v is not None and v not in declared:
+                where[str(v)].append(items[i])
+    folded = {d.casefold(): d for d in sorted(declared)}
+    return [{"label": lab, "n_ratings": len(ids), "item_ids": sorted(set(ids))[:20],
+             **({"case_of": folded[lab.casefold()]} if lab.casefold() in folded else {})}
+            for lab, ids in sorted(where.items())]
+
+
 def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
                      ) -> tuple[dict[str, Any], dict[str, float]]:
     ls = ds.schema.label_sets.get(name)
     kind = ls.kind if ls else ds.select(label_set=name)[0].kind
+    if kind == "multilabel":
+        return _multilabel_agreement(ds, name, config, seed)
     numeric = kind == "numeric"
     per_item = {i: a for i, a in ds.grouped(name, source="human").items() if sum(bool(r) for r in a.values()) > 0}
     annotators = ds.annotators()
@@ -188,65 +310,179 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
     scale = ls.scale if ls else "nominal"
     level = "interval" if numeric and scale == "nominal" else scale
     coefs: dict[str, Any] = {}
-    coefs["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, m, config, seed, level=level)
-    if not numeric:
-        categories = list(ls.labels) if ls and ls.labels else None
-        coefs["percent_agreement"] = _with_ci(ag.percent_agreement, m, config, seed)
-        coefs["gwet_ac1"] = _with_ci(ag.gwet_ac1, m, config, seed, categories=categories)
-        coefs["brennan_prediger"] = _with_ci(ag.brennan_prediger, m, config, seed, categories=categories)
-        full = np.array([all(v is not None for v in row) for row in m], dtype=bool)
-        if full.sum() >= 2:
-            coefs["fleiss_kappa"] = _with_ci(
-                lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), m[full], config, seed)
+    if numeric:
+        dense = _compact(m.astype(np.float64))
+        coefs["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, dense, _boot_cfg(config, dense.size), seed,
+                                               level=level)
+        present = ~np.isnan(m)
+    else:
+        # Code labels once (sorted label order, so ordinal ranks are unchanged); every coefficient
+        # then sees float codes, and labels outside the schema join the categories (and a finding).
+        off = _off_schema(ls, m, items)
+        if off:
+            out["off_schema_labels"] = off
+        declared = list(ls.labels) if ls and ls.labels else []
+        observed = {v for v in m.ravel() if v is not None}
+        cats = sorted(set(declared) | observed)
+        index = {c: k for k, c in enumerate(cats)}
+        codes = np.array([[index[v] if v is not None else -1 for v in row] for row in m], dtype=np.int64)
+        coded = _compact(np.where(codes >= 0, codes.astype(np.float64), np.nan))
+        bcfg = _boot_cfg(config, coded.size)
+        categories = ([float(index[c]) for c in declared] + [float(index[c]) for c in sorted(observed)
+                                                             if c not in set(declared)]) if declared else None
+        coefs["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, coded if level in ("nominal", "ordinal")
+                                               else m, bcfg, seed, level=level)
+        coefs["percent_agreement"] = _with_ci(ag.percent_agreement, coded, bcfg, seed)
+        coefs["gwet_ac1"] = _with_ci(ag.gwet_ac1, coded, bcfg, seed, categories=categories)
+        coefs["brennan_prediger"] = _with_ci(ag.brennan_prediger, coded, bcfg, seed, categories=categories)
+        present = codes >= 0
+        sizes = present.sum(axis=1)
+        full = present.all(axis=1)
+        full_coded = np.where(codes >= 0, codes.astype(np.float64), np.nan)[full]
+        if sizes.min() >= 2 and sizes.min() == sizes.max():
+            # Fleiss (1971) as defined: every item has the same number of ratings (any raters).
+            coefs["fleiss_kappa"] = {**_with_ci(
+                lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), coded, bcfg, seed),
+                "ratings_per_item": int(sizes[0])}
+        elif full.sum() >= 2:
+            coefs["fleiss_kappa"] = {**_with_ci(
+                lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), full_coded, bcfg,
+                seed), "note": "items rated by every annotator only"}
     out["coefficients"] = coefs
     out["primary"] = "krippendorff_alpha"
     out["level"] = level
-    # annotator x annotator: Cohen's kappa (classes) or alpha (numbers) on items both rated.
-    mat: list[list[float | None]] = []
-    for a in range(len(annotators)):
-        row: list[float | None] = []
-        for b in range(len(annotators)):
-            if a == b:
-                row.append(1.0)
+    if numeric:
+        # annotator x annotator alpha on the items both rated, for pairs sharing enough items.
+        p = present.astype(np.int64)
+        shared = p.T @ p
+        mat: list[list[float | None]] = []
+        for a in range(len(annotators)):
+            row: list[float | None] = []
+            for b in range(len(annotators)):
+                if a == b:
+                    row.append(1.0)
+                    continue
+                v: float | None = None
+                if shared[a, b] >= config.min_pair_items:
+                    both = present[:, a] & present[:, b]
+                    try:
+                        v = ag.krippendorff_alpha(m[both][:, [a, b]], level=level)
+                    except (UndefinedAgreementError, ValueError):
+                        v = None
+                row.append(_f(v))
+            mat.append(row)
+        out["pairwise"] = {"annotators": list(annotators), "metric": "alpha", "matrix": mat,
+                           "min_items": config.min_pair_items}
+        for i, item in enumerate(items):
+            vals = [v for v in m[i] if not np.isnan(v)]
+            if len(vals) < 2:
                 continue
-            both = np.array([_present(m[i, a], numeric) and _present(m[i, b], numeric)
-                             for i in range(len(items))], dtype=bool)
-            try:
-                if numeric:
-                    v = ag.krippendorff_alpha(m[both][:, [a, b]], level=level)
-                else:
-                    v = ag.cohen_kappa(list(m[both, a]), list(m[both, b]))
-            except (UndefinedAgreementError, ValueError):
-                v = None
-            row.append(_f(v))
-        mat.append(row)
-    out["pairwise"] = {"annotators": list(annotators), "metric": "alpha" if numeric else "cohen_kappa",
-                       "matrix": mat}
-    # per item: share of agreeing pairs (classes) or 1 - normalized spread (numbers)
-    for i, item in enumerate(items):
-        vals = [v for v in m[i] if v is not None and not (numeric and np.isnan(v))]
-        if len(vals) < 2:
-            continue
-        if numeric:
             spread = float(np.ptp(vals))
             rng = float(np.nanmax(m.astype(float)) - np.nanmin(m.astype(float))) or 1.0
             item_scores[item] = 1.0 - spread / rng
-        else:
-            pairs = list(itertools.combinations(vals, 2))
-            item_scores[item] = sum(x == y for x, y in pairs) / len(pairs)
-    if not numeric:
-        # Specific (positive) agreement per label: sum n_ik(n_ik-1) / sum n_ik(n_i-1).
-        counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        for row in m:
-            vals = [v for v in row if v is not None]
-            n_i = len(vals)
-            if n_i < 2:
-                continue
-            for k, c in Counter(vals).items():
-                counts[k][0] += c * (c - 1)
-                counts[k][1] += c * (n_i - 1)
-        out["per_label"] = {k: {"metric": "specific_agreement", "estimate": _f(a / b if b else None),
-                                "low": None, "high": None, "n": int(b)} for k, (a, b) in sorted(counts.items())}
+        return out, item_scores
+    out["pairwise"], out["annotator_vs_rest"] = _pairwise_block(codes, len(cats), annotators, config,
+                                                                "cohen_kappa")
+    # per item: share of agreeing pairs, sum_k c_k (c_k - 1) / (n (n - 1)), from the count table.
+    counts = np.zeros((len(items), max(len(cats), 1)), dtype=np.int64)
+    rows_i, cols_i = np.nonzero(present)
+    np.add.at(counts, (rows_i, codes[rows_i, cols_i]), 1)
+    n_i = counts.sum(axis=1)
+    same = (counts * (counts - 1)).sum(axis=1)
+    for i in np.flatnonzero(n_i >= 2):
+        item_scores[items[i]] = int(same[i]) / int(n_i[i] * (n_i[i] - 1))
+    # Specific (positive) agreement per label: sum n_ik(n_ik-1) / sum n_ik(n_i-1).
+    pairable = n_i >= 2
+    num = (counts[pairable] * (counts[pairable] - 1)).sum(axis=0)
+    den = (counts[pairable] * (n_i[pairable, None] - 1)).sum(axis=0)
+    seen = counts[pairable].sum(axis=0) > 0
+    out["per_label"] = {cats[k]: {"metric": "specific_agreement", "estimate": _f(num[k] / den[k] if den[k] else None),
+                                  "low": None, "high": None, "n": int(den[k])}
+                        for k in sorted(np.flatnonzero(seen), key=lambda k: cats[k])}
+    return out, item_scores
+
+
+def masi_distance(a: frozenset[str], b: frozenset[str]) -> float:
+    """MASI distance between two label sets (Passonneau 2006): ``1 - J * M``.
+
+    ``J`` is the Jaccard index and ``M`` is 1 for equal sets, 2/3 when one contains the
+    other, 1/3 when they overlap otherwise and 0 when disjoint; two empty sets are equal.
+
+    >>> round(masi_distance(frozenset({"a"}), frozenset({"a", "b"})), 4)  # 1 - 1/2 * 2/3
+    0.6667
+    """
+    if a == b:
+        return 0.0
+    inter, union = len(a & b), len(a | b)
+    m = 2 / 3 if (a <= b or b <= a) else (1 / 3 if inter else 0.0)
+    return 1.0 - (inter / union) * m
+
+
+def _multilabel_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
+                          ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Multi-select classes treated as sets: MASI alpha, exact-set agreement, per-label binary alpha.
+
+    A submission that chose nothing in the label set counts as the empty set.
+    """
+    ls = ds.schema.label_sets.get(name)
+    human = ds.grouped(name, source="human")
+    annotators = ds.annotators()
+    col = {a: j for j, a in enumerate(annotators)}
+    per_item = {i: per for i, per in human.items() if per}
+    items = sorted(per_item)
+    sets: list[list[frozenset[str] | None]] = [[None] * len(annotators) for _ in items]
+    for i, item in enumerate(items):
+        for a, rs in per_item[item].items():
+            if a in col:
+                labs: set[str] = set()
+                for r in rs:
+                    v = r.value
+                    labs |= set(v.labels) if isinstance(v, MultiLabel) else {str(value_label(v))}
+                sets[i][col[a]] = frozenset(labs)
+    out: dict[str, Any] = {"kind": "multilabel", "n_items": len(items), "n_annotators": len(annotators),
+                           "coefficients": {}, "per_label": {}, "primary": None}
+    item_scores: dict[str, float] = {}
+    distinct = sorted({s for row in sets for s in row if s is not None}, key=lambda s: sorted(s))
+    if len(annotators) < 2 or not items:
+        out["note"] = "fewer than two annotators: agreement is undefined"
+        return out, item_scores
+    declared = list(ls.labels) if ls and ls.labels else []
+    observed = sorted({lab for s in distinct for lab in s})
+    off = [lab for lab in observed if declared and lab not in declared]
+    if off:
+        out["off_schema_labels"] = [{"label": lab, "n_ratings": sum(lab in s for row in sets for s in row if s),
+                                     "item_ids": [items[i] for i, row in enumerate(sets)
+                                                  if any(s and lab in s for s in row)][:20]} for lab in off]
+    index = {s: k for k, s in enumerate(distinct)}
+    codes = np.array([[index[s] if s is not None else -1 for s in row] for row in sets], dtype=np.int64)
+    coded = _compact(np.where(codes >= 0, codes.astype(np.float64), np.nan))
+    bcfg = _boot_cfg(config, coded.size)
+    if len(distinct) <= 64:  # the distance is called once per pair of distinct sets and resample
+
+        def masi(x: float, y: float) -> float:
+            return masi_distance(distinct[int(x)], distinct[int(y)])
+        out["coefficients"]["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, coded,
+                                                             replace(bcfg, n_bootstrap=min(bcfg.n_bootstrap, 200)),
+                                                             seed, level=masi)
+        out["primary"] = "krippendorff_alpha"
+        out["level"] = "MASI distance between label sets (Passonneau 2006)"
+    out["coefficients"]["exact_set_agreement"] = _with_ci(ag.percent_agreement, coded, bcfg, seed)
+    if out["primary"] is None:
+        out["primary"] = "exact_set_agreement"
+    for lab in [*declared, *(x for x in observed if x not in declared)]:
+        binary = _compact(np.array([[np.nan if s is None else float(lab in s) for s in row] for row in sets]))
+        res = _with_ci(ag.krippendorff_alpha, binary, bcfg, seed, level="nominal")
+        res["metric"] = "krippendorff_alpha (label present / absent)"
+        res["prevalence"] = _f(np.nanmean(binary)) if np.isfinite(binary).any() else None
+        out["per_label"][lab] = res
+    out["pairwise"], out["annotator_vs_rest"] = _pairwise_block(codes, len(distinct), annotators, config,
+                                                                "cohen_kappa (exact label set)")
+    for i, item in enumerate(items):
+        vals = [s for s in sets[i] if s is not None]
+        if len(vals) < 2:
+            continue
+        sims = [1.0 if not (x | y) else len(x & y) / len(x | y) for x, y in itertools.combinations(vals, 2)]
+        item_scores[item] = float(np.mean(sims))
     return out, item_scores
 
 
@@ -254,10 +490,26 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
 
 
 def _region_matcher(config: ReportConfig) -> Callable[[Sequence[Any], Sequence[Any]], MatchResult]:
+    from ..errors import InvalidAnnotationError
     from ..matching.geometry import match_regions
 
+    sigmas = {"sigmas": dict(config.keypoint_sigmas), "default_sigma": config.default_keypoint_sigma}
+
     def match(ref: Sequence[Any], cand: Sequence[Any]) -> MatchResult:
-        return match_regions(list(ref), list(cand), iou_threshold=config.iou_threshold, label_aware=False)
+        if not any(isinstance(v, Keypoints) for v in (*ref, *cand)):
+            return match_regions(list(ref), list(cand), iou_threshold=config.iou_threshold, label_aware=False)
+        try:
+            return match_regions(list(ref), list(cand), iou_threshold=config.iou_threshold, label_aware=False,
+                                 options=sigmas)
+        except InvalidAnnotationError as e:
+            if "no sigma for keypoint" not in str(e):
+                raise
+            names = sorted({p.name for v in (*ref, *cand) if isinstance(v, Keypoints) for p in v.points
+                            if p.name not in COCO_PERSON_SIGMAS and p.name not in config.keypoint_sigmas})
+            raise ConfigError(
+                f"no OKS sigma for keypoint(s) {names!r}: set default_keypoint_sigma = 0.05 or keypoint_sigmas = "
+                f"{{\"{names[0] if names else 'name'}\" = 0.05}} under [report] in the report config "
+                "(accord report --config), or pass --keypoint-sigma 0.05") from e
     return match
 
 
@@ -419,26 +671,53 @@ def _text_agreement(ds: Dataset, name: str, config: ReportConfig) -> tuple[dict[
 # --------------------------------------------------------------------------- consensus
 
 
-def _class_consensus(ds: Dataset, name: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Dawid–Skene labels (majority vote as its start) for a class label set."""
-    from .consensus import dawid_skene, majority_vote
+# Skill intervals refit the consensus model on item resamples; at most this many judgments in all.
+_SKILL_BOOTSTRAP_JUDGMENTS = 1_000_000
+
+
+def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Consensus labels of a class label set by ``cfg.consensus_method``, with annotator skills."""
+    from .consensus import (
+        SKILL_DEFINITIONS,
+        DawidSkeneResult,
+        GladResult,
+        OneCoinResult,
+        class_consensus,
+        majority_vote,
+        skill_intervals,
+    )
 
     rows = [(r.item_id, r.annotator_id, str(value_label(r.value)))
             for r in ds.select(label_set=name, source="human")]
     if not rows:
         return {}, {}
     items, anns, labels = (list(x) for x in zip(*rows, strict=True))
+    method = cfg.consensus_method
     mv = majority_vote(items, anns, labels)
-    fit = dawid_skene(items, anns, labels)
-    labels_by_item = {str(i): str(lab) for i, lab in zip(fit.item_ids, fit.labels, strict=True)}
+    res = class_consensus(items, anns, labels, method=method, seed=seed)
+    fit = res.fit
+    labels_by_item = {str(i): str(lab) for i, lab in zip(res.item_ids, res.labels, strict=True) if lab is not None}
     mv_by_item = {str(i): lab for i, lab in zip(mv.item_ids, mv.labels, strict=True)}
     changed = sum(1 for i, lab in labels_by_item.items() if mv_by_item.get(i) not in (None, lab))
-    reliability = {str(a): _f(acc) for a, acc in zip(fit.annotator_ids, fit.accuracy_score(), strict=True)}
-    out = {"method": "dawid_skene", "n_items": len(labels_by_item), "n_iterations": fit.n_iter,
-           "converged": bool(fit.converged), "n_ties": int(mv.tied.sum()),
-           "n_changed_from_majority": changed, "annotator_reliability": reliability,
-           "class_priors": {str(c): _f(p) for c, p in zip(fit.classes, fit.priors, strict=True)},
-           "labels": dict(sorted(labels_by_item.items()))}
+    reliability = {str(a): _f(acc) for a, acc in zip(res.annotator_ids, res.skills, strict=True)}
+    out: dict[str, Any] = {"method": method, "n_items": len(labels_by_item)}
+    em = fit if isinstance(fit, DawidSkeneResult | OneCoinResult | GladResult) else None
+    if em is not None:
+        out["n_iterations"] = em.n_iter
+        out["converged"] = bool(em.converged)
+    out.update({"n_ties": int(mv.tied.sum()), "n_changed_from_majority": changed,
+                "annotator_reliability": reliability})
+    if em is not None and not isinstance(em, GladResult):  # GLAD's prior is fixed, not estimated
+        out["class_priors"] = {str(c): _f(p) for c, p in zip(em.classes, em.priors, strict=True)}
+    ci = skill_intervals(items, anns, labels, method=method, n_resamples=cfg.n_bootstrap, seed=seed,
+                         max_judgments=_SKILL_BOOTSTRAP_JUDGMENTS)
+    out["annotator_skill"] = {str(a): _ci_dict(est, lo, hi, int(n)) for a, est, lo, hi, n in zip(
+        ci.annotator_ids, ci.skills, ci.low, ci.high, ci.n_judgments, strict=True)}
+    out["skill"] = {"definition": SKILL_DEFINITIONS[method], "confidence": ci.confidence,
+                    "n_resamples": ci.n_resamples, "seed": seed,
+                    "interval": "percentile bootstrap over items, the model refitted on each resample"}
+    out["labels"] = dict(sorted(labels_by_item.items()))
     return out, labels_by_item
 
 
@@ -579,6 +858,8 @@ def _attribute_and_track_sections(ds: Dataset, cfg: ReportConfig, discrepancies:
 
 
 def _metadata_keys(ds: Dataset, config: ReportConfig) -> list[str]:
+    if config.bias_fields is not None:
+        return list(config.bias_fields)
     if config.group_keys is not None:
         return list(config.group_keys)
     values: dict[str, set[str]] = defaultdict(set)
@@ -586,7 +867,43 @@ def _metadata_keys(ds: Dataset, config: ReportConfig) -> list[str]:
         for k, v in item.meta.items():
             if isinstance(v, str | int | bool):
                 values[k].add(str(v))
-    return sorted(k for k, v in values.items() if 2 <= len(v) <= 20)
+    keys = {k for k, v in values.items() if 2 <= len(v) <= 20}
+    return sorted(keys | (set(_data_candidates(ds)) - set(values)))
+
+
+def _data_candidates(ds: Dataset) -> list[str]:
+    """Fields of the items' ``data`` that look like grouping columns.
+
+    A candidate is a string field with 2-20 distinct values, each shared by at least two
+    items on average (not free text), that is not a URL or a path (not the media).
+    """
+    values: dict[str, list[str]] = defaultdict(list)
+    for item in ds.items.values():
+        for k, v in item.data.items():
+            if isinstance(v, str) and k != "meta":
+                values[k].append(v)
+    out = []
+    for k, vs in values.items():
+        distinct = set(vs)
+        if not 2 <= len(distinct) <= 20 or len(vs) < 2 * len(distinct):
+            continue
+        if any("://" in v or v.startswith(("/", "data:")) or len(v) > 64 for v in distinct):
+            continue
+        out.append(k)
+    return sorted(out)
+
+
+def _group_values(ds: Dataset, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{item_id: {key: value}}`` from each item's ``meta``, else its ``data`` (scalars only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, it in ds.items.items():
+        row: dict[str, Any] = {}
+        for k in keys:
+            v = it.meta[k] if k in it.meta else it.data.get(k)
+            if isinstance(v, str | int | float | bool):
+                row[k] = v
+        out[i] = row
+    return out
 
 
 def _consensus_discrepancies(ds: Dataset, name: str, consensus: Mapping[str, str], skip: frozenset[str],
@@ -660,8 +977,12 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         checks: Include the rule-based checks.
         cost: Pricing and plan for the cost section (defaults: :mod:`accord.core.cost`'s).
         cost_items: Dataset size to forecast the cost of (default: this dataset's items).
-        resolutions: Adjudications so far (a :class:`~accord.core.qa.conflicts.ResolutionLog`'s
-            contents): they feed the guideline hot spots.
+        resolutions: Adjudications so far (the resolution log's entries, oldest first; the
+            last one per item and label set counts). A resolved item leaves the conflict
+            queue (``conflicts.n_resolved`` counts them); a resolved class label replaces
+            the consensus label of that item (``consensus.<label set>.n_resolved``); all
+            feed the guideline hot spots. Resolutions naming items or label sets that are
+            not in the data are reported (``conflicts.unknown_resolutions``), not applied.
         previous: An earlier report (its JSON): the error counts gain a per-category trend.
         pred_probs: Model probabilities per class label set, item and class
             (``{label_set: {item_id: {class: p}}}``, out-of-sample): the ``label_errors``
@@ -681,6 +1002,16 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     discrepancies: list[Discrepancy] = []
     item_scores_all: dict[str, dict[str, float]] = {}
     class_labels: dict[str, dict[str, str]] = {}
+    latest: dict[tuple[str, str], Resolution] = {}
+    for res in resolutions:
+        latest[(res.item_id, res.label_set)] = res
+    unknown_res = [r for r in latest.values() if r.item_id not in dataset.items
+                   or r.label_set not in dataset.label_sets]
+    resolved: dict[str, dict[str, Any]] = defaultdict(dict)
+    for (item, ls_name), res in latest.items():
+        if item in dataset.items and ls_name in dataset.label_sets:
+            resolved[ls_name][item] = res.chosen
+    n_resolved = 0
     for name in dataset.label_sets:
         step(f"label set {name}")
         recs = dataset.select(label_set=name)
@@ -694,7 +1025,13 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                                        target_width=cfg.gold_target_width, taxonomy=tax,
                                        numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
             if kind == "classification":
-                consensus[name], labels = _class_consensus(dataset, name)
+                consensus[name], labels = _class_consensus(dataset, name, cfg, seed)
+                chosen = {i: c for i, c in resolved.get(name, {}).items() if isinstance(c, str)}
+                if consensus[name] and chosen:
+                    labels = {**labels, **chosen}
+                    consensus[name]["labels"] = dict(sorted(labels.items()))
+                    consensus[name]["n_resolved"] = len(chosen)
+                    consensus[name]["resolved_items"] = sorted(chosen)
                 class_labels[name] = labels
                 discrepancies.extend(_consensus_discrepancies(dataset, name, labels, g.gold_items, tax))
         elif kind in REGION_KINDS:
@@ -717,8 +1054,11 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         per_item_gold = Counter(d.item_id for d in g.discrepancies)
         queue = _conflicts(dataset, name, scores, cfg.conflict_threshold, per_item_gold)
         conflict_objs.extend(queue)
+        done = resolved.get(name, {})
+        open_queue = [c for c in queue if c.item_id not in done]
+        n_resolved += len(queue) - len(open_queue)
         human = dataset.grouped(name, source="human")
-        conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in queue)
+        conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in open_queue)
 
     step("label errors")
     label_errors = _label_errors(dataset, class_labels, pred_probs)
@@ -750,7 +1090,19 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "cancelled_submissions": sum(s.was_cancelled for s in dataset.submissions),
         "n_model_records": sum(r.source == "model" for r in dataset.records),
     }
-    summary["headline"] = _headline(agreement, gold_summary, counts.by_annotator, conflicts, cfg)
+    hints = _hints(agreement, discrepancies)
+    extra: list[tuple[float, str]] = [(float(h["n"]), h["message"]) for h in hints]
+    if unknown_res:
+        ids = sorted({r.item_id for r in unknown_res})
+        extra.append((float(len(unknown_res)),
+                      f"{len(unknown_res)} resolution(s) name items or label sets not in the data (e.g. "
+                      f"{', '.join(repr(i) for i in ids[:3])}); they were not applied: check the log "
+                      "belongs to this export."))
+    work = Counter((s.annotator_id, ls) for ls in agreement for s in dataset.submissions
+                   if s.source == "human" and not s.was_cancelled)
+    ranked = _headline(agreement, gold_summary, counts.by_annotator, conflicts, cfg, work=work, extra=extra)
+    summary["headline"] = ranked[:cfg.max_headlines]
+    summary["headline_more"] = ranked[cfg.max_headlines:]
     hot = guideline_hot_spots(conflict_objs, list(resolutions), top=15)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -771,12 +1123,16 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                    "counts": counts.to_dict(),
                    "discrepancies": [d.to_dict() for d in discrepancies[:cfg.max_discrepancies]],
                    "n_discrepancies": len(discrepancies),
+                   "hints": hints,
                    **({"trend": compare_counts(
                        ((previous.get("errors") or {}).get("counts") or {}).get("by_category") or {},
                        counts.by_category)} if previous is not None else {})},
         "consensus": consensus,
         "conflicts": {"threshold": cfg.conflict_threshold, "items": conflicts,
-                      "n_resolutions": len(resolutions),
+                      "n_resolutions": len(resolutions), "n_resolved": n_resolved,
+                      "unknown_resolutions": {
+                          "n": len(unknown_res),
+                          "items": [{"item_id": r.item_id, "label_set": r.label_set} for r in unknown_res[:50]]},
                       "hot_spots": [{"kind": h.kind, "name": h.name, "conflicts": h.conflicts,
                                      "resolutions": h.resolutions, "total": h.total} for h in hot]},
         "label_errors": label_errors,
@@ -786,6 +1142,31 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "cost": cost_out,
         **extra_sections,
     }
+
+
+def _hints(agreement: Mapping[str, Any], discrepancies: Sequence[Discrepancy]) -> list[dict[str, Any]]:
+    """Findings about the data's shape: labels outside the schema, labels that differ only in case."""
+    out: list[dict[str, Any]] = []
+    for cm in case_mismatches(discrepancies):
+        out.append({"kind": "case_mismatch", "label_set": cm.label_set, "labels": list(cm.labels),
+                    "n": cm.n_discrepancies, "message": cm.message()})
+    for name, a in agreement.items():
+        for off in a.get("off_schema_labels", []):
+            ids = off["item_ids"]
+            pair = sorted([off.get("case_of", ""), off["label"]])
+            if "case_of" in off and not any(h["label_set"] == name and h["labels"] == pair for h in out):
+                out.append({"kind": "case_mismatch", "label_set": name, "labels": pair, "n": off["n_ratings"],
+                            "message": f"{name}: labels differ only in case: {pair[0]!r} vs {pair[1]!r} "
+                                       f"({off['case_of']!r} is in the labeling config, {off['n_ratings']} "
+                                       f"rating(s) use {off['label']!r}); use one spelling in the config and "
+                                       "the data"})
+            out.append({"kind": "off_schema_label", "label_set": name, "labels": [off["label"]],
+                        "n": off["n_ratings"], "item_ids": ids,
+                        "message": f"{name}: {off['n_ratings']} rating(s) use label {off['label']!r}, which the "
+                                   f"labeling config does not declare (task(s) {', '.join(ids[:5])}"
+                                   f"{', ...' if len(ids) > 5 else ''}); add it to the config or fix the "
+                                   "annotations."})
+    return out
 
 
 def _config_dict(cfg: ReportConfig) -> dict[str, Any]:
@@ -807,26 +1188,39 @@ def _sev(s: str) -> int:
 
 def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]],
               by_annotator: Mapping[str, Mapping[str, int]], conflicts: Sequence[Any],
-              cfg: ReportConfig) -> list[str]:
-    out = []
+              cfg: ReportConfig, *, work: Mapping[tuple[str, str], int] | None = None,
+              extra: Sequence[tuple[float, str]] = ()) -> list[str]:
+    """"What to look at first", ranked by impact: how many judgments each line puts in doubt.
+
+    Impact is a label set's items for agreement below the threshold, the annotator's
+    judgments in the label set for a failed gold test, the number of errors for an
+    annotator's most frequent error, the queued items for the conflict queue, and the
+    affected ratings for ``extra`` lines (labels outside the schema, case-only label
+    mismatches, resolutions naming unknown items). Ties keep this order.
+    """
+    ranked: list[tuple[float, str]] = []
     for name, a in agreement.items():
         c = a.get("coefficients", {}).get(a.get("primary") or "", {})
         est = c.get("estimate")
         if est is not None and est < cfg.conflict_threshold:
-            out.append(f"{name}: {a['primary']} is {est:.2f}, below {cfg.conflict_threshold}; "
-                       "review the guideline for this label set.")
+            ranked.append((float(a.get("n_items") or 0),
+                           f"{name}: {a['primary']} is {est:.2f}, below {cfg.conflict_threshold}; "
+                           "review the guideline for this label set."))
     for ann, sets in gold.items():
         for ls, s in sets.items():
             if s.get("verdict") == "fail":
                 est = s["score"]["estimate"]
-                out.append(f"{ann} fails gold on {ls}: {s['metric']} {est:.2f} (n={s['n_items']}).")
+                ranked.append((float((work or {}).get((ann, ls), s["n_items"])),
+                               f"{ann} fails gold on {ls}: {s['metric']} {est:.2f} (n={s['n_items']})."))
     for ann, cats in by_annotator.items():
         if cats:
             top, n = max(cats.items(), key=lambda kv: kv[1])
-            out.append(f"{ann}: most frequent error is {top.replace('_', ' ')} ({n}).")
+            ranked.append((float(n), f"{ann}: most frequent error is {top.replace('_', ' ')} ({n})."))
     if conflicts:
-        out.append(f"{len(conflicts)} items wait for adjudication in the conflict queue.")
-    return out
+        ranked.append((float(len(conflicts)), f"{len(conflicts)} items wait for adjudication in the conflict queue."))
+    ranked.extend(extra)
+    order = sorted(range(len(ranked)), key=lambda k: (-ranked[k][0], k))
+    return [ranked[k][1] for k in order]
 
 
 # --------------------------------------------------------------------------- bias
@@ -841,7 +1235,13 @@ def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcom
                            "agreement_by_group": [], "gold_error_by_group": []}
     if not keys:
         return out
-    meta = {i: it.meta for i, it in ds.items.items()}
+    meta = _group_values(ds, keys)
+    sources = {k: sorted({"meta" if k in it.meta else "data" for it in ds.items.values()
+                          if k in it.meta or k in it.data}) for k in keys}
+    out["key_sources"] = {k: v for k, v in sources.items() if v != ["meta"]}
+    missing = [k for k in keys if not any(k in row for row in meta.values())]
+    if missing:
+        out["missing_keys"] = missing
     tests: list[dict[str, Any]] = []
     for name in ds.label_sets:
         ls = ds.schema.label_sets.get(name)

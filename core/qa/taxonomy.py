@@ -446,3 +446,56 @@ def compare_counts(previous: Mapping[str, int], current: Mapping[str, int]) -> d
     cats = sorted(set(previous) | set(current))
     return {c: {"previous": int(previous.get(c, 0)), "current": int(current.get(c, 0)),
                 "change": int(current.get(c, 0)) - int(previous.get(c, 0))} for c in cats}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseMismatch:
+    """Label mismatches between labels that are equal up to letter case (``Butterfly`` vs ``butterfly``).
+
+    Attributes:
+        label_set: Where.
+        labels: The spellings seen, sorted (at least two).
+        n_discrepancies: Classified label mismatches between those spellings.
+        categories: Their taxonomy categories (usually ``wrong_class``).
+    """
+
+    label_set: str
+    labels: tuple[str, ...]
+    n_discrepancies: int
+    categories: tuple[str, ...]
+
+    def message(self) -> str:
+        """The hint, in words."""
+        spelled = " vs ".join(repr(lab) for lab in self.labels)
+        return (f"{self.label_set}: labels differ only in case: {spelled} ({self.n_discrepancies} "
+                f"{'/'.join(c.replace('_', ' ') for c in self.categories)} error(s)); use one spelling "
+                "in the labeling config and the data")
+
+
+def case_mismatches(discrepancies: Iterable[Discrepancy]) -> list[CaseMismatch]:
+    """Label mismatches whose two labels are equal up to case, grouped per label set and spelling.
+
+    Most frequent first. A label-set or config typo then shows as one hint instead of a
+    wall of "wrong class" errors.
+
+    Example:
+        >>> d = Discrepancy(category="wrong_class", severity="major", event="label_mismatch", item_id="1",
+        ...                 label_set="obj", annotator_id="a", reference_label="Butterfly",
+        ...                 candidate_label="butterfly")
+        >>> case_mismatches([d, d])[0].message()[:52]
+        "obj: labels differ only in case: 'Butterfly' vs 'but"
+    """
+    groups: dict[tuple[str, str], list[Discrepancy]] = {}
+    spellings: dict[tuple[str, str], set[str]] = {}
+    for d in discrepancies:
+        a, b = d.reference_label, d.candidate_label
+        if not isinstance(a, str) or not isinstance(b, str) or a == b or a.casefold() != b.casefold():
+            continue
+        key = (d.label_set, a.casefold())
+        groups.setdefault(key, []).append(d)
+        spellings.setdefault(key, set()).update((a, b))
+    out = [CaseMismatch(label_set=ls, labels=tuple(sorted(spellings[(ls, k)])), n_discrepancies=len(ds),
+                        categories=tuple(sorted({d.category for d in ds})))
+           for (ls, k), ds in groups.items()]
+    out.sort(key=lambda c: (-c.n_discrepancies, c.label_set, c.labels))
+    return out

@@ -1,7 +1,9 @@
 """What the server runs: models that read a labeling config, learn from tasks, and answer LS regions.
 
 A *backend* (:class:`Backend`) is loaded once per worker process. ``train`` turns
-annotated tasks into a picklable fitted object (stored per project and version);
+annotated tasks into a fitted object, which ``dump`` turns into a
+:class:`~.state.SavedModel` (arrays + JSON, never a pickle; stored per project and
+version) and ``load`` rebuilds;
 ``predict`` turns a batch of tasks into Label Studio predictions, one per task,
 or ``None`` for a task it has nothing to say about.
 
@@ -13,12 +15,12 @@ or ``None`` for a task it has nothing to say about.
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from accord.core.errors import AccordError, ConversionError
+from accord.core.errors import AccordError
+from accord.ml_backends.label_studio.state import SavedModel
 from accord.ml_backends.text_models import (
     STRATEGIES,
     MultiLabelTextClassifier,
@@ -41,6 +43,18 @@ class Target:
     data_key: str
     labels: tuple[str, ...]
     multiple: bool = False
+    #: every text field the model reads, ``data_key`` first: for ``Choices``, all the
+    #: config's ``Text``/``HyperText`` objects (a premise/hypothesis pair is learned from
+    #: both); for ``Labels``, only ``data_key`` (span offsets are into that one text).
+    data_keys: tuple[str, ...] = ()
+
+    def text_of(self, data: Mapping[str, Any]) -> str | None:
+        """The model's input for a task: its text fields joined by newlines, or None when the first is absent."""
+        first = _text_of(data, self.data_key)
+        if first is None:
+            return None
+        rest = [t for k in self.data_keys if k != self.data_key and (t := _text_of(data, k)) is not None]
+        return "\n".join([first, *rest])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +72,13 @@ class Backend(Protocol):
     name: str
 
     def train(self, tasks: Sequence[TrainingTask], label_config: str) -> Any | None:
-        """A picklable fitted model, or None when the tasks teach nothing (nothing to save)."""
+        """A fitted model, or None when the tasks teach nothing (nothing to save)."""
+
+    def dump(self, fitted: Any) -> SavedModel:
+        """``fitted`` (from :meth:`train`) as data that cannot execute code when read back."""
+
+    def load(self, saved: SavedModel) -> Any:
+        """The fitted model :meth:`dump` saved."""
 
     def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
                 context: Mapping[str, Any] | None = None,
@@ -68,10 +88,9 @@ class Backend(Protocol):
 
 def _object_keys(xml: str) -> dict[str, str]:
     """Object tag name -> task data key (``value="$text"`` -> ``text``)."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as e:
-        raise ConversionError(f"the labeling config is not valid XML: {e}", field="label_config") from e
+    from accord.plugins.label_studio.config import parse_xml
+
+    root = parse_xml(xml)
     out: dict[str, str] = {}
     for el in root.iter():
         name, value = el.get("name"), el.get("value")
@@ -80,7 +99,13 @@ def _object_keys(xml: str) -> dict[str, str]:
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
+def _parsed(label_config: str) -> tuple[Any, dict[str, str]]:
+    """The parsed config and its object keys, cached: Label Studio sends the same config with every batch."""
+    return parse_label_config_full(label_config), _object_keys(label_config)
+
+
+@functools.lru_cache(maxsize=16)
 def text_targets(label_config: str) -> tuple[Target, ...]:
     """The ``Choices``/``Labels`` controls over ``Text``-like objects that the text backend can fill.
 
@@ -89,8 +114,8 @@ def text_targets(label_config: str) -> tuple[Target, ...]:
     Raises:
         ConversionError: the config is not valid XML.
     """
-    cfg = parse_label_config_full(label_config)
-    keys = _object_keys(label_config)
+    cfg, keys = _parsed(label_config)
+    text_keys = [keys[name] for name, tag in cfg.objects.items() if tag in ("text", "hypertext") and name in keys]
     out: list[Target] = []
     for ls in cfg.schema.label_sets.values():
         to_name = (ls.to_name or "").split(",")[0]
@@ -102,18 +127,59 @@ def text_targets(label_config: str) -> tuple[Target, ...]:
             kind = "labels"
         else:
             continue
-        out.append(Target(control=ls.name, kind=kind, to_name=to_name, data_key=keys[to_name], labels=ls.labels,
-                          multiple=kind == "choices" and ls.kind == "multilabel"))
+        key = keys[to_name]
+        data_keys = (key, *dict.fromkeys(k for k in text_keys if k != key)) if kind == "choices" else (key,)
+        out.append(Target(control=ls.name, kind=kind, to_name=to_name, data_key=key, labels=ls.labels,
+                          multiple=kind == "choices" and ls.kind == "multilabel", data_keys=data_keys))
     return tuple(out)
 
 
 @dataclass(slots=True, kw_only=True)
 class TextModel:
-    """The fitted state of :class:`TextBackend` for one project (pickled per version)."""
+    """The fitted state of :class:`TextBackend` for one project (saved per version, see :meth:`dump`)."""
 
     classifiers: dict[str, TextClassifier] = field(default_factory=dict)
     taggers: dict[str, SpanTagger] = field(default_factory=dict)
     multilabel: dict[str, MultiLabelTextClassifier] = field(default_factory=dict)
+
+    def dump(self) -> SavedModel:
+        """Every per-control model's header and arrays in one :class:`~.state.SavedModel`."""
+        meta: dict[str, Any] = {"format": "accord-text-model", "format_version": 1, "models": []}
+        arrays: dict[str, Any] = {}
+        groups: tuple[tuple[str, Mapping[str, Any]], ...] = (
+            ("classifier", self.classifiers), ("tagger", self.taggers), ("multilabel", self.multilabel))
+        for kind, models in groups:
+            for control, m in models.items():
+                i = len(meta["models"])
+                head, arrs = m.to_state()
+                meta["models"].append({"kind": kind, "control": control, "state": head})
+                arrays.update({f"m{i}.{k}": v for k, v in arrs.items()})
+        return SavedModel(meta=meta, arrays=arrays)
+
+    @classmethod
+    def load(cls, saved: SavedModel) -> TextModel:
+        """Rebuild what :meth:`dump` saved.
+
+        Raises:
+            AccordError: the file is not a text model this version of accord wrote.
+        """
+        meta = saved.meta
+        if meta.get("format") != "accord-text-model" or meta.get("format_version") != 1:
+            raise AccordError("the saved model is not an accord text model (format 1); train again")
+        out = cls()
+        readers: dict[str, tuple[dict[str, Any], Callable[..., Any]]] = {
+            "classifier": (out.classifiers, TextClassifier.from_state),
+            "tagger": (out.taggers, SpanTagger.from_state),
+            "multilabel": (out.multilabel, MultiLabelTextClassifier.from_state)}
+        try:
+            for i, entry in enumerate(meta["models"]):
+                target, read = readers[entry["kind"]]
+                prefix = f"m{i}."
+                arrs = {k[len(prefix):]: v for k, v in saved.arrays.items() if k.startswith(prefix)}
+                target[str(entry["control"])] = read(entry["state"], arrs)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise AccordError("the saved text model is damaged; train again (press Train in Label Studio)") from e
+        return out
 
 
 def _text_of(data: Mapping[str, Any], key: str) -> str | None:
@@ -139,6 +205,16 @@ class TextBackend:
         self.strategy: Strategy = strategy
         self.multilabel_threshold = multilabel_threshold
 
+    def dump(self, fitted: Any) -> SavedModel:
+        """See :meth:`TextModel.dump`."""
+        if not isinstance(fitted, TextModel):
+            raise AccordError(f"the text backend saves TextModel objects, got {type(fitted).__name__}")
+        return fitted.dump()
+
+    def load(self, saved: SavedModel) -> TextModel:
+        """See :meth:`TextModel.load`."""
+        return TextModel.load(saved)
+
     def train(self, tasks: Sequence[TrainingTask], label_config: str) -> TextModel | None:
         """Fit one model per target control on the tasks that annotate it; None if none has data."""
         model = TextModel()
@@ -146,7 +222,7 @@ class TextBackend:
             if t.kind == "choices" and t.multiple:
                 texts, sets = [], []
                 for task in tasks:
-                    text = _text_of(task.data, t.data_key)
+                    text = t.text_of(task.data)
                     found = [r for r in task.result if r.get("from_name") == t.control]
                     if text is None or not found:
                         continue  # a task that does not annotate this control says nothing about it
@@ -158,7 +234,7 @@ class TextBackend:
             elif t.kind == "choices":
                 texts, labels = [], []
                 for task in tasks:
-                    text = _text_of(task.data, t.data_key)
+                    text = t.text_of(task.data)
                     for r in task.result:
                         choices = (r.get("value") or {}).get("choices") if r.get("from_name") == t.control else None
                         if text is not None and choices:
@@ -208,10 +284,11 @@ class TextBackend:
         ctx_regions = [r for r in (context or {}).get("result", []) or [] if isinstance(r, dict)]
         for t in targets:
             allowed = set(t.labels)
-            texts = [_text_of(task.get("data") or {}, t.data_key) for task in tasks]
+            texts = [t.text_of(task.get("data") or {}) if t.kind == "choices"
+                     else _text_of(task.get("data") or {}, t.data_key) for task in tasks]
             clf = model.classifiers.get(t.control)
             tagger = model.taggers.get(t.control)
-            ml = getattr(model, "multilabel", {}).get(t.control)  # absent in models pickled before multi-label
+            ml = model.multilabel.get(t.control)
             preds: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
             if t.kind == "choices" and t.multiple and ml is not None and not ml.is_cold:
                 idx = [i for i, x in enumerate(texts) if x is not None]
@@ -288,8 +365,9 @@ def decode_image(data: bytes) -> Any:
     try:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise AccordError(f"the task's file is not an image Pillow can read: {e}") from e
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise AccordError("the task's file is not an image Pillow can read (or is too large); "
+                          "use PNG, JPEG or another format Pillow opens") from e
 
 
 #: Label Studio control tag -> the predictor geometry that fills it (a lookup table, not an if-chain).
@@ -370,14 +448,21 @@ class ImageBackend:
         """Nothing to learn: the predictor is fixed."""
         return None
 
+    def dump(self, fitted: Any) -> SavedModel:
+        """Nothing to save (``train`` never returns a model)."""
+        return SavedModel()
+
+    def load(self, saved: SavedModel) -> None:
+        """Nothing to load: the predictor is fixed."""
+        return None
+
     def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
                 context: Mapping[str, Any] | None = None,
                 fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
         """Regions in Label Studio percent, per task."""
         from accord.plugins.label_studio.convert import to_label_studio_prediction
 
-        cfg = parse_label_config_full(label_config)
-        keys = _object_keys(label_config)
+        cfg, keys = _parsed(label_config)
         controls = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") in IMAGE_CONTROLS
                     and cfg.objects.get((ls.to_name or "").split(",")[0]) == "image"]
         out: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)

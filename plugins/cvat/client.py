@@ -27,7 +27,10 @@ width and height come from the data meta. Label sets are named by shape as in :m
 between them as CVAT does, see :func:`interpolate_box_track`; other tracks give one record per
 keyframe in the frame's item, region ``track:<id>``).
 
-Left out: cuboids (3D tasks), ellipses become their axis-aligned :class:`Box`
+Cuboids: in 3D (point-cloud) tasks :class:`~accord.core.model.Cuboid` values in label set
+``cuboids``; drawn on images, the polygon of their eight corners in ``cuboids_2d`` (see
+:func:`accord.plugins.cvat.convert.cuboid_value`). Shape types accord does not read are
+counted in one warning each. Ellipses become their axis-aligned :class:`Box`
 (rotation kept), and CVAT's ``z_order``, ``group`` and ``source`` are not attributes
 (they are not judgments; ``occluded`` is).
 """
@@ -46,6 +49,7 @@ from accord.core.errors import ConfigError, ConversionError, InvalidAnnotationEr
 from accord.core.model import (
     Box,
     Classification,
+    Cuboid,
     Dataset,
     Item,
     Keypoint,
@@ -62,16 +66,26 @@ from accord.core.model import (
 )
 from accord.core.schema import AttributeSpec, Kind, LabelSet, Schema
 
+from .convert import cuboid_value
+
 logger = logging.getLogger(__name__)
 
 #: CVAT API shape ``type`` -> accord label set.
 SET_OF_SHAPE: Mapping[str, str] = {
     "rectangle": "boxes", "ellipse": "boxes", "polygon": "polygons", "polyline": "polylines",
-    "points": "points", "mask": "masks", "skeleton": "skeletons",
+    "points": "points", "mask": "masks", "skeleton": "skeletons", "cuboid": "cuboids",
 }
 _KIND_OF: dict[str, Kind] = {"boxes": "box", "polygons": "polygon", "polylines": "polyline", "points": "keypoints",
-                             "masks": "mask", "skeletons": "keypoints", "tags": "classification", "tracks": "track"}
-_SET_ORDER = ("boxes", "polygons", "polylines", "points", "masks", "skeletons", "tags", "tracks")
+                             "masks": "mask", "skeletons": "keypoints", "tags": "classification", "tracks": "track",
+                             "cuboids": "cuboid", "cuboids_2d": "polygon"}
+_SET_ORDER = ("boxes", "polygons", "polylines", "points", "masks", "skeletons", "cuboids", "cuboids_2d", "tags",
+              "tracks")
+
+
+def _set_of(shape_type: str, value: Value) -> str:
+    if shape_type == "cuboid" and not isinstance(value, Cuboid):
+        return "cuboids_2d"  # a cuboid drawn on an image: its outline
+    return SET_OF_SHAPE[shape_type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,6 +200,10 @@ def _skeleton(s: Mapping[str, Any], label: str, ctx: _Frame, labels: _Labels) ->
     return Keypoints(label=label, points=tuple(kps))
 
 
+def _cuboid(s: Mapping[str, Any], label: str, ctx: _Frame, labels: _Labels) -> Value:
+    return cuboid_value(label, [float(v) for v in s["points"]], dim3=ctx.dim3)
+
+
 def _mask(s: Mapping[str, Any], label: str, ctx: _Frame, labels: _Labels) -> Value:
     """CVAT's API mask: run lengths (starting with a 0-run) over the window, then left, top, right, bottom."""
     if ctx.width is None or ctx.height is None:
@@ -212,7 +230,7 @@ def _mask(s: Mapping[str, Any], label: str, ctx: _Frame, labels: _Labels) -> Val
 #: CVAT API shape type -> converter (a lookup table, not an if/elif chain).
 FROM_SHAPE: Mapping[str, Callable[[Mapping[str, Any], str, _Frame, _Labels], Value]] = {
     "rectangle": _box, "ellipse": _ellipse, "polygon": _polygon, "polyline": _polyline, "points": _points,
-    "skeleton": _skeleton, "mask": _mask,
+    "skeleton": _skeleton, "mask": _mask, "cuboid": _cuboid,
 }
 
 
@@ -223,6 +241,7 @@ class _Frame:
     height: int | None
     where: str
     frame: int = 0
+    dim3: bool = False
 
 
 class _Frames:
@@ -232,6 +251,7 @@ class _Frames:
         self.video = task.get("mode") == "interpolation" or task.get("media_type") == "video"
         self.task_name = str(task.get("name") or f"task{task.get('id')}")
         self.task_id = int(task.get("id", 0))
+        self.dim3 = str(task.get("dimension") or "").lower() == "3d"
         self.prefix = prefix
         self.frames = list(meta.get("frames") or ())
         self.deleted = {int(f) for f in meta.get("deleted_frames") or ()}
@@ -282,6 +302,7 @@ def from_cvat_api(payloads: Iterable[TaskPayload], *, name: str | None = None,
     used: set[str] = set()
     job_frames: dict[str, dict[str, int]] = {}  # item -> {job id: frame number in that job}
     first_name: str | None = None
+    skipped: dict[str, int] = {}
     for p in payloads:
         labels = _Labels(p.labels)
         schema_labels += [n for n in labels.top if n not in schema_labels]
@@ -299,7 +320,7 @@ def from_cvat_api(payloads: Iterable[TaskPayload], *, name: str | None = None,
                     data["video"] = frames.task_name
                 items[item_id] = Item(item_id=item_id, data=data, width=w, height=h)
             job_frames.setdefault(item_id, {}).setdefault(str(job["id"]), frame)
-            return _Frame(item_id, w, h, f"job {job['id']} frame {frame}", frame)
+            return _Frame(item_id, w, h, f"job {job['id']} frame {frame}", frame, frames.dim3)
 
         for job in p.jobs:
             job_id = int(job["id"])
@@ -336,7 +357,7 @@ def from_cvat_api(payloads: Iterable[TaskPayload], *, name: str | None = None,
                 ctx = frame_item(int(s["frame"]), job)
                 fn = FROM_SHAPE.get(str(s["type"]))
                 if fn is None:
-                    logger.debug("skipping %s shape in %s", s["type"], ctx.where)
+                    skipped[str(s["type"])] = skipped.get(str(s["type"]), 0) + 1
                     continue
                 label = labels.label(s["label_id"], ctx.where)
                 try:
@@ -344,9 +365,12 @@ def from_cvat_api(payloads: Iterable[TaskPayload], *, name: str | None = None,
                 except (InvalidAnnotationError, KeyError, ValueError, TypeError) as e:
                     raise ConversionError(f"{ctx.where}: {s['type']} shape {s.get('id')} is not valid: {e}",
                                           item_id=ctx.item_id, field="shapes") from e
-                add(ctx, SET_OF_SHAPE[str(s["type"])], value, s, f"shape:{s.get('id')}")
+                add(ctx, _set_of(str(s["type"]), value), value, s, f"shape:{s.get('id')}")
             for t in ann.get("tracks") or ():
-                _track(t, job, frames, labels, frame_item, add)
+                _track(t, job, frames, labels, frame_item, add, skipped)
+    for kind, n in sorted(skipped.items()):
+        logger.warning("CVAT API: skipped %d %r shape%s (a shape type accord does not read)", n, kind,
+                       "s" * (n > 1))
 
     sets = [LabelSet(name=n, kind=_KIND_OF[n], labels=tuple(schema_labels), multiple=True, attributes=specs,
                      tool_type=n, to_name="video" if n == "tracks" else "image",
@@ -362,7 +386,8 @@ def from_cvat_api(payloads: Iterable[TaskPayload], *, name: str | None = None,
 
 def _track(t: Mapping[str, Any], job: Mapping[str, Any], frames: _Frames, labels: _Labels,
            frame_item: Callable[[int, Mapping[str, Any]], _Frame],
-           add: Callable[[_Frame, str, Value, Mapping[str, Any], str], None]) -> None:
+           add: Callable[[_Frame, str, Value, Mapping[str, Any], str], None],
+           skipped: dict[str, int] | None = None) -> None:
     label = labels.label(t["label_id"], f"job {job['id']} track {t.get('id')}")
     shapes = sorted(t.get("shapes") or (), key=lambda s: int(s["frame"]))
     tid = str(t.get("id"))
@@ -380,10 +405,13 @@ def _track(t: Mapping[str, Any], job: Mapping[str, Any], frames: _Frames, labels
         return
     for s in shapes:
         fn = FROM_SHAPE.get(str(s["type"]))
+        if fn is None and skipped is not None:
+            skipped[str(s["type"])] = skipped.get(str(s["type"]), 0) + 1
         if fn is None or s.get("outside"):
             continue
         ctx = frame_item(int(s["frame"]), job)
-        add(ctx, SET_OF_SHAPE[str(s["type"])], fn(s, label, ctx, labels), t, f"track:{tid}")
+        value = fn(s, label, ctx, labels)
+        add(ctx, _set_of(str(s["type"]), value), value, t, f"track:{tid}")
 
 
 def interpolate_box_track(shapes: Sequence[Mapping[str, Any]], *, stop_frame: int,

@@ -4,12 +4,19 @@ Pure stdlib: ``xml.etree`` and ``zipfile``; no SDK. :func:`from_cvat_xml` reads 
 format, bare or zipped (``annotations.xml`` inside), and :func:`to_cvat_xml` writes
 them back for round trips.
 
-Images: each ``<image>`` is an item named by its ``name``; ``<box>`` -> :class:`Box`
+Images: each ``<image>`` is an item named by its ``name`` (in a project export whose tasks
+repeat frame names, ``"<task name>/<name>"``, or ``"<subset>/<name>"``; a name repeated within
+one task gets ``"#<image id>"``, with a warning); ``<box>`` -> :class:`Box`
 (``rotation`` is about the centre, as in accord), ``<polygon>``, ``<polyline>``,
 ``<points>`` -> :class:`Keypoints` (points named ``"0"``, ``"1"``, ...), ``<mask>`` (CVAT's
 RLE over the ``left top width height`` window, row-major, starting with a 0-run) ->
 :class:`Mask` over the whole image, ``<skeleton>`` -> :class:`Keypoints` (``outside`` ->
-visibility 0, ``occluded`` -> 1, else 2), ``<tag>`` -> :class:`Classification`.
+visibility 0, ``occluded`` -> 1, else 2), ``<tag>`` -> :class:`Classification`,
+``<ellipse>`` -> its bounding :class:`Box` (rotation kept, as the API path reads it),
+``<cuboid>`` -> :class:`~accord.core.model.Cuboid` in a 3D task (label set ``cuboids``) or,
+drawn on an image, the :class:`Polygon` outline of its eight corners (``cuboids_2d``); see
+:func:`cuboid_value`. Any other element is counted in a warning, never dropped silently.
+Numbers must be finite; text must be valid UTF-8 unless the XML declares another encoding.
 ``occluded``, ``z_order``, ``group_id``, ``source`` and ``<attribute>`` children become
 record attributes. Label sets are named by shape: ``boxes``, ``polygons``,
 ``polylines``, ``points``, ``masks``, ``skeletons``, ``tags``, ``tracks``.
@@ -25,6 +32,9 @@ and ``frame_filter`` are kept in the item's metadata.
 from __future__ import annotations
 
 import io
+import logging
+import math
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable
@@ -36,9 +46,11 @@ import numpy as np
 
 from accord.core import rle
 from accord.core.errors import ConversionError, InvalidAnnotationError
+from accord.core.limits import check_limit, current_limits, input_limits
 from accord.core.model import (
     Box,
     Classification,
+    Cuboid,
     Dataset,
     Item,
     Keypoint,
@@ -55,40 +67,120 @@ from accord.core.model import (
 )
 from accord.core.schema import AttributeSpec, Kind, LabelSet, Schema
 
-_SET_OF = {"box": "boxes", "polygon": "polygons", "polyline": "polylines", "points": "points", "mask": "masks",
-           "skeleton": "skeletons", "tag": "tags", "track": "tracks"}
+logger = logging.getLogger(__name__)
+
+_SET_OF = {"box": "boxes", "ellipse": "boxes", "polygon": "polygons", "polyline": "polylines", "points": "points",
+           "mask": "masks", "skeleton": "skeletons", "tag": "tags", "track": "tracks", "cuboid": "cuboids",
+           "cuboid_2d": "cuboids_2d"}
 _KIND_OF: dict[str, Kind] = {"boxes": "box", "polygons": "polygon", "polylines": "polyline", "points": "keypoints",
-            "masks": "mask", "skeletons": "keypoints", "tags": "classification", "tracks": "track"}
+            "masks": "mask", "skeletons": "keypoints", "tags": "classification", "tracks": "track",
+            "cuboids": "cuboid", "cuboids_2d": "polygon"}
+#: "CVAT for images 1.1" cuboid corners, in CVAT's order of ``points``.
+CUBOID_COORDS = ("xtl1", "ytl1", "xbl1", "ybl1", "xtr1", "ytr1", "xbr1", "ybr1",
+                 "xtl2", "ytl2", "xbl2", "ybl2", "xtr2", "ytr2", "xbr2", "ybr2")
 _RESERVED = ("occluded", "z_order", "group_id", "source")
 
 
-def _read_bytes(src: bytes | str | Path) -> bytes:
+#: Zip members are inflated this many bytes at a time, so the limits are checked as the bytes come.
+_ZIP_CHUNK = 1 << 20
+#: Members smaller than this are never refused for their compression ratio (tiny files compress oddly).
+_ZIP_RATIO_FLOOR = 1 << 20
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, *, max_bytes: int, max_ratio: float) -> bytes:
+    """One member's bytes, inflated in chunks and refused as soon as it passes a limit.
+
+    The sizes in the zip's directory are checked first (a fast refusal), then the bytes
+    actually inflated (the directory can lie), so memory never grows past ``max_bytes``
+    plus one chunk.
+    """
+    what = f"{info.filename!r} in the zip"
+    compressed = max(info.compress_size, 1)
+
+    def check(size: int) -> None:
+        check_limit("max_zip_member_bytes", size, f"{what} inflates to at least", unit=" bytes")
+        if size > _ZIP_RATIO_FLOOR:
+            check_limit("max_zip_ratio", size / compressed,
+                        f"{what} ({compressed:,} bytes compressed; a zip bomb?) inflates", unit="x")
+
+    with input_limits(max_zip_member_bytes=max_bytes, max_zip_ratio=max_ratio):
+        check(info.file_size)
+        chunks: list[bytes] = []
+        total = 0
+        with z.open(info) as f:
+            while chunk := f.read(_ZIP_CHUNK):
+                total += len(chunk)
+                check(total)
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read_bytes(src: bytes | str | Path, *, max_member_bytes: int | None = None,
+                max_ratio: float | None = None) -> bytes:
+    """The XML of an export: the bytes themselves, or ``annotations.xml`` from a zip (read with limits).
+
+    Args:
+        src: XML or zip bytes, or a path.
+        max_member_bytes / max_ratio: Limits on the inflated ``annotations.xml``; default
+            the :class:`~accord.core.limits.InputLimits` in force (``accord --max-zip-member-mb``,
+            ``--max-zip-ratio``).
+
+    Raises:
+        LimitExceededError: the member inflates past a limit (the message names the option).
+        ConversionError: not a valid zip, or no ``annotations.xml`` in it.
+    """
+    limits = current_limits()
+    max_bytes = limits.max_zip_member_bytes if max_member_bytes is None else max_member_bytes
+    ratio = limits.max_zip_ratio if max_ratio is None else max_ratio
     data = src if isinstance(src, bytes) else Path(src).read_bytes()
     if data[:2] == b"PK":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
-                names = [n for n in z.namelist() if n.rsplit("/", 1)[-1] == "annotations.xml"]
-                if not names:
+                infos = [i for i in z.infolist() if i.filename.rsplit("/", 1)[-1] == "annotations.xml"
+                         and not i.is_dir()]
+                if not infos:
                     raise ConversionError(f"the zip holds no annotations.xml (files: {z.namelist()[:10]}); "
                                           "export as 'CVAT for images 1.1' or 'CVAT for video 1.1'",
                                           field="annotations.xml")
-                return z.read(sorted(names, key=len)[0])
-        except zipfile.BadZipFile as e:
-            raise ConversionError(f"not a valid zip file: {e}", field="zip") from e
+                return _read_member(z, min(infos, key=lambda i: len(i.filename)), max_bytes=max_bytes,
+                                    max_ratio=ratio)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
+            # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
+            raise ConversionError(f"not a readable zip file: {e}; pass the zip CVAT exported (not encrypted)",
+                                  field="zip") from e
     return data
 
 
 def _f(el: ET.Element, name: str, item_id: str) -> float:
     v = el.get(name)
     try:
-        return float(v)  # type: ignore[arg-type]
+        out = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConversionError(f"<{el.tag}> needs a numeric {name}=, got {v!r}", item_id=item_id,
+        out = math.nan
+    if not math.isfinite(out):
+        raise ConversionError(f"<{el.tag}> needs a numeric {name}= (a finite number), got {_cut(v)}", item_id=item_id,
                               field=f"{el.tag}.{name}") from None
+    return out
+
+
+def _cut(v: str | None, limit: int = 60) -> str:
+    return repr(v) if v is None or len(v) <= limit else repr(v[:limit]) + "..."
+
+
+def _warn(warnings: list[str] | None, message: str) -> None:
+    """Every skipped or changed thing is said: into the caller's list, else to the log."""
+    if warnings is not None:
+        warnings.append(message)
+    else:
+        logger.warning("%s", message)
 
 
 def _flag(el: ET.Element, name: str) -> bool:
-    return el.get(name, "0").strip().lower() in ("1", "true")
+    v = el.get(name, "0").strip().lower()
+    if v not in ("0", "1", "true", "false", ""):
+        raise ConversionError(f"<{el.tag}> needs {name}=\"0\" or \"1\" (or true/false), got {_cut(el.get(name))}",
+                              field=f"{el.tag}.{name}")
+    return v in ("1", "true")
 
 
 def _pts(el: ET.Element, item_id: str) -> tuple[tuple[float, float], ...]:
@@ -100,18 +192,20 @@ def _pts(el: ET.Element, item_id: str) -> tuple[tuple[float, float], ...]:
         for p in raw.strip().split(";"):
             x, y = p.split(",")
             out.append((float(x), float(y)))
+        if not all(math.isfinite(c) for xy in out for c in xy):
+            raise ValueError("not finite")
     except ValueError:
-        raise ConversionError(f"expected points as \"x1,y1;x2,y2;...\", got {raw!r}", item_id=item_id,
-                              field=f"{el.tag}.points") from None
+        raise ConversionError(f"expected points as \"x1,y1;x2,y2;...\" of finite numbers, got {_cut(raw)}",
+                              item_id=item_id, field=f"{el.tag}.points") from None
     return tuple(out)
 
 
 def _int(el: ET.Element, name: str) -> int:
     v = el.get(name) or "0"
     try:
-        return int(v)
+        return int(v) if len(v) <= 30 else int("x")
     except ValueError:
-        raise ConversionError(f"<{el.tag}> needs an integer {name}=, got {v!r}", field=f"{el.tag}.{name}") from None
+        raise ConversionError(f"<{el.tag}> needs an integer {name}=, got {_cut(v)}", field=f"{el.tag}.{name}") from None
 
 
 def _attrs(el: ET.Element) -> dict[str, Any]:
@@ -130,14 +224,63 @@ def _attrs(el: ET.Element) -> dict[str, Any]:
 
 
 class _Ctx:
-    def __init__(self, item_id: str, width: float | None, height: float | None) -> None:
-        self.item_id, self.width, self.height = item_id, width, height
+    def __init__(self, item_id: str, width: float | None, height: float | None, dim3: bool = False) -> None:
+        self.item_id, self.width, self.height, self.dim3 = item_id, width, height, dim3
 
 
 def _box(el: ET.Element, c: _Ctx) -> Value:
     x1, y1, x2, y2 = (_f(el, k, c.item_id) for k in ("xtl", "ytl", "xbr", "ybr"))
     return Box(label=el.get("label", ""), x=x1, y=y1, width=x2 - x1, height=y2 - y1,
                rotation=_f(el, "rotation", c.item_id) if el.get("rotation") else 0.0)
+
+
+def _ellipse(el: ET.Element, c: _Ctx) -> Value:
+    # centre cx, cy and radii rx, ry: its bounding box, rotation kept (as the API path reads ellipses)
+    cx, cy, rx, ry = (_f(el, k, c.item_id) for k in ("cx", "cy", "rx", "ry"))
+    return Box(label=el.get("label", ""), x=cx - abs(rx), y=cy - abs(ry), width=2 * abs(rx), height=2 * abs(ry),
+               rotation=_f(el, "rotation", c.item_id) if el.get("rotation") else 0.0)
+
+
+def _hull(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Convex hull (Andrew's monotone chain), counter-clockwise, no repeated end point."""
+    p = sorted(set(pts))
+    if len(p) < 3:
+        return p
+
+    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for q in p:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], q) <= 0:
+            lower.pop()
+        lower.append(q)
+    for q in reversed(p):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], q) <= 0:
+            upper.pop()
+        upper.append(q)
+    return lower[:-1] + upper[:-1]
+
+
+def cuboid_value(label: str, points: list[float], *, dim3: bool) -> Cuboid | Polygon:
+    """A CVAT cuboid's 16 ``points`` as a value.
+
+    In a 3D (point-cloud) task they are position ``x y z``, rotation ``rx ry rz`` (radians)
+    and scale ``sx sy sz`` (then padding): a :class:`Cuboid` with ``yaw = rz``. In an image
+    task a cuboid is drawn as eight projected corners: the :class:`Polygon` of their outline
+    (convex hull), so two annotators' cuboids compare by overlap.
+    """
+    if len(points) < (9 if dim3 else 16):
+        raise InvalidAnnotationError(f"a cuboid needs 16 coordinates, got {len(points)}")
+    if dim3:
+        return Cuboid(label=label, x=points[0], y=points[1], z=points[2], length=points[6], width=points[7],
+                      height=points[8], yaw=points[5])
+    return Polygon(label=label, points=tuple(_hull(list(zip(points[0:16:2], points[1:16:2], strict=True)))))
+
+
+def _cuboid(el: ET.Element, c: _Ctx) -> Value:
+    return cuboid_value(el.get("label", ""), [_f(el, k, c.item_id) for k in CUBOID_COORDS], dim3=c.dim3)
 
 
 def _polygon(el: ET.Element, c: _Ctx) -> Value:
@@ -167,16 +310,20 @@ def _skeleton(el: ET.Element, c: _Ctx) -> Value:
 def _mask(el: ET.Element, c: _Ctx) -> Value:
     if c.width is None or c.height is None:
         raise ConversionError("a <mask> needs the image's width and height", item_id=c.item_id, field="image.width")
+    check_limit("max_raster_pixels", c.width * c.height, f"image {c.item_id!r} with a <mask> has", unit=" pixels")
     left, top = int(_f(el, "left", c.item_id)), int(_f(el, "top", c.item_id))
     w, h = int(_f(el, "width", c.item_id)), int(_f(el, "height", c.item_id))
+    if min(left, top, w, h) < 0 or w * h > c.width * c.height:
+        raise ConversionError(f"a <mask> window needs left, top >= 0 and a size within the image, got left={left} "
+                              f"top={top} width={w} height={h}", item_id=c.item_id, field="mask.width")
     try:
         counts = [int(v) for v in (el.get("rle") or "").split(",") if v.strip()]
     except ValueError:
-        raise ConversionError(f"expected rle=\"n0, n1, ...\" integers, got {el.get('rle')!r}", item_id=c.item_id,
-                              field="mask.rle") from None
-    if sum(counts) != w * h:
-        raise ConversionError(f"mask RLE sums to {sum(counts)}, expected width*height = {w}*{h} = {w * h}",
-                              item_id=c.item_id, field="mask.rle")
+        raise ConversionError(f"expected rle=\"n0, n1, ...\" integers, got {_cut(el.get('rle'))}",
+                              item_id=c.item_id, field="mask.rle") from None
+    if any(n < 0 for n in counts) or sum(counts) != w * h:
+        raise ConversionError(f"mask RLE (non-negative runs) sums to {sum(counts)}, expected width*height = "
+                              f"{w}*{h} = {w * h}", item_id=c.item_id, field="mask.rle")
     vals = np.zeros(len(counts), dtype=bool)
     vals[1::2] = True
     window = np.repeat(vals, counts).reshape(h, w)
@@ -191,8 +338,8 @@ def _tag(el: ET.Element, c: _Ctx) -> Value:
 
 #: CVAT shape tag -> converter.
 FROM_SHAPE: dict[str, Callable[[ET.Element, _Ctx], Value]] = {
-    "box": _box, "polygon": _polygon, "polyline": _polyline, "points": _points, "skeleton": _skeleton,
-    "mask": _mask, "tag": _tag,
+    "box": _box, "ellipse": _ellipse, "polygon": _polygon, "polyline": _polyline, "points": _points,
+    "skeleton": _skeleton, "mask": _mask, "tag": _tag, "cuboid": _cuboid,
 }
 
 
@@ -219,8 +366,11 @@ def _label_specs(labels: list[ET.Element]) -> tuple[tuple[str, ...], dict[str, t
         specs = []
         for a in lab.findall("attributes/attribute"):
             it = (a.findtext("input_type") or "select").lower()
+            raw = a.findtext("values") or ""
+            # CVAT writes one value per line; older exports (datumaro's test assets) separate them by spaces
+            parts = raw.split("\n") if "\n" in raw or it not in ("select", "radio", "checkbox") else raw.split()
             specs.append(AttributeSpec(name=a.findtext("name") or "",
-                                       values=tuple(v for v in (a.findtext("values") or "").split("\n") if v),
+                                       values=tuple(v for v in parts if v),
                                        input_type=it if it in ("select", "radio", "checkbox", "text", "number")
                                        else "text",
                                        mutable=(a.findtext("mutable") or "").lower() == "true",
@@ -245,8 +395,73 @@ def _who(task: ET.Element | None) -> str:
     return "cvat"
 
 
+def _check_utf8(data: bytes) -> None:
+    """Refuse bytes that claim (or default to) UTF-8 but are not, naming the byte offset."""
+    decl = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)", data[:200])
+    if decl is not None and decl.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return  # another declared encoding: the XML parser reads it
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConversionError(f"invalid UTF-8 at byte offset {e.start} (byte 0x{data[e.start]:02x}); the file is "
+                              "damaged or in another encoding: re-export it, or declare the encoding in "
+                              "<?xml ... encoding=\"...\"?>", field="encoding") from None
+
+
+def _image_keys(images: list[ET.Element], task_names: dict[str, str],
+                warnings: list[str] | None) -> list[str]:
+    """Item ids of a task's or project's images: ``name``, prefixed by task (or subset) when they vary.
+
+    A project export holds several tasks (and subsets) whose frames may share file names;
+    those stay apart as ``"<task name>/<name>"`` (as the API path names them), or
+    ``"<subset>/<name>"`` when the images name one task but several subsets. A name that
+    still repeats gets ``"#<image id>"`` appended, with a warning.
+    """
+    tasks = {img.get("task_id") for img in images}
+    groups = {(img.get("task_id"), img.get("subset")) for img in images}
+    keys = []
+    for img in images:
+        item_id = img.get("name") or img.get("id") or ""
+        if not item_id:
+            raise ConversionError("an <image> needs name= or id=", field="image.name")
+        parts = []
+        if len(tasks) > 1:
+            tid = img.get("task_id") or ""
+            parts.append(task_names.get(tid) or f"task{tid}")
+        if len(groups) > len(tasks):
+            parts.append(img.get("subset") or "default")
+        keys.append("/".join([*parts, item_id]))
+    seen: dict[str, int] = {}
+    for k in keys:
+        seen[k] = seen.get(k, 0) + 1
+    dups = sorted(k for k, n in seen.items() if n > 1)
+    if dups:
+        _warn(warnings, f"{len(dups)} image names appear more than once (e.g. {dups[0]!r}); they are different "
+                        "frames and are kept apart as '<name>#<image id>'")
+        keys = [f"{k}#{img.get('id') or n}" if k in dups else k for n, (k, img) in enumerate(zip(keys, images,
+                                                                                                  strict=True))]
+        if len(set(keys)) != len(keys):
+            raise ConversionError(f"image {dups[0]!r} appears more than once with the same id; every <image> "
+                                  "needs its own id= or name=", item_id=dups[0], field="image.id")
+    return keys
+
+
+def _size_of(img: ET.Element, name: str, item_id: str) -> float | None:
+    v = img.get(name) if img.tag == "image" else img.findtext(name)
+    if not v or (img.tag != "image" and v.strip() == "0"):
+        return None
+    try:
+        out = float(v)
+    except ValueError:
+        out = math.nan
+    if not math.isfinite(out) or out <= 0:
+        raise ConversionError(f"<image> needs a positive number in {name}=, got {_cut(v)}", item_id=item_id,
+                              field=f"image.{name}")
+    return out
+
+
 def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, source: Source = "human",
-                  name: str | None = None) -> Dataset:
+                  name: str | None = None, warnings: list[str] | None = None) -> Dataset:
     """A CVAT for images / video 1.1 export (XML bytes, a path, or a zip) as a :class:`Dataset`.
 
     Args:
@@ -255,11 +470,14 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
             from ``<meta>``, else ``cvat:task<id>``, else ``cvat``.
         source: Record source (``reference`` for a ground-truth job, ``model`` for auto-annotation).
         name: The dataset's name; default the task name.
+        warnings: A list that receives one line per kind of thing skipped or renamed (else
+            they are logged): elements accord does not read, repeated image names.
 
     Raises:
         ConversionError: not XML, not CVAT, or a shape is malformed (naming image and attribute).
     """
     data = _read_bytes(src)
+    _check_utf8(data)
     try:
         root = ET.fromstring(data)
     except ET.ParseError as e:
@@ -281,7 +499,7 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
             value = fn(el, ctx)
         except InvalidAnnotationError as e:
             raise ConversionError(f"<{el.tag}> {region_id} is not valid: {e}", item_id=item_id, field=el.tag) from e
-        set_name = _SET_OF["skeleton" if el.tag == "skeleton" else el.tag]
+        set_name = _SET_OF["cuboid_2d" if el.tag == "cuboid" and not isinstance(value, Cuboid) else el.tag]
         used[set_name] = None
         attrs = _attrs(el)
         if el.tag == "points":  # occlusion of points lives in the keypoints' visibility
@@ -289,17 +507,20 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
         records.append(Record(item_id=item_id, annotator_id=who, label_set=set_name, value=value, source=source,
                               region_id=region_id, attributes=attrs))
 
-    for img in root.iter("image"):
-        item_id = img.get("name") or img.get("id") or ""
-        if not item_id:
-            raise ConversionError("an <image> needs name= or id=", field="image.name")
-        w = float(img.get("width")) if img.get("width") else None  # type: ignore[arg-type]
-        h = float(img.get("height")) if img.get("height") else None  # type: ignore[arg-type]
-        items[item_id] = Item(item_id=item_id, data={"image": item_id, "cvat_id": img.get("id")}, width=w, height=h)
-        ctx = _Ctx(item_id, w, h)
+    dim3 = task is not None and (task.findtext("dimension") or "").strip().lower() == "3d"
+    task_names = {t.findtext("id") or "": t.findtext("name") or "" for t in root.iterfind("meta/project/tasks/task")}
+    images = list(root.iter("image"))
+    skipped: dict[str, int] = {}
+    for img, item_id in zip(images, _image_keys(images, task_names, warnings), strict=True):
+        w, h = _size_of(img, "width", item_id), _size_of(img, "height", item_id)
+        idata = {"image": img.get("name") or item_id, "cvat_id": img.get("id")}
+        idata.update({f"cvat_{k}": img.get(k) for k in ("task_id", "subset") if img.get(k) is not None})
+        items[item_id] = Item(item_id=item_id, data=idata, width=w, height=h)
+        ctx = _Ctx(item_id, w, h, dim3)
         for k, el in enumerate(img):
             fn = FROM_SHAPE.get(el.tag)
             if fn is None:
+                skipped[el.tag] = skipped.get(el.tag, 0) + 1
                 continue
             add(item_id, fn, ctx, el, str(k))
 
@@ -307,8 +528,8 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
     video_tags = [t for t in root.findall("tag") if t.get("frame") is not None]
     if tracks or video_tags:
         size = task.find("original_size") if task is not None else None
-        vw = float(size.findtext("width") or 0) or None if size is not None else None
-        vh = float(size.findtext("height") or 0) or None if size is not None else None
+        vw = _size_of(size, "width", task_name) if size is not None else None
+        vh = _size_of(size, "height", task_name) if size is not None else None
         vmeta = {k: task.findtext(k) for k in ("start_frame", "stop_frame", "frame_filter", "size", "mode")
                  if task is not None and task.findtext(k) is not None}
         items[task_name] = Item(item_id=task_name, data={"video": task_name}, width=vw, height=vh, meta=vmeta)
@@ -341,6 +562,8 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
                 continue
             for s in shapes:
                 fn = FROM_SHAPE.get(s.tag)
+                if fn is None:
+                    skipped[f"track/{s.tag}"] = skipped.get(f"track/{s.tag}", 0) + 1
                 if fn is None or _flag(s, "outside"):
                     continue
                 frame = int(_f(s, "frame", task_name))
@@ -355,9 +578,13 @@ def from_cvat_xml(src: bytes | str | Path, *, annotator_id: str | None = None, s
             fid = f"{task_name}/frame_{frame:06d}"
             items.setdefault(fid, Item(item_id=fid, data={"image": fid, "video": task_name, "frame": frame}))
             add(fid, _tag, _Ctx(fid, None, None), t, None)
+    if skipped:
+        parts = [f"{n} <{t.split('/')[-1]}> element{'s' * (n > 1)} inside <{'track' if '/' in t else 'image'}>"
+                 for t, n in sorted(skipped.items())]
+        _warn(warnings, "skipped " + ", ".join(parts) + " (not a CVAT 1.1 shape accord reads)")
 
     sets = []
-    for set_name in _SET_OF.values():
+    for set_name in dict.fromkeys(_SET_OF.values()):
         if set_name in used:
             kind = _KIND_OF[set_name]
             sets.append(LabelSet(name=set_name, kind=kind, labels=labels, multiple=True,

@@ -51,6 +51,7 @@ from accord.core.cost.config import DEFAULT_SECONDS_PER_LABEL
 from accord.core.errors import ConfigError, InvalidAnnotationError, SchemaError
 from accord.core.matching.base import MatchResult, box_iou_matrix, match_similarity
 from accord.core.matching.geometry import match_regions
+from accord.core.matching.keypoints import DEFAULT_KEYPOINT_SIGMA
 from accord.core.model import Keypoint, Keypoints, Polygon, Polyline
 from accord.core.qa import acceptance, sampling
 from accord.core.qa.label_errors import find_label_issues
@@ -373,7 +374,7 @@ def _match_one(kind: LabelKind, ref: Mapping[str, Any], cand: Mapping[str, Any],
         return match_regions(rv, cv, iou_threshold=iou_threshold, options=options.get("polylines"))
     rk = _keypoint_values(ref["geom"][i] or [], rl, size)
     ck = _keypoint_values(cand["geom"][i] or [], cl, size)
-    opts = {"default_sigma": 0.05, **dict(options.get("keypoints") or {})}
+    opts = {"default_sigma": DEFAULT_KEYPOINT_SIGMA, **dict(options.get("keypoints") or {})}
     return match_regions(rk, ck, iou_threshold=iou_threshold, options=opts)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from accord.core.errors import ConversionError
+from accord.core.limits import check_limit
 
 _RLE_SIZES = (3, 4, 8, 16)
 
@@ -60,6 +61,7 @@ def decode_brush_rle(rle: Sequence[int], height: int, width: int) -> npt.NDArray
     Raises:
         ConversionError: the stream is truncated, its length is not ``height * width * 4``,
             or it holds values outside 0..255.
+        LimitExceededError: the image is larger than ``max_raster_pixels`` (``accord --max-image-pixels``).
     """
     try:
         data = bytes(int(b) for b in rle)
@@ -72,6 +74,7 @@ def decode_brush_rle(rle: Sequence[int], height: int, width: int) -> npt.NDArray
         raise ConversionError(
             f"brush RLE holds {num} values, expected height*width*4 = {height}*{width}*4 = "
             f"{height * width * 4}; check original_width/original_height", field="value.rle")
+    check_limit("max_raster_pixels", height * width, f"the brush mask's image is {height}x{width} =", unit=" pixels")
     word = bits.read(5) + 1
     sizes = [bits.read(4) + 1 for _ in range(4)]
     out = np.zeros(num, dtype=np.uint8)

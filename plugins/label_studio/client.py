@@ -6,8 +6,8 @@ accepts both a legacy token and a personal access token (a JWT it exchanges at
 :mod:`.config`; this module only fetches and sends JSON.
 
 Pulling uses an export snapshot with full objects (user emails in ``completed_by``,
-whole predictions), streamed to a temporary file chunk by chunk, because the plain
-``/export`` endpoint gives only ids (see the Label Studio 1.23 notes).
+whole predictions), streamed to a temporary file chunk by chunk and then deleted on the
+server, because the plain ``/export`` endpoint gives only ids (see the Label Studio 1.23 notes).
 
 Every failure a user can cause (unreachable URL, refused key, missing project, an
 export that fails) raises :class:`LabelStudioError` with a one-line message that says
@@ -198,7 +198,8 @@ class LabelStudioClient:
 
         Creates an export snapshot with ``only_id: False`` for predictions and annotators,
         waits for it, streams the JSON to a temporary file (calling ``progress`` per chunk)
-        and parses it.
+        and parses it. The snapshot is deleted afterwards (also when it failed), so repeated
+        pulls leave nothing behind in the project's Export dialog.
 
         Raises:
             LabelStudioError: The snapshot failed, did not finish in ``timeout_s``, or is not JSON.
@@ -208,52 +209,64 @@ class LabelStudioClient:
                          id=project_id, title=f"accord-qa {time.strftime('%Y-%m-%d %H:%M:%S')}",
                          serialization_options=options, project_id=project_id)
         pk = int(_plain(exp)["id"])
-        deadline = time.monotonic() + timeout_s
-        while True:
-            info = _plain(self._call("poll the export", self.sdk.projects.exports.get, id=project_id,
-                                     export_pk=pk, project_id=project_id))
-            status = str(info.get("status") or "")
-            if status == "completed":
-                break
-            if status == "failed":
-                raise LabelStudioError(f"Label Studio's export {pk} of project {project_id} failed on the server; "
-                                       "see the server log, then retry")
-            if time.monotonic() > deadline:
-                raise LabelStudioError(f"export {pk} of project {project_id} did not finish in {timeout_s:.0f} s "
-                                       f"(status {status!r}); retry later or raise the timeout")
-            time.sleep(poll_s)
-        counters = info.get("counters") or {}
-        logger.info("export %s of project %s: %s", pk, project_id, counters)
-        chunks: Iterator[bytes] = self._call("download the export", self.sdk.projects.exports.download,
-                                             id=project_id, export_pk=pk, export_type="JSON",
-                                             project_id=project_id)
-        fd, tmp = tempfile.mkstemp(prefix=f"accord-ls-{project_id}-", suffix=".json")
-        path = Path(tmp)
         try:
-            done = 0
-            with os.fdopen(fd, "wb") as fh:
-                try:
-                    for chunk in chunks:
-                        fh.write(chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done, None)
-                except Exception as e:
-                    raise self._translate(e, "download the export", project_id) from e
+            deadline = time.monotonic() + timeout_s
+            while True:
+                info = _plain(self._call("poll the export", self.sdk.projects.exports.get, id=project_id,
+                                         export_pk=pk, project_id=project_id))
+                status = str(info.get("status") or "")
+                if status == "completed":
+                    break
+                if status == "failed":
+                    raise LabelStudioError(f"Label Studio's export {pk} of project {project_id} failed on the server; "
+                                           "see the server log, then retry")
+                if time.monotonic() > deadline:
+                    raise LabelStudioError(f"export {pk} of project {project_id} did not finish in {timeout_s:.0f} s "
+                                           f"(status {status!r}); retry later or raise the timeout")
+                time.sleep(poll_s)
+            counters = info.get("counters") or {}
+            logger.info("export %s of project %s: %s", pk, project_id, counters)
+            chunks: Iterator[bytes] = self._call("download the export", self.sdk.projects.exports.download,
+                                                 id=project_id, export_pk=pk, export_type="JSON",
+                                                 project_id=project_id)
+            fd, tmp = tempfile.mkstemp(prefix=f"accord-ls-{project_id}-", suffix=".json")
+            path = Path(tmp)
             try:
-                with path.open("rb") as fh:
-                    data = json.load(fh)
-            except json.JSONDecodeError as e:
-                raise LabelStudioError(f"export {pk} of project {project_id} is not JSON ({e}); "
-                                       "is the server a Label Studio?") from e
-            if keep_file is not None:
-                keep_file.parent.mkdir(parents=True, exist_ok=True)
-                path.replace(keep_file)
+                done = 0
+                with os.fdopen(fd, "wb") as fh:
+                    try:
+                        for chunk in chunks:
+                            fh.write(chunk)
+                            done += len(chunk)
+                            if progress is not None:
+                                progress(done, None)
+                    except Exception as e:
+                        raise self._translate(e, "download the export", project_id) from e
+                try:
+                    with path.open("rb") as fh:
+                        data = json.load(fh)
+                except json.JSONDecodeError as e:
+                    raise LabelStudioError(f"export {pk} of project {project_id} is not JSON ({e}); "
+                                           "is the server a Label Studio?") from e
+                if keep_file is not None:
+                    keep_file.parent.mkdir(parents=True, exist_ok=True)
+                    path.replace(keep_file)
+            finally:
+                path.unlink(missing_ok=True)
         finally:
-            path.unlink(missing_ok=True)
+            self._delete_export(project_id, pk)
         if not isinstance(data, list):
             raise LabelStudioError(f"expected the export to be a list of tasks, got {type(data).__name__}")
         return [t for t in data if isinstance(t, dict)]
+
+    def _delete_export(self, project_id: int, pk: int) -> None:
+        """Delete the snapshot :meth:`export_snapshot` made; a failure is a warning, not an error."""
+        try:
+            self._call(f"delete export {pk}", self.sdk.projects.exports.delete, id=project_id, export_pk=pk,
+                       project_id=project_id)
+        except LabelStudioError as e:
+            logger.warning("could not delete export snapshot %s of project %s (delete it in the project's "
+                           "Export dialog): %s", pk, project_id, e)
 
     def pull(self, project_id: int, *, progress: Progress | None = None, meta_keys: Sequence[str] = (),
              gold: GoldMode = "auto") -> PulledProject:

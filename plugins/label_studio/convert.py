@@ -11,6 +11,16 @@ Percentages become pixels with the result's ``original_width``/``original_height
 Label Studio box rotates about its top-left corner and accord's about its centre, so
 the converter moves the corner exactly (and back in :func:`to_label_studio_prediction`).
 
+``TimelineLabels`` (video events) become frame :class:`Segment` values, one per range
+(``unit="frame"``). A result without ``original_width``/``original_height`` (ML backends
+often leave them out of predictions) takes the size the task's other results give.
+
+Strict where a silent guess would change the data: ``was_cancelled`` and ``ground_truth`` are
+booleans (or the strings ``"true"``/``"false"``), anything else is an error naming the
+field; a task id that appears twice in one export is refused; numbers must be finite.
+A cancelled (skipped) annotation is kept as a cancelled :class:`Submission` without records,
+and never hides the same annotator's real annotation of the task.
+
 Identity: ``completed_by`` gives the annotator's email when the export has user objects,
 else ``user:<id>``; predictions are ``model:<model_version>`` with source ``model``;
 ``ground_truth: true`` annotations get source ``reference`` and keep the annotator id.
@@ -18,7 +28,9 @@ else ``user:<id>``; predictions are ``model:<model_version>`` with source ``mode
 
 from __future__ import annotations
 
+import logging
 import math
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -50,6 +62,10 @@ from accord.core.schema import LabelSet, Schema
 from .brush import decode_brush_rle, encode_brush_rle
 from .config import parse_label_config_full
 
+logger = logging.getLogger(__name__)
+
+_NEEDS_SIZE = frozenset({"rectanglelabels", "rectangle", "polygonlabels", "polygon", "keypointlabels", "keypoint",
+                         "brushlabels", "brush", "videorectangle"})
 _REGION_ATTACH = frozenset({"textarea", "choices", "rating", "number", "taxonomy"})
 
 
@@ -94,11 +110,35 @@ def pixels_to_ls_box(box_x: float, box_y: float, w: float, h: float, rotation: f
 
 def _num(v: Any, item_id: str, field: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float | str):
-        raise ConversionError(f"expected a number, got {v!r}", item_id=item_id, field=field)
+        raise ConversionError(f"expected a number, got {_short(v)}", item_id=item_id, field=field)
     try:
-        return float(v)
-    except ValueError as e:
-        raise ConversionError(f"expected a number, got {v!r}", item_id=item_id, field=field) from e
+        out = float(v)
+    except (ValueError, OverflowError) as e:
+        raise ConversionError(f"expected a number, got {_short(v)}", item_id=item_id, field=field) from e
+    if not math.isfinite(out):
+        raise ConversionError(f"expected a finite number, got {_short(v)}", item_id=item_id, field=field)
+    return out
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    """``repr(v)``, cut to ``limit`` characters (a 5,000-digit number stays one line)."""
+    try:
+        text = repr(v)
+    except ValueError:  # an int too long for repr (sys.set_int_max_str_digits)
+        return f"an integer of about {v.bit_length() * 3 // 10} digits"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _bool(v: Any, item_id: str, field: str) -> bool:
+    """A boolean field: ``true``/``false``, or the strings "true"/"false" (any case); else an error."""
+    if v is None:
+        return False
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    raise ConversionError(f"expected true or false, got {_short(v)}; {field} is a boolean (a string "
+                          "\"true\"/\"false\" is accepted too)", item_id=item_id, field=field)
 
 
 def _first_label(value: Mapping[str, Any], key: str, item_id: str) -> str:
@@ -179,6 +219,24 @@ def _span_value(v: Mapping[str, Any], label: str, item_id: str) -> list[Value]:
                               f"got {start!r}, {end!r}", item_id=item_id, field="value.start")
     text = v.get("text")
     return [Span(label=label, start=start, end=end, text=text if isinstance(text, str) else None)]
+
+
+def _timeline(result: Mapping[str, Any], v: Mapping[str, Any], item_id: str, ls: LabelSet | None) -> list[Value]:
+    # TimelineLabels (video events): value.ranges [{start, end}] in frames, value.timelinelabels [label].
+    label = _first_label(v, "timelinelabels", item_id) or _first_label(v, "labels", item_id)
+    ranges = v.get("ranges")
+    if not isinstance(ranges, list) or not ranges:
+        raise ConversionError(f"a timelinelabels result needs 'ranges' as a non-empty list of {{start, end}} "
+                              f"frames, got {_short(ranges)}", item_id=item_id, field="value.ranges")
+    out: list[Value] = []
+    for k, r in enumerate(ranges):
+        fld = f"value.ranges[{k}]"
+        if not isinstance(r, dict):
+            raise ConversionError(f"expected a {{start, end}} object, got {_short(r)}", item_id=item_id, field=fld)
+        start = _num(r.get("start"), item_id, fld + ".start")
+        end = _num(r.get("end", start), item_id, fld + ".end")
+        out.append(Segment(start=start, end=end, label=label or None, unit="frame"))
+    return out
 
 
 def _hypertext(result: Mapping[str, Any], v: Mapping[str, Any], item_id: str, ls: LabelSet | None) -> list[Value]:
@@ -265,7 +323,7 @@ FROM_RESULT: dict[str, ResultFn] = {
     "brushlabels": _brush, "brush": _brush,
     "labels": _labels, "hypertextlabels": _hypertext, "paragraphlabels": _paragraph,
     "choices": _choices, "taxonomy": _taxonomy, "rating": _rating, "number": _number,
-    "textarea": _textarea, "videorectangle": _video_rect,
+    "textarea": _textarea, "videorectangle": _video_rect, "timelinelabels": _timeline,
 }
 
 
@@ -274,20 +332,34 @@ FROM_RESULT: dict[str, ResultFn] = {
 
 def _annotator(completed_by: Any) -> str:
     if isinstance(completed_by, dict):
-        if completed_by.get("email"):
-            return str(completed_by["email"])
-        return f"user:{completed_by.get('id', 'unknown')}"
-    if completed_by is None:
+        email = completed_by.get("email")
+        if isinstance(email, str) and email:
+            return email
+        uid = completed_by.get("id", "unknown")
+        return f"user:{uid if isinstance(uid, int | str) else 'unknown'}"
+    if completed_by is None or isinstance(completed_by, bool) or not isinstance(completed_by, int | str):
         return "user:unknown"
-    return f"user:{completed_by}"
+    return f"user:{_text(completed_by, 'completed_by')}"
+
+
+def _text(v: int | str, field: str, item_id: str | None = None) -> str:
+    try:
+        return str(v)
+    except ValueError:  # an integer longer than Python prints (4,300 digits)
+        raise ConversionError(f"expected an id, got {_short(v)}", item_id=item_id, field=field) from None
+
+
+def _safe_id(task: Any) -> str | None:
+    tid = task.get("id") if isinstance(task, dict) else None
+    return _short(tid, 40) if tid is not None else None
 
 
 def _item_id(task: Mapping[str, Any]) -> str:
     tid = task.get("id")
-    if tid is None or isinstance(tid, bool) or not isinstance(tid, int | str):
-        raise ConversionError(f"a Label Studio task needs an 'id' (int or string), got {tid!r}; keys "
-                              f"{sorted(task)[:12]}", field="id")
-    return str(tid)
+    if tid is None or isinstance(tid, bool) or not isinstance(tid, int | str) or tid == "":
+        raise ConversionError(f"a Label Studio task needs an 'id' (int or string), got {_short(tid)}; keys "
+                              f"{sorted(map(str, task))[:12]}", field="id")
+    return _text(tid, "id")
 
 
 def _meta(task: Mapping[str, Any], meta_keys: Sequence[str]) -> dict[str, Any]:
@@ -321,11 +393,13 @@ def _results_to_records(results: Any, *, item_id: str, schema: Schema, annotator
         rtype = str(res.get("type", "")).lower()
         fn = FROM_RESULT.get(rtype)
         if fn is None:
-            if warnings is not None:
-                warnings.append(f"task {item_id}: skipped result type {rtype!r} (not supported)")
+            _warn(warnings, f"task {item_id}: skipped result type {rtype!r} (not supported)")
             continue
         if default_size is not None and res.get("original_width") is None:
             res = {**res, "original_width": default_size[0], "original_height": default_size[1]}
+        elif res.get("original_width") is None and "width" in sizes and rtype in _NEEDS_SIZE:
+            # ML backends often leave the image size out of predictions: the task's other results give it
+            res = {**res, "original_width": sizes["width"], "original_height": sizes["height"]}
         value = res.get("value")
         if not isinstance(value, dict):
             raise ConversionError(f"expected 'value' as an object, got {value!r}", item_id=item_id,
@@ -397,20 +471,30 @@ def _convert_task(task: Any, schema: Schema, meta_keys: Sequence[str], warnings:
     if not isinstance(task, dict):
         raise ConversionError(f"expected a Label Studio task object, got {type(task).__name__}", field="task")
     item_id = _item_id(task)
+    data = task.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise ConversionError(f"expected the task's 'data' as an object (e.g. {{\"image\": \"...\"}}), got "
+                              f"{type(data).__name__} {_short(data)}", item_id=item_id, field="data")
+    for key in ("annotations", "predictions"):
+        if task.get(key) is not None and not isinstance(task[key], list):
+            raise ConversionError(f"expected {key!r} as a list, got {type(task[key]).__name__}", item_id=item_id,
+                                  field=key)
     meta = _meta(task, meta_keys)
     records: list[Record] = []
     subs: list[Submission] = []
     sizes: dict[str, float] = {}
     for k, ann in enumerate(task.get("annotations") or ()):
         if not isinstance(ann, dict):
-            raise ConversionError(f"expected an annotation object, got {ann!r}", item_id=item_id,
+            raise ConversionError(f"expected an annotation object, got {_short(ann)}", item_id=item_id,
                                   field=f"annotations[{k}]")
         annotator = _annotator(ann.get("completed_by"))
-        source: Source = "reference" if ann.get("ground_truth") else "human"
-        aid = str(ann["id"]) if ann.get("id") is not None else None
+        source: Source = "reference" if _bool(ann.get("ground_truth"), item_id,
+                                              f"annotations[{k}].ground_truth") else "human"
+        aid = _text(ann["id"], f"annotations[{k}].id", item_id) if isinstance(ann.get("id"), int | str) \
+            and not isinstance(ann["id"], bool) else None
         lead = ann.get("lead_time")
-        duration = float(lead) if isinstance(lead, int | float) and lead >= 0 else None
-        cancelled = bool(ann.get("was_cancelled"))
+        duration = float(lead) if isinstance(lead, int | float) and math.isfinite(lead) and lead >= 0 else None
+        cancelled = _bool(ann.get("was_cancelled"), item_id, f"annotations[{k}].was_cancelled")
         subs.append(Submission(item_id=item_id, annotator_id=annotator, source=source, annotation_id=aid,
                                created_at=ann.get("created_at"), updated_at=ann.get("updated_at"),
                                duration_s=duration, was_cancelled=cancelled))
@@ -433,10 +517,34 @@ def _convert_task(task: Any, schema: Schema, meta_keys: Sequence[str], warnings:
             annotation_id=pid, created_at=pred.get("created_at"), updated_at=pred.get("updated_at"),
             duration_s=None, score=float(sc) if isinstance(sc, int | float) else None, meta=meta,
             warnings=warnings, sizes=sizes, default_size=default_size)
-    item = Item(item_id=item_id, data=task.get("data") or {}, width=sizes.get("width"),
+    item = Item(item_id=item_id, data=data or {}, width=sizes.get("width"),
                 height=sizes.get("height"), duration_s=sizes.get("duration_s"), meta=meta,
                 label_sets=frozenset(schema.label_sets))
     return records, subs, item
+
+
+def _warn(warnings: list[str] | None, message: str) -> None:
+    """Every skipped thing is said: into the caller's list, else to the log."""
+    if warnings is not None:
+        warnings.append(message)
+    else:
+        logger.warning("%s", message)
+
+
+def _timeline_sets(label_config: str) -> list[LabelSet]:
+    """``<TimelineLabels>`` controls (video events, frame ranges) as segment label sets."""
+    try:
+        root = ET.fromstring(label_config)
+    except ET.ParseError:
+        return []  # the config parser has already said what is wrong
+    out = []
+    for el in root.iter():
+        if el.tag.lower() == "timelinelabels" and el.get("name"):
+            labels = tuple(dict.fromkeys(lb.get("value") or "" for lb in el.iter()
+                                         if lb.tag.lower() == "label" and lb.get("value")))
+            out.append(LabelSet(name=el.get("name") or "", kind="segment", labels=labels, multiple=True,
+                                to_name=el.get("toName"), tool_type="timelinelabels", extra={"unit": "frame"}))
+    return out
 
 
 def _schema_of(label_config: str | Schema | None, warnings: list[str] | None) -> Schema:
@@ -445,9 +553,12 @@ def _schema_of(label_config: str | Schema | None, warnings: list[str] | None) ->
     if isinstance(label_config, Schema):
         return label_config
     cfg = parse_label_config_full(label_config)
-    if warnings is not None:
-        warnings.extend(f"labeling config: skipped unsupported control {u}" for u in cfg.unsupported)
-    return cfg.schema
+    timeline = [ls for ls in _timeline_sets(label_config) if ls.name not in cfg.schema]
+    names = {f"name={ls.name!r}" for ls in timeline}
+    for u in cfg.unsupported:
+        if not any(u.startswith("TimelineLabels ") and n in u for n in names):
+            _warn(warnings, f"labeling config: skipped unsupported control {u}")
+    return cfg.schema.merged(Schema.of(*timeline)) if timeline else cfg.schema
 
 
 def from_label_studio_task(task: Mapping[str, Any], label_config: str | Schema | None = None, *,
@@ -581,8 +692,24 @@ def from_label_studio_export(tasks: Any, label_config: str | Schema | None = Non
     records: list[Record] = []
     submissions: list[Submission] = []
     items = {}
-    for task in [tasks] if shape == "task" else tasks:
-        r, s, it = _convert_task(task, schema, meta_keys, warnings, default_size)
+    task_list = [tasks] if shape == "task" else tasks
+    ids_only = sum(1 for t in task_list if isinstance(t, dict) and isinstance(t.get("predictions"), list)
+                   for p in t["predictions"] if not isinstance(p, dict))
+    if ids_only:
+        _warn(warnings, f"skipped {ids_only} predictions listed by id only (Label Studio's plain JSON export); "
+                        "export a snapshot with full prediction objects to compare model predictions")
+    first: dict[str, int] = {}
+    for n, task in enumerate(task_list):
+        try:
+            r, s, it = _convert_task(task, schema, meta_keys, warnings, default_size)
+        except InvalidAnnotationError as e:
+            raise ConversionError(f"task #{n} is not valid: {e}", item_id=_safe_id(task), field="annotations") from e
+        if it.item_id in first:
+            raise ConversionError(
+                f"task id {it.item_id} appears twice in this export (tasks #{first[it.item_id]} and #{n}), so two "
+                "different tasks would merge into one item; export each project to its own file, or give the "
+                "tasks unique ids", item_id=it.item_id, field="id")
+        first[it.item_id] = n
         records += r
         submissions += s
         items[it.item_id] = it
@@ -704,6 +831,11 @@ def _to_segment(rec: Record, ls: LabelSet | None, rid: str, w: float | None, h: 
                 ) -> list[dict[str, Any]]:
     val = _value(rec, Segment)
     s = val
+    if _ls_type(ls, "labels") == "timelinelabels" or s.unit == "frame":
+        frames = _base(rec, ls, "timelinelabels", rid, {"ranges": [{"start": s.start, "end": s.end}],
+                                                         "timelinelabels": [s.label] if s.label else []})
+        frames["to_name"] = ls.to_name if ls and ls.to_name else "video"
+        return [frames]
     v: dict[str, Any] = {"start": s.start, "end": s.end, "channel": 0, "labels": [s.label] if s.label else []}
     out = _base(rec, ls, _ls_type(ls, "labels"), rid, v)
     out["to_name"] = ls.to_name if ls and ls.to_name else "audio"

@@ -2,21 +2,28 @@
 
 What can be written (each part is asked for separately):
 
-* **QA fields** per task, so people sort and filter in the Data Manager:
-  a prediction with an empty ``result``, ``score`` = the task's agreement score and
-  ``model_version`` = ``accord-qa-<run id>``; and the task data keys ``accord_agreement``,
-  ``accord_conflicts``, ``accord_worst_error`` and ``accord_run`` (shown as ``data.*``
-  columns). Every other data key is left as it was. The Data Manager computes its
-  ``predictions_score`` column only for the project's *selected* model version, so the
-  score is sortable there only after ``select_model_version=True`` - which also changes
-  which predictions annotators are shown, hence opt-in.
-* **Views** (Data Manager tabs) ``accord: conflicts`` (tasks that need adjudication) and
-  ``accord: spot-check`` (the review sample). Found again by title and updated; other
-  views are never touched.
-* **Consensus** as one prediction per task with ``model_version`` ``accord-consensus``
-  (classes: Dawid-Skene labels from the report; boxes: fused with
-  :func:`accord.core.qa.consensus.fuse_boxes`; spans: majority vote with
+* **QA fields** per task, so people sort and filter in the Data Manager: the task data
+  keys ``accord_agreement`` (a JSON number; absent where fewer than two annotators make it
+  undefined, so a filter "agreement < 0.5" never catches those), ``accord_conflicts`` and
+  ``accord_errors`` (numbers), ``accord_worst_error`` and ``accord_run`` (shown as
+  ``data.*`` columns). Every other data key is left as it was. Label Studio types every
+  imported data column "Unknown" (string filters); accord's own tabs declare the numeric
+  ones ``Number`` (``columnsDisplayType``), so their filters compare numbers.
+* **A QA prediction** (opt-in, ``qa_prediction=True``): an empty ``result`` with ``score`` =
+  the task's agreement and ``model_version`` = ``accord-qa-<run id>``. The Data Manager
+  computes ``predictions_score`` only for the project's *selected* model version; the
+  labeling editor shows each prediction as a tab, hence opt-in (the consensus prediction
+  carries the same score).
+* **Views** (Data Manager tabs) ``accord: conflicts`` (tasks that need adjudication, lowest
+  agreement first) and ``accord: spot-check`` (a small review sample: the report's ISO
+  2859-1 sample size for the batch, or ``spot_check_size``). Found again by title and
+  updated; other views are never touched.
+* **Consensus** as one prediction per task with ``model_version`` ``accord-consensus`` and
+  ``score`` = the task's agreement (classes: Dawid-Skene labels from the report; boxes:
+  fused with :func:`accord.core.qa.consensus.fuse_boxes`; spans: majority vote with
   :func:`accord.core.qa.consensus.vote_spans`), so a reviewer accepts or fixes it.
+  ``select_model_version=True`` makes it (or the QA prediction, when written) the project's
+  selected version, so ``predictions_score`` sorts by agreement.
 
 Idempotency: the plan compares with what the server has (from the same pull) and only
 writes differences; our earlier predictions (model versions ``accord-qa-*`` and
@@ -34,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from accord.core.errors import AccordError
 from accord.core.model import Box, Classification, Dataset, Record, Span, value_label
 
 from .convert import to_label_studio_prediction
@@ -45,8 +53,16 @@ QA_PREFIX = "accord-qa-"
 CONSENSUS_VERSION = "accord-consensus"
 CONFLICT_VIEW = "accord: conflicts"
 SPOT_CHECK_VIEW = "accord: spot-check"
-DATA_KEYS = ("accord_agreement", "accord_conflicts", "accord_worst_error", "accord_run")
+DATA_KEYS = ("accord_agreement", "accord_conflicts", "accord_errors", "accord_worst_error", "accord_run")
+#: The data keys written as JSON numbers; accord's views declare these columns ``Number``.
+NUMBER_KEYS = ("accord_agreement", "accord_conflicts", "accord_errors")
 _SEVERITY = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+
+
+
+class WritebackError(AccordError, ValueError):  # type: ignore[misc]
+    """A write-back was asked for with arguments that cannot work (says which and how to fix it)."""
+
 
 ActionKind = Literal["create_prediction", "delete_prediction", "update_task_data", "create_view", "update_view",
                      "set_model_version"]
@@ -263,18 +279,59 @@ def view_filters(task_ids: Sequence[int]) -> dict[str, Any]:
         {"filter": "filter:tasks:id", "operator": "equal", "type": "Number", "value": int(t)} for t in ids]}
 
 
-def spot_check_sample(report: Mapping[str, Any], task_ids: Sequence[int], *, seed: int = 0) -> list[int]:
-    """The spot-check tasks: those of the report's ``sampling.spot_check`` (its sample of
-    submissions, stratified by annotator), else ceil(sqrt(n)) tasks drawn with ``seed``."""
+def view_data(title: str, task_ids: Sequence[int]) -> dict[str, Any]:
+    """An accord tab: exactly ``task_ids``, lowest agreement first, accord's numeric columns typed Number.
+
+    Label Studio sorts a data column numerically only when the tab declares it ``Number``
+    in ``columnsDisplayType`` (else as text), and its filter editor offers number
+    operators (``<``, ``>``, ``in``) only for such columns.
+    """
+    return {"title": title, "filters": view_filters(task_ids), "ordering": ["tasks:data.accord_agreement"],
+            "columnsDisplayType": {f"tasks:data.{k}": "Number" for k in NUMBER_KEYS}}
+
+
+def default_spot_check_size(report: Mapping[str, Any], n_tasks: int) -> tuple[int, str]:
+    """How many tasks a spot check reviews, and why.
+
+    The sample size of the report's ISO 2859-1 single sampling plan for the batch (level
+    and AQL from the report config; e.g. 32 of 200 tasks at level II, AQL 2.5), else
+    ceil(sqrt(n)) tasks. Never more than ``n_tasks``.
+    """
+    raw_acc = (report.get("sampling") or {}).get("acceptance")
+    acc: Mapping[str, Any] = raw_acc if isinstance(raw_acc, Mapping) else {}
+    plan: Mapping[str, Any] = acc["plan"] if isinstance(acc.get("plan"), Mapping) else {}
+    n = plan.get("sample_size")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        why = (f"ISO 2859-1 {acc.get('severity', 'normal')} inspection, level {acc.get('level', 'II')}, "
+               f"AQL {acc.get('aql', '?')}: accept <= {plan.get('accept', '?')} defective")
+        return min(n, n_tasks), why
+    return min(n_tasks, math.ceil(math.sqrt(n_tasks))), "ceil(sqrt(tasks))"
+
+
+def spot_check_sample(report: Mapping[str, Any], task_ids: Sequence[int], *, seed: int = 0,
+                      size: int | None = None) -> list[int]:
+    """The spot-check tasks: a seeded random sample of ``size`` tasks (default
+    :func:`default_spot_check_size`), drawn from the tasks of the report's
+    ``sampling.spot_check`` sample (stratified by annotator) first, topped up from ``task_ids``.
+
+    Raises:
+        WritebackError: ``size`` is below 1.
+    """
+    if size is not None and (isinstance(size, bool) or size < 1):
+        raise WritebackError(f"the spot-check size must be at least 1, got {size!r}; e.g. --spot-check-size 20")
+    pool = sorted(set(task_ids))
+    in_pool = set(pool)
     sc = (report.get("sampling") or {}).get("spot_check")
+    sampled: set[int] = set()
     if isinstance(sc, Mapping):
         raw = sc.get("item_ids") or [x.get("item_id") for x in sc.get("items") or () if isinstance(x, Mapping)]
-        ids = {int(i) for i in raw if str(i).isdigit()}
-        if ids:
-            return sorted(ids)
-    pool = sorted(set(task_ids))
-    k = min(len(pool), math.ceil(math.sqrt(len(pool))))
-    return sorted(random.Random(seed).sample(pool, k))
+        sampled = {int(i) for i in raw if str(i).isdigit() and (not pool or int(i) in in_pool)}
+    k = size if size is not None else default_spot_check_size(report, len(pool or sampled))[0]
+    rng = random.Random(seed)
+    chosen = rng.sample(sorted(sampled), min(k, len(sampled)))
+    rest = sorted(in_pool - sampled)
+    chosen += rng.sample(rest, min(k - len(chosen), len(rest)))
+    return sorted(chosen)
 
 
 def _view_filter_ids(view: Mapping[str, Any]) -> list[int] | None:
@@ -285,28 +342,48 @@ def _view_filter_ids(view: Mapping[str, Any]) -> list[int] | None:
         return None
 
 
+def _view_is(view: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    data = view.get("data") or {}
+    ids = _view_filter_ids(view)
+    want = _view_filter_ids({"data": wanted})
+    return (ids == want and data.get("ordering") == wanted["ordering"]
+            and all((data.get("columnsDisplayType") or {}).get(k) == v
+                    for k, v in wanted["columnsDisplayType"].items()))
+
+
 # --------------------------------------------------------------------------- planning
 
 
 def plan_writeback(pulled: PulledProject, report: Mapping[str, Any], *, run_id: str, qa_fields: bool = False,
-                   views: bool = False, consensus: bool = False, select_model_version: bool = False,
-                   existing_views: Sequence[Mapping[str, Any]] = (), seed: int = 0,
-                   iou_threshold: float = 0.5) -> WritebackPlan:
+                   qa_prediction: bool = False, views: bool = False, consensus: bool = False,
+                   select_model_version: bool = False, existing_views: Sequence[Mapping[str, Any]] = (),
+                   seed: int = 0, spot_check_size: int | None = None, iou_threshold: float = 0.5) -> WritebackPlan:
     """Compare the wanted state with the pulled project and list the writes (pure).
 
     Args:
         pulled: The project as pulled (tasks with their predictions and data).
         report: :func:`accord.core.qa.report.build_report`'s output for ``pulled.dataset``.
-        run_id: Letters, digits, ``-``, ``_`` or ``.``; QA predictions get ``accord-qa-<run_id>``.
-        qa_fields / views / consensus / select_model_version: Which parts to write.
+        run_id: 1-64 letters, digits, ``-``, ``_`` or ``.``; QA predictions get ``accord-qa-<run_id>``.
+        qa_fields / qa_prediction / views / consensus: Which parts to write. Asking for
+            ``qa_fields`` or ``qa_prediction`` also removes accord's earlier QA predictions of
+            other runs (and, without ``qa_prediction``, of this one).
+        select_model_version: Make the QA prediction's version (with ``qa_prediction``), else
+            ``accord-consensus`` (with ``consensus``), the project's selected model version.
         existing_views: The project's views (``GET /api/dm/views?project=``), to update ours.
-        seed: Seed of the spot-check sample when the report has none.
+        seed: Seed of the spot-check sample.
+        spot_check_size: Tasks in the spot-check tab (default: :func:`default_spot_check_size`).
 
     Raises:
-        ValueError: ``run_id`` is empty or has other characters.
+        WritebackError: ``run_id`` is empty or has other characters; ``select_model_version``
+            without ``qa_prediction`` or ``consensus``; ``spot_check_size`` below 1.
     """
-    if not run_id or not all(c.isalnum() or c in "-_." for c in run_id):
-        raise ValueError(f"expected a run id of letters, digits, '-', '_' or '.', got {run_id!r}; e.g. --run-id r1")
+    if (not isinstance(run_id, str) or not 0 < len(run_id) <= 64
+            or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in run_id)):
+        raise WritebackError(f"expected a run id of 1-64 letters, digits, '-', '_' or '.', got {run_id!r}; "
+                             "e.g. --run-id r1")
+    if select_model_version and not (qa_prediction or consensus):
+        raise WritebackError("select_model_version needs a prediction to select: add --consensus (its score is "
+                             "the task's agreement) or --qa-prediction")
     ds = pulled.dataset
     mv = QA_PREFIX + run_id
     qa = task_qa(ds, report, iou_threshold=iou_threshold)
@@ -315,29 +392,41 @@ def plan_writeback(pulled: PulledProject, report: Mapping[str, Any], *, run_id: 
     creates: list[Action] = []
     updates: list[Action] = []
     notes: list[str] = []
-    if qa_fields:
+    if qa_fields or qa_prediction:
         for tid, q in sorted(qa.items()):
             task = tasks.get(tid, {})
             mine = [p for p in task.get("predictions") or () if isinstance(p, dict)
                     and str(p.get("model_version") or "").startswith(QA_PREFIX)]
-            keep = next((p for p in mine if p.get("model_version") == mv and not p.get("result")
+            keep = next((p for p in mine if qa_prediction and p.get("model_version") == mv and not p.get("result")
                          and _same(p.get("score"), q.agreement_score)), None)
             for p in mine:
                 if p is not keep:
                     deletes.append(Action(kind="delete_prediction", target=int(p["id"]), payload={},
                                           description=f"task {tid}: delete old QA prediction {p['id']} "
                                                       f"({p.get('model_version')})"))
-            if keep is None:
+            if qa_prediction and keep is None:
                 payload: dict[str, Any] = {"task": tid, "result": [], "model_version": mv,
                                            "score": q.agreement_score}
                 creates.append(Action(kind="create_prediction", target=tid, payload=payload,
                                       description=f"task {tid}: QA prediction {mv} score={q.agreement_score}"))
+            if not qa_fields:
+                continue
             data = dict(task.get("data") or {})
-            wanted = {"accord_agreement": q.agreement_score, "accord_conflicts": q.n_conflicts,
-                      "accord_worst_error": q.worst_error or "", "accord_run": run_id}
-            if any(data.get(k, object()) != v for k, v in wanted.items()):
-                updates.append(Action(kind="update_task_data", target=tid, payload={**data, **wanted},
+            wanted: dict[str, Any] = {"accord_conflicts": q.n_conflicts, "accord_errors": q.n_errors,
+                                      "accord_worst_error": q.worst_error or "", "accord_run": run_id}
+            if q.agreement_score is not None:
+                wanted["accord_agreement"] = q.agreement_score
+            stale = q.agreement_score is None and "accord_agreement" in data
+            if stale or any(not _same_value(data.get(k, _MISSING), v) for k, v in wanted.items()):
+                new = {k: v for k, v in data.items() if not (stale and k == "accord_agreement")}
+                updates.append(Action(kind="update_task_data", target=tid, payload={**new, **wanted},
                                       description=f"task {tid}: data {wanted}"))
+        if pulled.model_version and pulled.model_version.startswith(QA_PREFIX) and pulled.model_version != (
+                mv if qa_prediction else None) and not select_model_version:
+            notes.append(f"the project's selected model version {pulled.model_version!r} is an earlier accord QA "
+                         "run whose predictions are removed; select another version in the project settings, or "
+                         "push with --select-model-version")
+    agreement = {t: q.agreement_score for t, q in qa.items()}
     if consensus:
         cons, cnotes = consensus_records(ds, report, iou_threshold=iou_threshold)
         notes += cnotes
@@ -348,9 +437,11 @@ def plan_writeback(pulled: PulledProject, report: Mapping[str, Any], *, run_id: 
             it = ds.items.get(item)
             pred = to_label_studio_prediction(recs, ds.schema, model_version=CONSENSUS_VERSION,
                                               width=it.width if it else None, height=it.height if it else None)
+            score = agreement.get(tid)
             mine = [p for p in tasks[tid].get("predictions") or () if isinstance(p, dict)
                     and p.get("model_version") == CONSENSUS_VERSION]
-            keep = next((p for p in mine if _same_result(p.get("result"), pred["result"])), None)
+            keep = next((p for p in mine if _same_result(p.get("result"), pred["result"])
+                         and _same(p.get("score"), score)), None)
             for p in mine:
                 if p is not keep:
                     deletes.append(Action(kind="delete_prediction", target=int(p["id"]), payload={},
@@ -358,31 +449,54 @@ def plan_writeback(pulled: PulledProject, report: Mapping[str, Any], *, run_id: 
             if keep is None:
                 creates.append(Action(kind="create_prediction", target=tid,
                                       payload={"task": tid, "result": pred["result"],
-                                               "model_version": CONSENSUS_VERSION},
+                                               "model_version": CONSENSUS_VERSION, "score": score},
                                       description=f"task {tid}: consensus prediction with "
-                                                  f"{len(pred['result'])} result(s)"))
-    conflict_ids = sorted(t for t, q in qa.items() if q.n_conflicts)
-    spot_ids = spot_check_sample(report, sorted(t for t in qa if _annotated(tasks.get(t))), seed=seed)
+                                                  f"{len(pred['result'])} result(s), score={score}"))
+    # conflicts, lowest agreement first (undefined last), then by task id
+    conflict_ids = sorted((t for t, q in qa.items() if q.n_conflicts),
+                          key=lambda t: (agreement[t] is None, agreement[t] or 0.0, t))
+    annotated = sorted(t for t in qa if _annotated(tasks.get(t)))
+    spot_ids = spot_check_sample(report, annotated, seed=seed, size=spot_check_size)
     if views:
+        if not qa_fields and not any("accord_agreement" in (tasks.get(t, {}).get("data") or {}) for t in qa):
+            notes.append("views: the tabs sort by data.accord_agreement, which this project does not have yet; "
+                         "add --qa-fields to write it")
+        size_note = ("--spot-check-size" if spot_check_size is not None
+                     else default_spot_check_size(report, len(annotated))[1])
+        notes.append(f"spot-check: {len(spot_ids)} of {len(annotated)} annotated tasks ({size_note})")
         by_title = {str(v.get("data", {}).get("title")): v for v in existing_views
                     if isinstance(v.get("data"), dict)}
         for title, ids in ((CONFLICT_VIEW, conflict_ids), (SPOT_CHECK_VIEW, spot_ids)):
-            data = {"title": title, "filters": view_filters(ids)}
+            data = view_data(title, ids)
             old = by_title.get(title)
             if old is None:
                 creates.append(Action(kind="create_view", target=None, payload=data,
                                       description=f"create view {title!r} with {len(ids)} task(s)"))
-            elif _view_filter_ids(old) != sorted(set(ids)) and not (not ids and _view_filter_ids(old) == [0]):
+            elif not _view_is(old, data):
                 updates.append(Action(kind="update_view", target=int(old["id"]),
                                       payload={**(old.get("data") or {}), **data},
                                       description=f"update view {title!r} ({old['id']}) to {len(ids)} task(s)"))
-    if select_model_version and pulled.model_version != mv:
-        updates.append(Action(kind="set_model_version", target=pulled.project_id, payload={"model_version": mv},
-                              description=f"select model version {mv} in project {pulled.project_id} "
+    selected = mv if qa_prediction else CONSENSUS_VERSION
+    if select_model_version and pulled.model_version != selected:
+        updates.append(Action(kind="set_model_version", target=pulled.project_id,
+                              payload={"model_version": selected},
+                              description=f"select model version {selected} in project {pulled.project_id} "
                                           f"(was {pulled.model_version!r}; annotators now see its predictions)"))
     return WritebackPlan(run_id=run_id, project_id=pulled.project_id, actions=tuple(deletes + creates + updates),
                          qa=tuple(qa[t] for t in sorted(qa)), conflict_task_ids=tuple(conflict_ids),
                          spot_check_task_ids=tuple(spot_ids), notes=tuple(notes))
+
+
+_MISSING = object()
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same JSON type: the string "0.5" is not the number 0.5, True is not 1."""
+    if isinstance(b, bool) or isinstance(a, bool):
+        return a is b
+    if isinstance(b, int | float):
+        return isinstance(a, int | float) and abs(float(a) - float(b)) < 1e-9
+    return type(a) is type(b) and a == b
 
 
 def _annotated(task: Mapping[str, Any] | None) -> bool:
