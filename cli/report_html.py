@@ -571,8 +571,49 @@ def _cvat_section(r: Mapping[str, Any]) -> str:
 
 
 #: Sections shown only when the report carries them (data- or tool-specific).
+def _model_vs_human_section(r: Mapping[str, Any]) -> str:
+    """Each model's predictions scored against the humans (accuracy/F1/calibration, or P/R/F1 and COCO AP)."""
+    parts = []
+    for name, entry in (r.get("model_vs_human") or {}).items():
+        parts.append(f"<h3>{escape(name)} <span class='muted'>({escape(str(entry.get('kind', '')))}, "
+                     f"{_num(entry.get('n_human_annotators'))} human annotator(s))</span></h3>")
+        for key in ("note", "undefined"):
+            if entry.get(key):
+                parts.append(f"<p class='muted'>{escape(str(entry[key]))}</p>")
+        for model, s in (entry.get("models") or {}).items():
+            if "accuracy" in s:
+                parts.append(f"<p><b>{escape(model)}</b>: accuracy {_interval(s['accuracy'])}, macro-F1 "
+                             f"{_num(s.get('macro_f1'))}; {_num(s.get('n_unpredicted'))} human-labelled items "
+                             "without a prediction.</p>")
+                rows = [(lab, c["precision"], c["recall"], c["f1"], c["n_reference"])
+                        for lab, c in s["per_class"].items()]
+                cal = s.get("calibration")
+                if cal:
+                    parts.append(f"<p>Calibration of the top-class score: ECE {_num(cal['ece'])} "
+                                 f"({_num(cal['n_bins'])} equal-width bins), Brier {_num(cal['brier'])} "
+                                 f"(n={_num(cal['n'])}).</p>")
+                    bins = [(f"({_num(b['low'], 1)}, {_num(b['high'], 1)}]", b["n"], b["mean_confidence"],
+                             b["accuracy"]) for b in cal["bins"] if b["n"]]
+                    parts.append("<details><summary>Reliability bins</summary>"
+                                 + _table(["score bin", "predictions", "mean score", "accuracy"], bins) + "</details>")
+                parts.append(_table(["class", "precision", "recall", "F1", "human support"], rows))
+            else:
+                coco = s.get("coco") or {}
+                ap = (f", COCO AP {_num(coco.get('AP'))}, AP50 {_num(coco.get('AP50'))}, AR@100 "
+                      f"{_num(coco.get('AR_100'))}") if coco else ""
+                thr = f" at IoU {_num(s['iou_threshold'], 2)}" if s.get("iou_threshold") is not None else ""
+                parts.append(f"<p><b>{escape(model)}</b>: precision {_num(s.get('precision'))}, recall "
+                             f"{_num(s.get('recall'))}, F1 {_num(s.get('f1'))}{thr}{ap}.</p>")
+                if s.get("coco_note"):
+                    parts.append(f"<p class='muted'>{escape(str(s['coco_note']))}</p>")
+                rows = [(lab, c["precision"], c["recall"], c["f1"], c["n_reference"])
+                        for lab, c in s["per_label"].items()]
+                parts.append(_table(["label", "precision", "recall", "F1", "human regions"], rows))
+    return "".join(parts)
+
+
 OPTIONAL_SECTIONS = (("attributes", "Attribute agreement"), ("tracks", "Tracks"), ("cvat", "CVAT"),
-                     ("trend", "Trend across runs"))
+                     ("trend", "Trend across runs"), ("model_vs_human", "Model vs human"))
 
 
 def _trend_section(r: Mapping[str, Any]) -> str:
@@ -591,7 +632,7 @@ RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
     "checks": _checks, "cost": _cost,
     "attributes": _attributes_section, "tracks": _tracks_section, "cvat": _cvat_section,
-    "trend": _trend_section,
+    "trend": _trend_section, "model_vs_human": _model_vs_human_section,
 }
 
 

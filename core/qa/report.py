@@ -8,7 +8,10 @@ annotator), ``errors`` (taxonomy counts and every classified discrepancy),
 ``consensus``, ``conflicts``, ``sampling``, ``bias``, ``checks``; and, only
 when they apply, ``attributes`` (attribute agreement on matched regions,
 :mod:`accord.core.qa.attributes`) and ``tracks`` (frame-by-frame track
-comparison with identity switches and missed frames, :mod:`accord.core.qa.track_qa`).
+comparison with identity switches and missed frames, :mod:`accord.core.qa.track_qa`) and
+``model_vs_human`` (each model's predictions scored against the humans: accuracy, F1,
+calibration, COCO AP; :mod:`accord.core.qa.model_eval`), which the headline points to
+where agreement is undefined for want of a second human.
 
 Label sets are handled by the family of their value kind:
 
@@ -50,6 +53,7 @@ from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
 from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, TextValue, value_label
 from . import gold as gold_mod
+from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ConsensusMethod
@@ -1062,6 +1066,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
 
     step("label errors")
     label_errors = _label_errors(dataset, class_labels, pred_probs)
+    step("model vs human")
+    model_scores = model_eval.model_vs_human(
+        dataset, consensus=class_labels, iou_threshold=cfg.iou_threshold,
+        options={"sigmas": dict(cfg.keypoint_sigmas), "default_sigma": cfg.default_keypoint_sigma})
     step("sampling")
     sampling = _sampling(dataset, item_scores_all, cfg, seed)
     step("bias")
@@ -1100,6 +1108,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                       "belongs to this export."))
     work = Counter((s.annotator_id, ls) for ls in agreement for s in dataset.submissions
                    if s.source == "human" and not s.was_cancelled)
+    extra.extend(model_eval.headline_lines(model_scores, agreement))
     ranked = _headline(agreement, gold_summary, counts.by_annotator, conflicts, cfg, work=work, extra=extra)
     summary["headline"] = ranked[:cfg.max_headlines]
     summary["headline_more"] = ranked[cfg.max_headlines:]
@@ -1136,6 +1145,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                       "hot_spots": [{"kind": h.kind, "name": h.name, "conflicts": h.conflicts,
                                      "resolutions": h.resolutions, "total": h.total} for h in hot]},
         "label_errors": label_errors,
+        **({"model_vs_human": model_scores} if model_scores else {}),
         "sampling": sampling,
         "bias": bias,
         "checks": checks_out,
