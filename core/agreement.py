@@ -43,7 +43,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -992,7 +992,11 @@ def bootstrap_ci(
     estimate = float(fn(*raw, **kw))
     arrays = _precode(raw, fn, kw)
     rng = np.random.default_rng(seed)
-    fast = _kripp_bootstrap(arrays[0], kw, rng, n_resamples) if fn is krippendorff_alpha and len(arrays) == 1 else None
+    fast = None
+    if len(arrays) == 1 and fn is krippendorff_alpha:
+        fast = _kripp_bootstrap(arrays[0], kw, rng, n_resamples)
+    elif len(arrays) == 1 and fn in (percent_agreement, gwet_ac1, brennan_prediger):
+        fast = _gwet_family_bootstrap(fn, arrays[0], kw, rng, n_resamples)
     if fast is not None:
         values, n_ok = fast, fast.size
     else:
@@ -1026,6 +1030,78 @@ def _generic_bootstrap(
             continue
         n_ok += 1
     return values, n_ok
+
+
+def _multiplicity_blocks(rng: np.random.Generator, n_items: int, n_resamples: int) -> Iterator[FloatArray]:
+    """Bootstrap resamples as blocks of item multiplicities ``(b, n_items)`` (float).
+
+    Draws exactly the item indices :func:`_generic_bootstrap` draws (one
+    ``rng.integers(0, n_items, n_items)`` per resample, in order), so a vectorised path that
+    reads these gives the same resamples as the loop. Blocks hold at most ~4M cells.
+    """
+    block = max(1, min(n_resamples, 4_000_000 // max(n_items, 1)))
+    done = 0
+    while done < n_resamples:
+        b = min(block, n_resamples - done)
+        draws = np.stack([rng.integers(0, n_items, size=n_items) for _ in range(b)])
+        done += b
+        yield (
+            np.bincount((draws + np.arange(b)[:, None] * n_items).ravel(), minlength=b * n_items)
+            .reshape(b, n_items)
+            .astype(np.float64)
+        )
+
+
+def _gwet_family_bootstrap(
+    fn: Callable[..., float], arr: npt.NDArray[Any], kw: dict[str, Any], rng: np.random.Generator,
+    n_resamples: int,
+) -> FloatArray | None:
+    """Vectorised bootstrap of percent agreement, Gwet's AC1/AC2 and Brennan-Prediger.
+
+    All three are built from per-item sums (:func:`_gwet_parts`): ``p_a`` is a mean of
+    per-item agreement over items with two or more ratings and ``pi`` a mean of per-item
+    category shares, so a resample with item multiplicities ``c`` is two matrix products.
+    Same resamples as the loop (:func:`_multiplicity_blocks`), same values up to rounding.
+    Returns the defined resample values, or ``None`` where this path does not apply
+    (weights on observed categories, more than 2-D data).
+    """
+    if set(kw) - {"categories", "weights"} or arr.ndim != 2 or arr.shape[1] < 2:
+        return None
+    categories, weights = kw.get("categories"), kw.get("weights")
+    if weights is not None and categories is None:
+        return None  # weights depend on the categories each resample happens to observe
+    try:
+        _, counts, cats = _table(arr, categories)
+    except SchemaError:
+        return None
+    r = counts.astype(np.float64)
+    ri = counts.sum(axis=1).astype(np.float64)
+    w = _weight_matrix(weights, cats) if weights is not None else None
+    weighted = r if w is None else r @ w.T
+    multi = ri >= 2
+    agree = np.zeros(ri.size)
+    agree[multi] = (np.einsum("ij,ij->i", r, weighted)[multi] - ri[multi]) / (ri[multi] * (ri[multi] - 1.0))
+    rated = (ri > 0).astype(np.float64)
+    shares = np.divide(r, ri[:, None], out=np.zeros_like(r), where=ri[:, None] > 0)
+    multi_f = multi.astype(np.float64)
+    fixed_q = categories is not None
+    out: list[FloatArray] = []
+    for mult in _multiplicity_blocks(rng, ri.size, n_resamples):
+        n_multi = mult @ multi_f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pa = (mult @ (agree * multi_f)) / n_multi
+            if fn is percent_agreement:
+                value, defined = pa, n_multi > 0
+            else:
+                pi = (mult @ shares) / (mult @ rated)[:, None]
+                q = np.full(mult.shape[0], float(cats.size)) if fixed_q else (mult @ r > 0).sum(axis=1).astype(float)
+                t_w = float(w.sum()) if w is not None else q
+                # AC1/AC2: T_w sum_k pi_k (1 - pi_k) / (q (q - 1)); Brennan-Prediger: T_w / q^2
+                pe = t_w * np.sum(pi * (1.0 - pi), axis=1) / (q * (q - 1.0)) if fn is gwet_ac1 else t_w / (q * q)
+                value = (pa - pe) / (1.0 - pe)
+                defined = (n_multi > 0) & (q >= 2) & (1.0 - pe > 1e-15)
+        out.append(value[defined])
+    return np.concatenate(out)
 
 
 def _kripp_bootstrap(
@@ -1067,17 +1143,8 @@ def _kripp_bootstrap(
         s1, s2 = per_unit @ x, per_unit @ (x * x)
         unit_observed = 2.0 * (m * s2 - s1 * s1) / (m - 1.0)
     out: list[FloatArray] = []
-    block = max(1, min(n_resamples, 4_000_000 // max(n_items, 1)))
-    done = 0
-    while done < n_resamples:
-        b = min(block, n_resamples - done)
-        draws = np.stack([rng.integers(0, n_items, size=n_items) for _ in range(b)])
-        mult = (
-            np.bincount((draws + np.arange(b)[:, None] * n_items).ravel(), minlength=b * n_items)
-            .reshape(b, n_items)[:, pairable]
-            .astype(np.float64)
-        )
-        done += b
+    for full in _multiplicity_blocks(rng, n_items, n_resamples):
+        mult = full[:, pairable]
         n = mult @ m
         n_c = mult @ per_unit
         defined = np.count_nonzero(n_c, axis=1) >= 2

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import accord.core.agreement as ag
 from accord.core.agreement import (
     AgreementResult,
     bootstrap_ci,
@@ -556,3 +557,24 @@ def test_pairwise_cohen_kappa_rejects_bad_codes(codes, match):
 
     with pytest.raises(InvalidAnnotationError, match=match):
         pairwise_cohen_kappa(codes, n_categories=2)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_gwet_family_bootstrap_equals_the_resampling_loop(seed: int) -> None:
+    """The vectorised bootstrap of percent agreement / AC1 / AC2 / Brennan-Prediger draws the
+    same resamples as the generic loop and gives the same values (missing ratings, unused and
+    vanishing categories, weights)."""
+    rng = np.random.default_rng(seed)
+    n, m, k = int(rng.integers(3, 60)), int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    x = rng.integers(0, k, (n, m)).astype(float)
+    x[rng.random((n, m)) < rng.uniform(0.0, 0.6)] = np.nan
+    cases = [(ag.percent_agreement, {}), (ag.gwet_ac1, {}), (ag.brennan_prediger, {}),
+             (ag.gwet_ac1, {"categories": list(range(k + 1))}),
+             (ag.brennan_prediger, {"categories": list(range(k)), "weights": "linear"}),
+             (ag.gwet_ac1, {"categories": list(range(k)), "weights": "quadratic"})]
+    for fn, kw in cases:
+        fast = ag._gwet_family_bootstrap(fn, x, kw, np.random.default_rng(7), 60)
+        slow, n_ok = ag._generic_bootstrap(fn, [x], kw, np.random.default_rng(7), 60)
+        assert fast is not None
+        assert fast.size == n_ok
+        np.testing.assert_allclose(fast, slow[:n_ok], rtol=0, atol=1e-12)
