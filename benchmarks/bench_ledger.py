@@ -13,8 +13,14 @@ Workload at ``--scale 1.0``: an accord JSON Lines export of 1,000,000 annotation
 
 Goals (issue 18): snapshot <= 60 s, diff <= 10 s, second unchanged snapshot adds < 1 % to the DB.
 
-Run: ``.venv/bin/python benchmarks/bench_ledger.py [--scale 1.0] [--db URL] [--json]``
-(default: a SQLite file in a temporary folder; ``--db postgresql://...`` for an empty PostgreSQL database).
+Run: ``.venv/bin/python benchmarks/bench_ledger.py [--scale 1.0] [--db URL | --postgres] [--json]``
+(default: a SQLite file in a temporary folder; ``--db postgresql://...`` for an empty PostgreSQL database;
+``--postgres`` starts a throwaway local cluster the way the tests do, ``tests/pg_server.py``, fsync off).
+
+Measured (2-core shared dev machine, 2026-12-02, ``--postgres``, scale 1.0): first snapshot 60.5 s before
+and 35.9 s after building the canonical-JSON encoder once, escaping COPY lines only when they need it and
+dropping the staging table's primary key; second unchanged snapshot 13.9 -> 9.6 s; 1 %-changed snapshot
+29.6 -> 19.7 s; diff 4.3 -> 3.9 s.
 """
 
 from __future__ import annotations
@@ -88,11 +94,27 @@ def timed(fn: Any) -> tuple[float, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--db", default=None)
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--db", default=None, help="a ledger database URL (an empty database)")
+    where.add_argument("--postgres", action="store_true",
+                       help="start a throwaway PostgreSQL cluster (tests/pg_server.py) and measure on it")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.postgres:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pg_server import new_database, postgres_cluster
+
+        with postgres_cluster() as server:
+            run(args, new_database(server))
+        return
+    run(args, args.db)
+
+
+def run(args: argparse.Namespace, db: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
-    url = args.db or f"sqlite:///{tmp}/ledger.db"
+    url = db or f"sqlite:///{tmp}/ledger.db"
     n_items = max(1, int(100_000 * args.scale))
     records = make_export(n_items)
     changed, n_changed = change_one_percent(records)

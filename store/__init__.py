@@ -18,6 +18,7 @@ from .errors import (
     ResolutionLogError,
     SchemaVersionError,
     SnapshotNotFoundError,
+    SnapshotSourceError,
     StoreError,
 )
 from .resolution_log import LogContents, ResolutionLog
@@ -30,5 +31,6 @@ __all__ = [
     "ResolutionLogError",
     "SchemaVersionError",
     "SnapshotNotFoundError",
+    "SnapshotSourceError",
     "StoreError",
 ]

@@ -137,12 +137,18 @@ class Database:
             self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
             return
         # COPY's text format written by hand (psycopg's write_row is per-value Python): NULL as \N,
-        # backslash, tab, newline and carriage return escaped; sent in chunks of about 1 MB
+        # backslash, tab, newline and carriage return escaped; sent in chunks of about 1 MB. Most rows
+        # (hex hashes, ids, JSON bodies) need no escaping: join them as they are and check the whole line
+        # once (a tab inside a value shows as one tab too many), escaping value by value only when needed
+        tabs = len(columns) - 1
         with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
             chunk: list[str] = []
             size = 0
             for row in rows:
-                line = "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row) + "\n"
+                line = None if None in row else "\t".join([v if type(v) is str else str(v) for v in row])
+                if line is None or "\\" in line or "\n" in line or "\r" in line or line.count("\t") != tabs:
+                    line = "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)
+                line += "\n"
                 chunk.append(line)
                 size += len(line)
                 if size > 1 << 20:

@@ -27,3 +27,7 @@ class SnapshotNotFoundError(StoreError, LookupError):
 
 class ResolutionLogError(StoreError, ValueError):
     """A resolution log line (not a torn one) is not a valid resolution."""
+
+
+class SnapshotSourceError(StoreError):
+    """A live source for a snapshot (a CVAT task, ...) could not be read; the message says what to check."""

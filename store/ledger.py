@@ -42,9 +42,16 @@ __all__ = ["GENESIS", "DecisionInfo", "Ledger", "RunInfo", "SnapshotInfo", "Veri
            "row_body", "snapshot_hash"]
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))  # built once: a
+# json.dumps() with options builds a new encoder per call, half the cost of a row at snapshot time
+
+
 def canonical_json(obj: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 text: the form every hash here is taken over."""
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """Sorted keys, no spaces, UTF-8 text: the form every hash here is taken over.
+
+    The same text as ``json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``.
+    """
+    return _CANONICAL.encode(obj)
 
 
 def _sha256(text: str) -> str:
@@ -312,7 +319,9 @@ class Ledger:
             return content_id
         # PostgreSQL: COPY the (hash, count) pairs, ask which rows are new, COPY only those (writers hold
         # the ledger's lock, so nobody else adds rows meanwhile), then link the content to its rows
-        db.execute("CREATE TEMP TABLE staging (row_hash TEXT PRIMARY KEY, n INTEGER) ON COMMIT DROP")
+        # no key on staging: its hashes are distinct already (dict keys), and both joins below are hash joins;
+        # a primary key here cost a third of the COPY time (a B-tree over 64-character text, libc collation)
+        db.execute("CREATE TEMP TABLE staging (row_hash TEXT NOT NULL, n INTEGER NOT NULL) ON COMMIT DROP")
         db.copy_rows("staging", ("row_hash", "n"), ((rh, v[4]) for rh, v in counts.items()))
         new = [r[0] for r in db.execute("SELECT s.row_hash FROM staging s LEFT JOIN rows r ON r.row_hash = s.row_hash "
                                         "WHERE r.id IS NULL")]

@@ -288,6 +288,9 @@ def test_report_trend_section_equals_the_recorded_runs(db, tmp_path, capsys):
     assert main(["-q", "report", str(src), "--no-checks", "--trend", "--no-ledger", "--db", db,
                  "--json", str(out_json), "--html", str(out_html)]) == 0
     report = json.loads(out_json.read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    from importlib.resources import files
+    jsonschema.validate(report, json.loads(files("accord.core").joinpath("data/report.schema.json").read_text()))
     points = report["trend"]["agreement"]["planted"]
     assert [(p["estimate"], p["low"], p["high"]) for p in points] == [p[:3] for p in planted]
     assert [p["inputs"] for p in points] == [["guidelines-1.0"], ["guidelines-2.0"], ["guidelines-3.0"]]
@@ -380,6 +383,63 @@ def test_audit_pack_and_diff_html(db, tmp_path, capsys):
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1300,2000", url], capture_output=True,
                    timeout=120, env=env, check=True)
     assert shot.stat().st_size > 20_000
+
+
+def test_snapshot_of_a_live_cvat_task_then_diff(db, tmp_path, monkeypatch, capsys):
+    """The localhost CVAT stand-in (tests/cvat_server.py): snapshot task 1 through the API, relabel one of
+    bob's boxes on the server, snapshot again; the diff is exactly that relabel. Bad tokens and missing
+    options are one-line errors that write nothing."""
+    pytest.importorskip("cvat_sdk")
+    from cvat_server import Server, demo_task
+
+    from accord.plugins.cvat.client import connect, fetch_task
+
+    monkeypatch.delenv("CVAT_ACCESS_TOKEN", raising=False)
+    server = Server().start()
+    demo_task(server.state)
+    try:
+        live = ["snapshot", "--cvat", server.url, "--task", "1", "--db", db]
+        assert main([*live, "--token", "pat-123", "--name", "cvat-1"]) == 0
+        expected = fetch_task(connect(server.url, token="pat-123"), 1).records
+        box = next(s for s in server.state.annotations[13]["shapes"] if s["id"] == 31)
+        assert box["label_id"] == 2  # person (demo_task); relabel it car
+        box["label_id"] = 1
+        monkeypatch.setenv("CVAT_ACCESS_TOKEN", "pat-123")  # the token from the environment this time
+        assert main([*live, "--name", "cvat-2"]) == 0
+        capsys.readouterr()
+        for argv, match in [
+            ([*live, "--token", "wrong", "--name", "x"], "answered 401"),
+            (["snapshot", "--cvat", server.url, "--db", db], "--cvat URL --task N"),
+            ([*live[:5], str(tmp_path / "e.json"), "--db", db], "one of them"),
+        ]:
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert match in err, (argv, err)
+            assert err.count("\n") == 1, err
+            assert "Traceback" not in err
+        monkeypatch.delenv("CVAT_ACCESS_TOKEN")
+        assert main([*live, "--name", "x"]) == 2
+        assert "CVAT_ACCESS_TOKEN" in capsys.readouterr().err
+    finally:
+        server.stop()
+    port = server.url.rsplit(":", 1)[1].split("/")[0]  # stopped now: nothing listens there
+    assert main(["snapshot", "--cvat", f"http://127.0.0.1:{port}", "--task", "1", "--token", "pat-123",
+                 "--db", db]) == 2
+    assert "cannot reach CVAT" in capsys.readouterr().err
+    snaps = _snapshots(db)
+    assert [s["name"] for s in snaps] == ["cvat-1", "cvat-2"]  # the failed pulls wrote nothing
+    assert snaps[0]["source"] == f"cvat {server.url.rstrip('/')} task 1 (street)"
+    assert snaps[0]["n_rows"] == len(expected)
+    with Ledger.open(db) as led:
+        stored = led.snapshot_records(led.get_snapshot("cvat-1"))
+    def canon(recs):
+        return sorted(json.dumps(record_to_dict(r), sort_keys=True) for r in recs)
+
+    assert canon(stored) == canon(expected)  # every row as pulled
+    assert main(["diff", "cvat-1", "cvat-2", "--format", "json", "--db", db]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [(c["change"], c["item_id"], c["annotator_id"], c["old_label"], c["new_label"]) for c in d["changes"]] == [
+        ("relabeled", "b.jpg", "cvat:bob", "person", "car")]
 
 
 @pytest.mark.integration

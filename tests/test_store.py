@@ -460,3 +460,31 @@ def test_awkward_characters_round_trip(ledger):
     assert (got.source, got.pulled_by) == ("src\twith tab", "me\\you")
     assert ledger.verify(deep=True).ok
     assert [len(r) for _, r in ledger.history("back\\slash\\N")] == [1]
+
+
+def test_copy_rows_escapes_only_what_needs_it(url):
+    """The bulk path (PostgreSQL COPY text format; SQLite executemany) keeps every value exactly, whether a
+    line takes the no-escaping fast path or not: NULLs, numbers, tabs, newlines, CRs and backslashes."""
+    from accord.store.db import Database
+
+    db = Database(url, create=True)
+    try:
+        db.execute("CREATE TABLE t (k BIGINT, a TEXT, b TEXT)")
+        rows = [(1, "plain", "{\"json\":true}"), (2, None, "x"), (3, "a\tb", "c"), (4, "two\nlines", "\\N"),
+                (5, "cr\rhere", "back\\slash"), (6, "\\t", "\t"), (7, "", ""), (8, "ünï ✓", None)]
+        with db.write():
+            db.copy_rows("t", ("k", "a", "b"), rows)
+        assert [tuple(r) for r in db.execute("SELECT k, a, b FROM t ORDER BY k").fetchall()] == rows
+    finally:
+        db.close()
+
+
+def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces():
+    """The encoder built once gives the text json.dumps gives (every stored hash depends on it)."""
+    import json
+
+    from accord.store.ledger import canonical_json
+
+    for obj in [{"b": 1, "a": [1.5, None, True], "ü": "✓\n\"q\""}, [], "x", 3, {"z": {"y": {"x": float("nan")}}},
+                {"k": 1e300, "n": -0.0, "s": "\\t"}]:
+        assert canonical_json(obj) == json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
