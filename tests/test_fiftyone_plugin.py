@@ -896,3 +896,190 @@ def test_app_renders_the_panel_headless(fo_env: SimpleNamespace, new_dataset: An
     finally:
         browser.close()
         session.close()
+
+
+# --------------------------------------------------------------------------- snapshots (from_fiftyone)
+
+
+def _row(r: Any) -> tuple[Any, ...]:
+    """A record as plain data: coordinates rounded (the expected ones are whole pixels, computed by hand)."""
+    v = r.value
+    geom = tuple(round(getattr(v, a), 9) for a in ("x", "y", "width", "height") if hasattr(v, a))
+    if hasattr(v, "points") and v.kind != "keypoints":
+        geom = tuple(round(c, 9) for p in v.points for c in p)
+    if v.kind == "keypoints":
+        geom = tuple((p.name, round(p.x, 9), round(p.y, 9), p.visibility) for p in v.points)
+    return (r.item_id, r.annotator_id, r.label_set, v.kind, r.label, geom, r.score, dict(r.attributes), r.region_id)
+
+
+def _two_annotators_and_a_classifier(fo: Any) -> list[Any]:
+    s1 = fo.Sample(filepath="/x/1.jpg", metadata=fo.ImageMetadata(width=200, height=100),
+                   alice=fo.Detections(detections=[fo.Detection(label="car", bounding_box=[0.1, 0.2, 0.3, 0.4],
+                                                                confidence=0.9, occluded=True)]),
+                   bob=fo.Detections(detections=[_det(fo, "car", [0.1, 0.2, 0.25, 0.5])]),
+                   weather=fo.Classification(label="day"))
+    s2 = fo.Sample(filepath="/x/2.jpg", metadata=fo.ImageMetadata(width=640, height=480),
+                   alice=fo.Detections(detections=[_det(fo, "bus", [0.5, 0.25, 0.25, 0.5]),
+                                                   _det(fo, "person", [0.0, 0.0, 0.1, 0.1])]),
+                   bob=fo.Detections(detections=[_det(fo, "bus", [0.5, 0.25, 0.25, 0.5])]),
+                   weather=fo.Classification(label="night"))
+    # alice looked and found nothing; bob and the classifier never looked (no metadata: none needed)
+    s3 = fo.Sample(filepath="/x/3.jpg", alice=fo.Detections(detections=[]))
+    return [s1, s2, s3]
+
+
+def test_from_fiftyone_detections_and_classification_known_answer(fo_env: SimpleNamespace,
+                                                                  new_dataset: Any) -> None:
+    from accord.plugins.fiftyone import from_fiftyone
+
+    fo = fo_env.fo
+    ds = new_dataset(_two_annotators_and_a_classifier(fo))
+    s1, s2, s3 = ds.values("id")
+    a1, a2 = ds[s1].alice.detections[0].id, [d.id for d in ds[s2].alice.detections]
+    b1, b2 = ds[s1].bob.detections[0].id, ds[s2].bob.detections[0].id
+    w1, w2 = ds[s1].weather.id, ds[s2].weather.id
+    out = from_fiftyone(ds, ["alice", "bob", "weather"], annotator_ids={"weather": "model:weather"})
+    # pixels = relative x, w times the width; y, h times the height:
+    # s1 (200 x 100): [0.1, 0.2, 0.3, 0.4] -> (20, 20, 60, 40); [0.1, 0.2, 0.25, 0.5] -> (20, 20, 50, 50)
+    # s2 (640 x 480): [0.5, 0.25, 0.25, 0.5] -> (320, 120, 160, 240); [0, 0, 0.1, 0.1] -> (0, 0, 64, 48)
+    assert [_row(r) for r in out.records] == [
+        (s1, "alice", "detections", "box", "car", (20, 20, 60, 40), 0.9, {"occluded": True}, a1),
+        (s2, "alice", "detections", "box", "bus", (320, 120, 160, 240), None, {}, a2[0]),
+        (s2, "alice", "detections", "box", "person", (0, 0, 64, 48), None, {}, a2[1]),
+        (s1, "bob", "detections", "box", "car", (20, 20, 50, 50), None, {}, b1),
+        (s2, "bob", "detections", "box", "bus", (320, 120, 160, 240), None, {}, b2),
+        (s1, "model:weather", "classification", "classification", "day", (), None, {}, w1),
+        (s2, "model:weather", "classification", "classification", "night", (), None, {}, w2),
+    ]
+    assert sorted((s.item_id, s.annotator_id) for s in out.submissions) == sorted([
+        (s1, "alice"), (s2, "alice"), (s3, "alice"), (s1, "bob"), (s2, "bob"),
+        (s1, "model:weather"), (s2, "model:weather")])
+    assert {i: (it.width, it.height, dict(it.data)) for i, it in out.items.items()} == {
+        s1: (200, 100, {"filepath": "/x/1.jpg"}), s2: (640, 480, {"filepath": "/x/2.jpg"}),
+        s3: (None, None, {"filepath": "/x/3.jpg"})}
+    assert {n: (ls.kind, ls.labels, ls.multiple) for n, ls in out.schema.label_sets.items()} == {
+        "classification": ("classification", ("day", "night"), False),
+        "detections": ("box", ("bus", "car", "person"), True)}
+
+
+def test_from_fiftyone_polylines_keypoints_classifications_and_computed_metadata(
+        fo_env: SimpleNamespace, new_dataset: Any, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from accord.plugins.fiftyone import from_fiftyone
+
+    fo = fo_env.fo
+    image = tmp_path / "40x20.png"
+    Image.new("RGB", (40, 20)).save(image)  # no metadata on the sample: from_fiftyone computes it
+    tri, line = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0]], [[0.25, 0.5], [1.0, 0.5]]
+    ds = new_dataset([fo.Sample(
+        filepath=str(image),
+        shapes=fo.Polylines(polylines=[fo.Polyline(label="roof", points=[tri], closed=True),
+                                       fo.Polyline(label="wire", points=[line])]),
+        pose=fo.Keypoints(keypoints=[fo.Keypoint(label="person", points=[[0.5, 0.5], [float("nan")] * 2])]),
+        tags_field=fo.Classifications(classifications=[fo.Classification(label="b"),
+                                                       fo.Classification(label="a")]))])
+    sid = ds.first().id
+    out = from_fiftyone(ds, ["shapes", "pose", "tags_field"])
+    # 40 x 20 pixels: x times 40, y times 20
+    assert [_row(r)[:6] for r in out.records] == [
+        (sid, "shapes", "polygons", "polygon", "roof", (0, 0, 20, 0, 20, 20)),
+        (sid, "shapes", "polylines", "polyline", "wire", (10, 10, 40, 10)),
+        (sid, "pose", "keypoints", "keypoints", "person", (("0", 20, 10, 2), ("1", 0, 0, 0))),
+        (sid, "tags_field", "classifications", "multilabel", "a|b", ()),
+    ]
+    assert (out.items[sid].width, out.items[sid].height) == (40, 20)
+    assert ds.first().metadata.width == 40
+
+
+def test_from_fiftyone_bad_inputs(fo_env: SimpleNamespace, new_dataset: Any) -> None:
+    from accord.core.errors import ConversionError
+    from accord.plugins.fiftyone import from_fiftyone
+
+    fo = fo_env.fo
+    ds = new_dataset([fo.Sample(filepath="/nowhere/1.jpg", d=fo.Detections(detections=[_det(fo, "a", [0, 0, .5, .5])]),
+                                seg=fo.Segmentation(mask=np.zeros((2, 2), dtype=np.uint8)))])
+    for fields, kwargs, match in [
+        (["seg"], {}, r"field 'seg'\] the field holds Segmentation, expected one of \['Classification', "
+                      r"'Classifications', 'Detections', 'Keypoints', 'Polylines'\]"),
+        (["nope"], {}, r"field 'nope'\] no such field in the collection; its fields are \["),
+        (["frames.d"], {}, "frame-level fields"),
+        ([], {}, "one or more distinct label fields"),
+        (["d", "d"], {}, "one or more distinct label fields"),
+        (["d"], {"annotator_ids": {"e": "x"}}, r"names fields \['e'\] that are not read"),
+        (["d"], {}, "has regions but no image size"),  # /nowhere/1.jpg cannot be read
+    ]:
+        with pytest.raises(ConversionError, match=match):
+            from_fiftyone(ds, fields, **kwargs)
+
+
+def test_from_fiftyone_keeps_the_first_shape_of_a_multipart_polyline_with_a_warning(
+        fo_env: SimpleNamespace, new_dataset: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from accord.plugins.fiftyone import from_fiftyone
+
+    fo = fo_env.fo
+    two = [[[0.0, 0.0], [0.5, 0.0], [0.5, 1.0]], [[0.6, 0.6], [0.9, 0.6], [0.9, 0.9]]]
+    ds = new_dataset([fo.Sample(filepath="/x/1.jpg", metadata=fo.ImageMetadata(width=10, height=10),
+                                p=fo.Polylines(polylines=[fo.Polyline(label="roof", points=two, closed=True)]))])
+    with caplog.at_level("WARNING", logger="accord.plugins.fiftyone.convert"):
+        out = from_fiftyone(ds, ["p"])
+    assert [r.value.points for r in out.records] == [((0, 0), (5, 0), (5, 10))]
+    assert "field 'p': 1 polylines have several shapes; only the first shape of each is kept" in caplog.text
+
+
+def test_snapshot_of_a_fiftyone_dataset_then_diff(fo_env: SimpleNamespace, new_dataset: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Snapshot three label fields into a SQLite ledger, relabel one of bob's boxes, snapshot again:
+    ``accord diff`` finds exactly that relabel. Bad sources are one-line errors that write nothing."""
+    import json
+
+    from accord.cli import main
+    from accord.core.model import record_to_dict
+    from accord.plugins.fiftyone import from_fiftyone
+    from accord.store.ledger import Ledger
+
+    monkeypatch.chdir(tmp_path)
+    db = f"sqlite:///{tmp_path}/ledger.db"
+    ds = new_dataset(_two_annotators_and_a_classifier(fo_env.fo))
+    live = ["snapshot", "--fiftyone", ds.name, "--field", "alice", "--field", "bob", "--field", "weather",
+            "--db", db]
+    assert main(["ledger", "init", "--db", db]) == 0
+    assert main([*live, "--name", "fo-1"]) == 0
+    expected = from_fiftyone(ds, ["alice", "bob", "weather"]).records
+    s1 = ds.values("id")[0]
+    sample = ds[s1]
+    sample.bob.detections[0].label = "truck"
+    sample.save()
+    assert main([*live, "--name", "fo-2"]) == 0
+    capsys.readouterr()
+    for argv, match in [
+        (["snapshot", "--fiftyone", "no-such-dataset", "--field", "a", "--db", db], "no FiftyOne dataset named"),
+        (["snapshot", "--fiftyone", ds.name, "--db", db], "--fiftyone DATASET --field FIELD"),
+        (["snapshot", "--field", "alice", "--db", db], "--fiftyone DATASET --field FIELD"),
+        (["snapshot", "--fiftyone", ds.name, "--field", "filepath", "--db", db], "holds StringField"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert match in err, (argv, err)
+        assert err.count("\n") == 1, err
+        assert "Traceback" not in err
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "fiftyone", None)  # as if FiftyOne were not installed
+        assert main([*live, "--name", "x"]) == 2
+    assert "pip install 'accord[fiftyone]'" in capsys.readouterr().err
+    with Ledger.open(db) as led:
+        snaps = led.snapshots()
+        stored = led.snapshot_records(led.get_snapshot("fo-1"))
+    assert [s.name for s in snaps] == ["fo-1", "fo-2"]  # the failed ones wrote nothing
+    assert snaps[0].source == f"fiftyone dataset {ds.name} fields alice,bob,weather"
+    assert snaps[0].n_rows == len(expected) == 7
+
+    def canon(recs: Any) -> list[str]:
+        return sorted(json.dumps(record_to_dict(r), sort_keys=True) for r in recs)
+
+    assert canon(stored) == canon(expected)  # every row as read
+    assert main(["diff", "fo-1", "fo-2", "--format", "json", "--db", db]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [(c["change"], c["item_id"], c["annotator_id"], c["old_label"], c["new_label"]) for c in d["changes"]] == [
+        ("relabeled", s1, "bob", "car", "truck")]

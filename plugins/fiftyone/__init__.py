@@ -25,6 +25,7 @@ _EXPORTS = {
     "SampleForReview": "operators", "AccordQAPanel": "panel",
     "DisagreementResult": "qa", "LabelErrorResult": "qa", "ReviewCost": "qa", "ReviewSample": "qa",
     "compute_disagreement": "qa", "estimate_review_cost": "qa", "find_label_errors": "qa", "label_kind": "qa",
+    "from_fiftyone": "convert",
     "review_cost_config": "qa", "sample_for_review": "qa",
 }
 __all__ = sorted([*_EXPORTS, "register"])
