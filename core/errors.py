@@ -69,5 +69,21 @@ class BadPredictorError(AccordError):
     """A predictor (pre-annotation model) broke its contract or failed."""
 
 
+class BadPredictionError(BadPredictorError, ValueError):
+    """A predictor returned a prediction its own spec does not allow (as CVAT's ``BadFunctionError``).
+
+    Attributes:
+        predictor: The predictor's name (``model=...``).
+        task: The task / frame the prediction was made for.
+        field: The offending field, such as ``predictions[2].score``.
+    """
+
+    def __init__(self, message: str, *, predictor: str, task: str, field: str):
+        self.predictor = predictor
+        self.task = task
+        self.field = field
+        super().__init__(f"[predictor {predictor!r}, task {task!r}, field {field!r}] {message}")
+
+
 class MissingExtraError(AccordError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""

@@ -15,7 +15,11 @@ The module itself is a detection function (``spec`` and ``detect`` for the defau
 predictor with boxes, ``extent`` skeletons and ``light``/``dark`` tags); :func:`create`
 builds one for any registered predictor (:mod:`accord.ml_backends.predictors`) and its
 parameters. ``detect()`` honours the context's ``conf_threshold`` (keeps scores >= it)
-and ``conv_mask_to_poly`` (masks become polygons of their outer contour).
+and ``conv_mask_to_poly`` (masks become polygons of their outer contour). Every prediction is
+checked against the predictor's declared labels first
+(:func:`~accord.ml_backends.driver.validate_predictions`): a label the spec does not
+declare, a box outside the frame or a score outside ``[0, 1]`` raises
+:class:`~accord.core.errors.BadPredictionError` naming the model, the frame and the field.
 
 Label ids in the spec are local; cvat-sdk maps them to the task's labels by name.
 """
@@ -42,7 +46,10 @@ from cvat_sdk.auto_annotation import (
 )
 from cvat_sdk.masks import encode_mask
 
-from .predictors import LabelInfo, Prediction, Predictor, get_predictor
+from .driver import validate_predictions
+from .predictor_contours import _outline
+from .predictor_registry import get_predictor
+from .predictor_spec import LabelInfo, Prediction, Predictor
 
 _CVAT_TYPE = {"box": "rectangle", "polygon": "polygon", "mask": "mask", "tag": "tag"}
 
@@ -53,12 +60,19 @@ def _label_type(kinds: set[str]) -> str:
 
 
 class PredictorFunction:
-    """A detection function (``spec`` + ``detect``) wrapping a :class:`Predictor`."""
+    """A detection function (``spec`` + ``detect``) wrapping a :class:`Predictor`.
 
-    def __init__(self, predictor: Predictor) -> None:
+    Args:
+        predictor: The model.
+        name: Its name in error messages (default: its class name).
+    """
+
+    def __init__(self, predictor: Predictor, *, name: str | None = None) -> None:
         self.predictor = predictor
+        self.name = name or type(predictor).__name__
+        self._labels = tuple(predictor.labels)
         infos: dict[str, list[LabelInfo]] = {}
-        for info in predictor.labels:
+        for info in self._labels:
             infos.setdefault(info.name, []).append(info)
         self._ids: dict[str, int] = {}
         self._kp_ids: dict[str, tuple[int, ...]] = {}
@@ -99,12 +113,20 @@ class PredictorFunction:
         return []
 
     def detect(self, context: DetectionFunctionContext, image: Any) -> list[Any]:
-        """Shapes and tags for one frame (a PIL image), filtered by ``context.conf_threshold``."""
+        """Shapes and tags for one frame (a PIL image), filtered by ``context.conf_threshold``.
+
+        Raises:
+            BadPredictionError: the predictor returned something its labels do not declare
+                (the message names the predictor, the frame and the field).
+        """
         arr: npt.NDArray[np.uint8] = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image,
                                                 dtype=np.uint8)
         threshold = context.conf_threshold
+        preds = validate_predictions(self.predictor.predict(arr), labels=self._labels, width=int(arr.shape[1]),
+                                     height=int(arr.shape[0]), predictor=self.name,
+                                     task=f"frame {context.frame_name}")
         out: list[Any] = []
-        for p in self.predictor.predict(arr):
+        for p in preds:
             if threshold is not None and p.score < threshold:
                 continue
             out += self._shape(p, context.conv_mask_to_poly)
@@ -112,8 +134,6 @@ class PredictorFunction:
 
 
 def _mask_outline(m: npt.NDArray[np.bool_]) -> list[float]:
-    from .predictors import _outline
-
     return [float(v) for xy in _outline(m) for v in xy]
 
 
@@ -125,7 +145,7 @@ def create(model: str = "contours", **params: Any) -> PredictorFunction:
     Raises:
         BadPredictorError: unknown model or parameters.
     """
-    return PredictorFunction(get_predictor(model, **params))
+    return PredictorFunction(get_predictor(model, **params), name=model)
 
 
 _DEFAULT = create(kinds="box,keypoints,tag")

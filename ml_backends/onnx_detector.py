@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from accord.core.errors import BadPredictorError, MissingExtraError
-from accord.ml_backends.predictors import LabelInfo, Prediction
+from accord.ml_backends.predictor_spec import LabelInfo, Prediction
 
 Layout: TypeAlias = Literal["auto", "yolov5", "yolov8", "yolov8-pose", "ssd"]
 BoxFormat: TypeAlias = Literal["cxcywh", "xyxy", "yxyx"]

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from accord.core.errors import BadPredictorError, MissingExtraError
-from accord.ml_backends.predictors import LabelInfo, Prediction
+from accord.ml_backends.predictor_spec import LabelInfo, Prediction
 
 _LOCAL = threading.local()  # one OpenCV object per thread: CascadeClassifier is not thread-safe
 

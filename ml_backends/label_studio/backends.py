@@ -460,6 +460,7 @@ class ImageBackend:
                 context: Mapping[str, Any] | None = None,
                 fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
         """Regions in Label Studio percent, per task."""
+        from accord.ml_backends.driver import validate_predictions
         from accord.plugins.label_studio.convert import to_label_studio_prediction
 
         cfg, keys = _parsed(label_config)
@@ -470,7 +471,8 @@ class ImageBackend:
             return out
         if fetch is None:
             raise AccordError("the image backend needs a file fetcher; it is given by the server")
-        infos = {(i.name, i.kind): i for i in self.predictor.labels}
+        labels = tuple(self.predictor.labels)
+        infos = {(i.name, i.kind): i for i in labels}
         for i, task in enumerate(tasks):
             regions: list[dict[str, Any]] = []
             item_id = str(task.get("id", i))
@@ -482,7 +484,11 @@ class ImageBackend:
                     continue
                 if ref not in by_image:  # one fetch and one inference per image, however many controls
                     img = decode_image(fetch(ref))
-                    by_image[ref] = [img, self.predictor.predict(img)]
+                    # the driver checks the output against the predictor's spec (BadPredictionError, an
+                    # AccordError: the server answers its message as a 422 JSON error)
+                    by_image[ref] = [img, validate_predictions(
+                        self.predictor.predict(img), labels=labels, width=int(img.shape[1]),
+                        height=int(img.shape[0]), predictor=self.name, task=item_id)]
                 img, preds = by_image[ref]
                 want = IMAGE_CONTROLS[ls.tool_type or ""]
                 records = [r for p in preds if p.kind == want

@@ -1,0 +1,100 @@
+"""The registry of predictors: ``model=NAME`` -> a factory that builds a :class:`~.predictor_spec.Predictor`.
+
+Built in (each family's module is imported when its predictor is first built, so
+looking a name up never imports onnxruntime or OpenCV):
+
+* ``contours``: :class:`~accord.ml_backends.predictor_contours.ContourDetector`.
+* ``onnx``: a user's ONNX detector, :class:`~accord.ml_backends.onnx_detector.OnnxDetector`
+  (``onnx_path=...``; needs ``accord[onnx]``).
+* ``hog-person`` and ``haar-face``: OpenCV's built-in HOG people and Haar face detectors,
+  :mod:`accord.ml_backends.opencv_detectors` (no download).
+
+Registering a name twice raises; looking up an unknown name raises and lists the
+known ones (the house pattern of :mod:`accord.core.matching.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from accord.core.errors import AccordError, BadPredictorError
+from accord.ml_backends.predictor_spec import Predictor
+
+PredictorFactory = Callable[..., Predictor]
+"""``factory(**params) -> Predictor``; string parameters from the CLIs are the factory's to convert."""
+
+_REGISTRY: dict[str, PredictorFactory] = {}
+
+PREDICTORS: Mapping[str, PredictorFactory] = _REGISTRY
+"""name -> factory, read-only by convention; add entries with :func:`register_predictor`."""
+
+
+def register_predictor(name: str, factory: PredictorFactory) -> PredictorFactory:
+    """Make ``factory(**params)`` available as ``model=name``.
+
+    Returns:
+        ``factory`` unchanged.
+
+    Raises:
+        BadPredictorError: ``name`` is empty or already registered.
+    """
+    if not isinstance(name, str) or not name:
+        raise BadPredictorError(f"a predictor name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY:
+        raise BadPredictorError(
+            f"a predictor named {name!r} is already registered "
+            f"({getattr(_REGISTRY[name], '__qualname__', _REGISTRY[name])!r}); pick another name")
+    _REGISTRY[name] = factory
+    return factory
+
+
+def get_predictor(name: str, **params: Any) -> Predictor:
+    """The predictor registered as ``name``, built with ``params``.
+
+    Raises:
+        BadPredictorError: unknown name (the message lists the known ones), or bad params.
+    """
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise BadPredictorError(f"unknown predictor {name!r}; known: {sorted(_REGISTRY)}. "
+                                "Register it with register_predictor()")
+    try:
+        return factory(**params)
+    except AccordError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise BadPredictorError(f"predictor {name!r} does not take these parameters {sorted(params)}: {e}") from e
+
+
+def _contours(**params: Any) -> Predictor:
+    from accord.ml_backends.predictor_contours import contours_from_params
+
+    return contours_from_params(**params)
+
+
+def _onnx(**params: Any) -> Predictor:
+    from accord.ml_backends.onnx_detector import onnx_detector_from_params
+
+    det: Predictor = onnx_detector_from_params(**params)
+    return det
+
+
+def _hog_person(**params: Any) -> Predictor:
+    from accord.ml_backends.opencv_detectors import hog_person
+
+    det: Predictor = hog_person(**params)
+    return det
+
+
+def _haar_face(**params: Any) -> Predictor:
+    from accord.ml_backends.opencv_detectors import haar_face
+
+    det: Predictor = haar_face(**params)
+    return det
+
+
+register_predictor("contours", _contours)
+register_predictor("onnx", _onnx)
+register_predictor("hog-person", _hog_person)
+register_predictor("haar-face", _haar_face)
