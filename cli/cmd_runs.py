@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .cmd_ledger import add_db_argument, open_ledger
+from .ledger_html import format_interval
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,15 +65,6 @@ def record_report_run(ledger: Any, *, dataset: Any, report: dict[str, Any], inpu
                              report_files={str(p): _sha256_file(p) for p in files if p is not None})
 
 
-def _fmt(a: dict[str, Any]) -> str:
-    if a.get("estimate") is None:
-        return "undefined"
-    out = f"{a['estimate']:.3f}"
-    if a.get("low") is not None and a.get("high") is not None:
-        out += f" [{a['low']:.3f}, {a['high']:.3f}]"
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from accord.store.trend import snapshot_names, trend
 
@@ -90,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{ls}\n")
             for pt in points:
                 sys.stdout.write(f"    entry {pt['entry']:<5} {pt['created_at'][:19]}  {', '.join(pt['inputs']):<24} "
-                                 f"{pt['coefficient'] or '':<22} {_fmt(pt)}\n")
+                                 f"{pt['coefficient'] or '':<22} {format_interval(pt)}\n")
         return 0
     if args.format == "json":
         json.dump([r.to_dict() for r in runs], sys.stdout, indent=2, ensure_ascii=False)
@@ -103,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"run (entry {r.seq}) {r.created_at}  accord {r.accord_version}  seed {r.seed}  "
                          f"config {r.config_hash[:12]}  inputs {tags}\n")
         for name, a in r.headline.get("agreement", {}).items():
-            sys.stdout.write(f"    {name:<24} {a.get('coefficient') or '':<22} {_fmt(a)}\n")
+            sys.stdout.write(f"    {name:<24} {a.get('coefficient') or '':<22} {format_interval(a)}\n")
         errs = r.headline.get("errors_by_category") or {}
         if errs:
             sys.stdout.write("    errors: " + ", ".join(f"{k} {v}" for k, v in sorted(errs.items())) + "\n")

@@ -36,7 +36,8 @@ def _page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -
             f"<main>{body}</main></body></html>\n")
 
 
-def _interval(a: Mapping[str, Any]) -> str:
+def format_interval(a: Mapping[str, Any]) -> str:
+    """``0.812 [0.790, 0.833]`` from an estimate with low/high; ``undefined`` without an estimate (plain text)."""
     if a.get("estimate") is None:
         return "undefined"
     out = f"{a['estimate']:.3f}"
@@ -84,7 +85,7 @@ def render_audit_html(p: Mapping[str, Any]) -> str:
         qa.append(f"<h3>run {r['created_at']} <span class='muted'>(entry {r['entry']}, accord "
                   f"{escape(r['accord_version'])}, seed {r['seed']}, config {r['config_hash'][:12]})</span></h3>")
         qa.append(_table(["label set", "coefficient", "estimate [interval]", "n"],
-                         [[ls, a.get("coefficient"), _interval(a), a.get("n")]
+                         [[ls, a.get("coefficient"), format_interval(a), a.get("n")]
                           for ls, a in r["headline"].get("agreement", {}).items()]))
         errs = r["headline"].get("errors_by_category") or {}
         if errs:
@@ -146,7 +147,7 @@ def render_trend_html(t: Mapping[str, Any]) -> str:
                 title=f"{ls}: {coef} across runs", xlabel="run (oldest to newest)", ylabel=str(coef),
                 marks=marks) + "</div>")
         rows = [[k + 1, _run_label(p), (p.get("created_at") or "")[:19], _tags(p), p.get("coefficient"),
-                 _interval(p), p.get("n")] for k, p in enumerate(points)]
+                 format_interval(p), p.get("n")] for k, p in enumerate(points)]
         parts.append(_table(["#", "run", "at", "snapshots", "coefficient", "estimate [interval]", "n"], rows))
     errors = t.get("errors") or []
     categories = sorted({c for e in errors for c in (e.get("by_category") or {})})
