@@ -1586,3 +1586,217 @@ def rover(transcripts: Sequence[str], *, reliability: npt.ArrayLike | None = Non
             if word:
                 out.append(word)
     return " ".join(out)
+
+
+# --------------------------------------------------------------------------- CROWDLAB (model + annotators)
+
+_CROWDLAB_FLOOR = 1e-6  # cleanlab's CLIPPING_LOWER_BOUND on the error-ratio weights
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrowdlabResult:
+    """Consensus from a classifier's predicted probabilities and several annotators (CROWDLAB).
+
+    Attributes:
+        item_ids / annotator_ids / classes: Sorted ids (row / annotator / column order);
+            ``classes`` is also the column order of ``pred_probs``.
+        labels: Consensus label per item (the best-quality label, see :func:`crowdlab`).
+        majority_labels: The majority vote (ties broken by the model) that seeded the weights.
+        posteriors: (n_items, n_classes) the weighted ensemble of the model and the annotators.
+        consensus_quality: (n_items,) ``posteriors[item, label]``: how likely the consensus is right.
+        annotator_agreement: (n_items,) share of the item's annotators who gave the consensus.
+        n_votes: (n_items,) judgments per item.
+        annotator_quality: (n_annotators,) ``w * mean label quality + (1 - w) * agreement with
+            the consensus on items with two or more judgments`` (``w`` the model's share of weight);
+            NaN for an annotator who shared no item.
+        agreement_with_consensus: (n_annotators,) share of the annotator's labels equal to the consensus.
+        n_labeled: (n_annotators,) judgments per annotator.
+        annotator_weights: (n_annotators,) each annotator's weight in the ensemble.
+        model_weight: The model's weight in the ensemble.
+    """
+
+    item_ids: ObjArray
+    annotator_ids: ObjArray
+    classes: ObjArray
+    labels: ObjArray
+    majority_labels: ObjArray
+    posteriors: FloatArray
+    consensus_quality: FloatArray
+    annotator_agreement: FloatArray
+    n_votes: IntArray
+    annotator_quality: FloatArray
+    agreement_with_consensus: FloatArray
+    n_labeled: IntArray
+    annotator_weights: FloatArray
+    model_weight: float
+
+
+def _crowdlab_inputs(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, pred_probs: npt.ArrayLike,
+    classes: Sequence[Hashable] | None,
+) -> tuple[ObjArray, ObjArray, ObjArray, IntArray, IntArray, IntArray, FloatArray]:
+    item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    pp = np.asarray(pred_probs, dtype=np.float64)
+    if pp.shape != (n, k):
+        raise InvalidAnnotationError(
+            f"pred_probs must have shape (n_items, n_classes) = ({n}, {k}), one row per item in sorted "
+            f"item order and one column per class, got {pp.shape}; pass classes= if some class is never labeled")
+    if not np.all(np.isfinite(pp)) or np.any(pp < 0):
+        raise InvalidAnnotationError("pred_probs must be finite and >= 0; pass the model's predicted probabilities")
+    if k < 2:
+        raise InvalidAnnotationError(f"CROWDLAB needs at least two classes, got {cls.tolist()!r}")
+    pair = ii.astype(np.int64) * n_ann + aa
+    if len(np.unique(pair)) != len(pair):
+        raise InvalidAnnotationError(
+            "an annotator labeled the same item more than once; keep one judgment per (item, annotator)")
+    if not np.any(np.bincount(ii, minlength=n) > 1):
+        raise InvalidAnnotationError("CROWDLAB needs some items with two or more judgments; every item has one")
+    return item_ids, annotator_ids, cls, ii, aa, ll, pp
+
+
+def _crowdlab_majority(ii: IntArray, aa: IntArray, ll: IntArray, pp: FloatArray, n_ann: int) -> IntArray:
+    """cleanlab's ``get_majority_vote_label``: ties by the model, then the rarer class, then annotator agreement."""
+    n, k = pp.shape
+    counts = _vote_counts(ii, ll, n, k)
+    is_top = counts == counts.max(axis=1, keepdims=True)
+    masked = np.where(is_top, pp, -np.inf)
+    winner: IntArray = np.argmax(masked, axis=1).astype(np.intp)
+    tied = is_top.sum(axis=1) > 1
+    still = tied & ((masked == masked.max(axis=1, keepdims=True)).sum(axis=1) > 1)
+    if not np.any(still):
+        return winner
+    freq = counts.sum(axis=0)
+    clean = ~tied[ii]  # judgments on items without a vote tie
+    hits = np.bincount(aa[clean], weights=(ll[clean] == winner[ii[clean]]).astype(np.float64), minlength=n_ann)
+    seen = np.bincount(aa[clean], minlength=n_ann)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agree = np.where(seen > 0, hits / np.maximum(seen, 1), np.nan)
+    agree[np.isnan(agree)] = np.nanmean(agree) if np.any(~np.isnan(agree)) else np.nan
+    order = np.argsort(ii, kind="stable")
+    starts = np.searchsorted(ii[order], np.arange(n))
+    ends = np.searchsorted(ii[order], np.arange(n), side="right")
+    for i in np.flatnonzero(still):
+        cand = np.flatnonzero(masked[i] == masked[i].max())
+        cand = cand[freq[cand] == freq[cand].min()]
+        if len(cand) > 1:
+            rows = order[starts[i]:ends[i]]
+            score = np.array([agree[aa[rows][ll[rows] == c]].mean() for c in cand])
+            cand = cand[score == score.max()]
+        winner[i] = cand[0]  # cleanlab draws at random among what is left; we take the first class
+    return winner
+
+
+def _crowdlab_stats(ii: IntArray, aa: IntArray, ll: IntArray, pp: FloatArray, consensus: IntArray,
+                    n_votes: IntArray, peer_agreement: FloatArray,
+                    ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
+    """cleanlab's ``_get_consensus_stats`` (quality_method "crowdlab"): agreement, posteriors, weights."""
+    n, k = pp.shape
+    agreement = np.bincount(ii, weights=(ll == consensus[ii]).astype(np.float64), minlength=n) / n_votes
+    multi = n_votes != 1
+    consensus_likelihood = float(np.mean(agreement[multi]))
+    non_consensus_likelihood = (1.0 - consensus_likelihood) / (k - 1)
+    cons_multi = consensus[multi]
+    most_likely_class_error = max(
+        float(np.mean(cons_multi != np.argmax(np.bincount(cons_multi, minlength=k)))), _CROWDLAB_FLOOR)
+    weights = np.clip(1.0 - (1.0 - peer_agreement) / most_likely_class_error, _CROWDLAB_FLOOR, None)
+    model_error = float(np.mean(np.argmax(pp[multi], axis=1) != cons_multi))
+    model_weight = max(1.0 - model_error / most_likely_class_error, _CROWDLAB_FLOOR) * float(np.sqrt(np.mean(n_votes)))
+    w = weights[aa]
+    weight_sum = np.bincount(ii, weights=w, minlength=n)
+    post = pp * model_weight + (weight_sum * non_consensus_likelihood)[:, None]
+    post += (consensus_likelihood - non_consensus_likelihood) * _vote_counts(ii, ll, n, k, w)
+    post /= (model_weight + weight_sum)[:, None]
+    return agreement, post, model_weight, weights
+
+
+def crowdlab(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, pred_probs: npt.ArrayLike, *,
+    classes: Sequence[Hashable] | None = None,
+) -> CrowdlabResult:
+    """CROWDLAB: consensus labels and quality scores from a model and several annotators.
+
+    The definitions of cleanlab's ``get_label_quality_multiannotator`` with
+    ``consensus_method="best_quality"`` and ``quality_method="crowdlab"`` (no
+    calibration), in long format:
+
+    1. The majority vote; ties go to the class the model rates highest, then to the
+       class labeled least often overall, then to the class whose annotators agree
+       most with the untied votes, then (where cleanlab draws at random) to the first class.
+    2. Weights, from the items with two or more judgments: with ``E`` the error of
+       always answering the most common consensus class (floored at 1e-6), annotator
+       ``a``'s weight is ``max(1 - (1 - peer_a) / E, 1e-6)``, ``peer_a`` being the share
+       of other annotators on ``a``'s items who gave ``a``'s label; the model's weight is
+       ``max(1 - err / E, 1e-6) * sqrt(mean judgments per item)``, ``err`` its argmax's
+       disagreement with the consensus.
+    3. Posteriors: per item, the weighted mean of ``pred_probs`` and each annotator's
+       vector (``P`` on their label, ``(1 - P) / (K - 1)`` elsewhere, ``P`` the mean
+       share of annotators agreeing with the consensus).
+    4. The consensus becomes the posterior's argmax (exact ties keep the vote), and
+       steps 2-3 are redone with it. ``consensus_quality`` is the posterior of the
+       consensus; an annotator's label quality is the posterior of their label.
+
+    Args:
+        items / annotators / labels: One entry per judgment (long format), at most one
+            per (item, annotator); some items need two or more judgments.
+        pred_probs: (n_items, n_classes) out-of-sample predicted probabilities; rows in
+            sorted item order (``result.item_ids``), columns in ``classes`` order.
+        classes: Class order (the columns of ``pred_probs``); defaults to the sorted
+            distinct labels, so pass it when some class is never labeled.
+
+    Returns:
+        A :class:`CrowdlabResult`.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, ``pred_probs`` of the wrong shape or not
+            finite, fewer than two classes, a repeated (item, annotator) pair, or no item
+            with two judgments.
+
+    References:
+        H. W. Goh, U. Tkachenko, J. Mueller (2022). CROWDLAB: Supervised learning to infer
+        consensus labels and quality scores for data with multiple annotators.
+        *NeurIPS 2022 Human in the Loop Learning Workshop*, arXiv:2210.06812.
+
+    Example:
+        Item 3's vote is ``x`` two to one, but the annotators disagree so much that
+        their weights fall to the floor and the model's ``y`` wins:
+
+        >>> r = crowdlab([1, 1, 1, 2, 2, 2, 3, 3, 3], ["a", "b", "c"] * 3,
+        ...              ["x", "x", "y", "y", "y", "y", "x", "y", "x"],
+        ...              [[0.8, 0.2], [0.3, 0.7], [0.2, 0.8]])
+        >>> r.majority_labels.tolist(), r.labels.tolist(), r.consensus_quality.round(3).tolist()
+        (['x', 'y', 'x'], ['x', 'y', 'y'], [0.8, 0.7, 0.8])
+    """
+    item_ids, annotator_ids, cls, ii, aa, ll, pp = _crowdlab_inputs(items, annotators, labels, pred_probs, classes)
+    n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
+    n_votes = np.bincount(ii, minlength=n).astype(np.intp)
+    counts = _vote_counts(ii, ll, n, k)
+    # each annotator's agreement with the other annotators of their items (weighted by n_votes - 1)
+    same = np.bincount(aa, weights=counts[ii, ll] - 1.0, minlength=n_ann)
+    pairs = np.bincount(aa, weights=(n_votes[ii] - 1).astype(np.float64), minlength=n_ann)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        peer = np.where(pairs > 0, same / np.where(pairs > 0, pairs, 1.0), np.nan)
+    peer[np.isnan(peer)] = np.nanmean(peer)  # shared no item: the mean of the others, as cleanlab
+    majority = _crowdlab_majority(ii, aa, ll, pp, n_ann)
+    _, post_mv, _, _ = _crowdlab_stats(ii, aa, ll, pp, majority, n_votes, peer)
+    top = post_mv == post_mv.max(axis=1, keepdims=True)
+    consensus = np.where(top.sum(axis=1) == 1, np.argmax(post_mv, axis=1), majority).astype(np.intp)
+    agreement, post, model_weight, weights = _crowdlab_stats(ii, aa, ll, pp, consensus, n_votes, peer)
+    quality = post[np.arange(n), consensus]
+    n_labeled = np.bincount(aa, minlength=n_ann).astype(np.intp)
+    label_quality = np.bincount(aa, weights=post[ii, ll], minlength=n_ann) / n_labeled
+    hit = (ll == consensus[ii]).astype(np.float64)
+    multi = n_votes[ii] > 1
+    shared = np.bincount(aa[multi], minlength=n_ann)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agree_multi = np.where(shared > 0, np.bincount(aa[multi], weights=hit[multi], minlength=n_ann)
+                               / np.maximum(shared, 1), np.nan)
+    w = model_weight / (model_weight + float(weights.sum()) * float(np.mean(n_votes)) / n_ann)
+    return CrowdlabResult(
+        item_ids=item_ids, annotator_ids=annotator_ids, classes=cls, labels=cls[consensus],
+        majority_labels=cls[majority], posteriors=post, consensus_quality=quality,
+        annotator_agreement=agreement, n_votes=n_votes,
+        annotator_quality=w * label_quality + (1.0 - w) * agree_multi,
+        agreement_with_consensus=np.bincount(aa, weights=hit, minlength=n_ann) / n_labeled,
+        n_labeled=n_labeled, annotator_weights=weights, model_weight=model_weight,
+    )
