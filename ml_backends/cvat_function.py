@@ -15,7 +15,10 @@ The module itself is a detection function (``spec`` and ``detect`` for the defau
 predictor with boxes, ``extent`` skeletons and ``light``/``dark`` tags); :func:`create`
 builds one for any registered predictor (:mod:`accord.ml_backends.predictors`) and its
 parameters. ``detect()`` honours the context's ``conf_threshold`` (keeps scores >= it)
-and ``conv_mask_to_poly`` (masks become polygons of their outer contour). Every prediction is
+and ``conv_mask_to_poly`` (masks become polygons of their largest outer contour; otherwise
+they are CVAT ``mask`` shapes, ``cvat_sdk.masks.encode_mask``, and a label whose only kind is
+``mask`` is declared with type ``mask``). ``create(model="box-masks", detector="hog-person")``
+gives masks for a detector's boxes. Every prediction is
 checked against the predictor's declared labels first
 (:func:`~accord.ml_backends.driver.validate_predictions`): a label the spec does not
 declare, a box outside the frame or a score outside ``[0, 1]`` raises
@@ -55,8 +58,9 @@ _CVAT_TYPE = {"box": "rectangle", "polygon": "polygon", "mask": "mask", "tag": "
 
 
 def _label_type(kinds: set[str]) -> str:
-    # a mask label may receive polygons (conv_mask_to_poly), so masks get "any"
-    return _CVAT_TYPE[next(iter(kinds))] if len(kinds) == 1 and "mask" not in kinds else "any"
+    # a mask-only label is declared "mask": with conv_mask_to_poly cvat-sdk itself expects polygons for it
+    # (so the task's label must be "polygon" or "any"), otherwise a "mask" or "any" task label
+    return _CVAT_TYPE[next(iter(kinds))] if len(kinds) == 1 else "any"
 
 
 class PredictorFunction:

@@ -8,6 +8,11 @@ looking a name up never imports onnxruntime or OpenCV):
   (``onnx_path=...``; needs ``accord[onnx]``).
 * ``hog-person`` and ``haar-face``: OpenCV's built-in HOG people and Haar face detectors,
   :mod:`accord.ml_backends.opencv_detectors` (no download).
+* ``grabcut``: interactive masks from a box or clicks (Label Studio's smart tools),
+  :class:`~accord.ml_backends.predictor_grabcut.GrabCutSegmenter` (no download).
+* ``box-masks``: automatic masks for any box predictor's boxes (``detector=NAME``,
+  ``contours`` by default), refined by GrabCut,
+  :class:`~accord.ml_backends.predictor_box_masks.BoxMaskPredictor` (no download).
 
 Registering a name twice raises; looking up an unknown name raises and lists the
 known ones (the house pattern of :mod:`accord.core.matching.registry`).
@@ -94,7 +99,21 @@ def _haar_face(**params: Any) -> Predictor:
     return det
 
 
+def _grabcut(**params: Any) -> Predictor:
+    from accord.ml_backends.predictor_grabcut import grabcut_from_params
+
+    return grabcut_from_params(**params)
+
+
+def _box_masks(**params: Any) -> Predictor:
+    from accord.ml_backends.predictor_box_masks import box_masks_from_params
+
+    return box_masks_from_params(**params)
+
+
 register_predictor("contours", _contours)
 register_predictor("onnx", _onnx)
 register_predictor("hog-person", _hog_person)
 register_predictor("haar-face", _haar_face)
+register_predictor("grabcut", _grabcut)
+register_predictor("box-masks", _box_masks)

@@ -136,7 +136,7 @@ def test_blob_count_matches_opencv_connected_components(seed: int) -> None:
 
 def test_predictor_protocol_registry_and_errors() -> None:
     assert isinstance(get_predictor("contours"), Predictor)
-    with pytest.raises(BadPredictorError, match=r"unknown predictor 'yolo'; known: \['contours'"):
+    with pytest.raises(BadPredictorError, match=r"unknown predictor 'yolo'; known: \['box-masks', 'contours'"):
         get_predictor("yolo")
     with pytest.raises(BadPredictorError, match="already registered"):
         register_predictor("contours", ContourDetector)

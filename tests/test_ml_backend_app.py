@@ -254,7 +254,8 @@ def test_settings_from_env_and_backend_registry() -> None:
         ("image", ("u", "p:q"), True, "http://ls:8080")
     with pytest.raises(AccordError, match="USER:PASSWORD"):
         settings_from_env({"ACCORD_SERVE_BASIC_AUTH": "nocolon"})
-    with pytest.raises(AccordError, match=r"unknown model 'yolo'; known models: \['contours', 'haar-face', "
+    with pytest.raises(AccordError, match=r"unknown model 'yolo'; known models: \['box-masks', 'contours', 'grabcut', "
+                                          r"'haar-face', "
                                           r"'hog-person', 'image', 'onnx', 'text'\]"):
         make_backend("yolo")
     s = settings_from_env({"ACCORD_SERVE_MODEL": "onnx", "ACCORD_SERVE_MODEL_PARAMS": '{"onnx_path": "/m.onnx"}'})

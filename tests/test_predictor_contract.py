@@ -244,8 +244,8 @@ def test_label_studio_predict_with_good_predictions(tmp_path: Path) -> None:
 def test_registry_duplicate_and_unknown_names() -> None:
     with pytest.raises(BadPredictorError, match=r"a predictor named 'contours' is already registered .*pick another"):
         register_predictor("contours", predictors.ContourDetector)
-    with pytest.raises(BadPredictorError, match=r"unknown predictor 'yolo'; known: \['contours', 'haar-face', "
-                                                r"'hog-person', 'onnx'"):
+    with pytest.raises(BadPredictorError, match=r"unknown predictor 'yolo'; known: \['box-masks', 'contours', "
+                                                r"'grabcut', 'haar-face', 'hog-person', 'onnx'"):
         get_predictor("yolo")
     with pytest.raises(BadPredictorError, match="non-empty string, got ''"):
         register_predictor("", predictors.ContourDetector)

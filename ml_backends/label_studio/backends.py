@@ -431,6 +431,12 @@ class ImageBackend:
     stays ``<name>-v0``. The task score is the least confident region's score (0.0 when
     nothing is found: look at that image first).
 
+    Interactive mode: when the request carries a ``context`` (a rectangle or keypoints drawn
+    with a smart tool), the config has a ``BrushLabels``/``Brush`` over the image and the
+    predictor answers prompts (:class:`~accord.ml_backends.predictor_grabcut.InteractivePredictor`,
+    e.g. ``grabcut``), the answer is one brush mask per task from that prompt; a bad context
+    (outside the image, a label the brush control lacks) raises AccordError (a 422).
+
     Args:
         predictor: The model (default: the ``contours`` baseline with boxes, polygons
             and extent keypoints).
@@ -464,6 +470,14 @@ class ImageBackend:
         from accord.plugins.label_studio.convert import to_label_studio_prediction
 
         cfg, keys = _parsed(label_config)
+        prompts = [r for r in (context or {}).get("result", []) or [] if isinstance(r, dict)]
+        brushes = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") in ("brushlabels", "brush")
+                   and cfg.objects.get((ls.to_name or "").split(",")[0]) == "image"]
+        if prompts and brushes and _is_interactive(self.predictor):
+            if fetch is None:
+                raise AccordError("the image backend needs a file fetcher; it is given by the server")
+            return [_interactive_masks(self.predictor, self.name, task, i, prompts, brushes, keys, cfg, fetch)
+                    for i, task in enumerate(tasks)]
         controls = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") in IMAGE_CONTROLS
                     and cfg.objects.get((ls.to_name or "").split(",")[0]) == "image"]
         out: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
@@ -501,6 +515,113 @@ class ImageBackend:
                 r["id"] = f"{item_id}-{k}"  # unique within the task across controls
             out[i] = (regions, min((float(r["score"]) for r in regions), default=0.0))
         return out
+
+
+def _is_interactive(predictor: Any) -> bool:
+    from accord.ml_backends.predictor_grabcut import InteractivePredictor
+
+    return isinstance(predictor, InteractivePredictor)
+
+
+#: Label Studio smart-tool region type -> the prompt part it gives (a lookup table, not an if-chain).
+PROMPT_TYPES: Mapping[str, str] = {"rectanglelabels": "box", "rectangle": "box",
+                                   "keypointlabels": "click", "keypoint": "click"}
+
+
+def _percent(v: Mapping[str, Any], key: str, where: str) -> float:
+    import math
+
+    x = v.get(key)
+    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+        raise AccordError(f"{where}: expected value.{key} as a number in percent of the image, got {str(x)[:40]!r}")
+    return float(x)
+
+
+def _prompt_from_context(regions: Sequence[Mapping[str, Any]], allowed: tuple[str, ...], control: str,
+                         width: int, height: int) -> Any:
+    """One :class:`~accord.ml_backends.predictor_grabcut.Prompt` in pixels from the interactive context's regions.
+
+    The label is the last region's (the one just drawn); every region's label must be one of
+    the BrushLabels control's. Coordinates must lie inside the image (0..100 percent).
+    """
+    from accord.ml_backends.predictor_grabcut import Prompt
+
+    box: tuple[float, float, float, float] | None = None
+    pos: list[tuple[float, float]] = []
+    neg: list[tuple[float, float]] = []
+    label: str | None = None
+    tol = 1e-6  # Label Studio's percent arithmetic may overshoot 100 by a rounding error
+    for k, r in enumerate(regions):
+        rtype = str(r.get("type") or "")
+        part = PROMPT_TYPES.get(rtype)
+        where = f"context.result[{k}]"
+        if part is None:
+            raise AccordError(f"{where}: interactive masks take a rectangle or a keypoint, got type "
+                              f"{rtype[:40]!r}; use one of {sorted(PROMPT_TYPES)}")
+        v = r.get("value")
+        if not isinstance(v, Mapping):
+            raise AccordError(f"{where}: expected a 'value' object with x, y in percent, got {type(v).__name__}")
+        names = v.get(rtype) if rtype.endswith("labels") else None
+        if names is not None:
+            if not isinstance(names, list) or not names or not isinstance(names[0], str):
+                raise AccordError(f"{where}: expected value.{rtype} as a list with one label, got {str(names)[:40]!r}")
+            if allowed and names[0] not in allowed:
+                raise AccordError(f"{where}: label {names[0][:40]!r} is not a label of the BrushLabels "
+                                  f"{control!r}; use one of {list(allowed)} (add it to the labeling config)")
+            label = names[0]
+        x, y = _percent(v, "x", where), _percent(v, "y", where)
+        if part == "box":
+            bw, bh = _percent(v, "width", where), _percent(v, "height", where)
+            if not (-tol <= x and -tol <= y and bw > 0 and bh > 0 and x + bw <= 100 + tol and y + bh <= 100 + tol):
+                raise AccordError(f"{where}: the rectangle (x={x:g}, y={y:g}, width={bw:g}, height={bh:g} percent) "
+                                  "must lie inside the image (0..100 percent) and have a positive size")
+            if "rotation" in v and abs(_percent(v, "rotation", where)) > 1e-9:
+                raise AccordError(f"{where}: interactive masks need an unrotated rectangle; set rotation to 0")
+            box = (max(0.0, x) * width / 100, max(0.0, y) * height / 100,
+                   min(100.0, x + bw) * width / 100, min(100.0, y + bh) * height / 100)
+        else:
+            if not (-tol <= x <= 100 + tol and -tol <= y <= 100 + tol):
+                raise AccordError(f"{where}: the keypoint (x={x:g}, y={y:g} percent) must lie inside the image "
+                                  "(0..100 percent)")
+            xy = (min(100.0, max(0.0, x)) * width / 100, min(100.0, max(0.0, y)) * height / 100)
+            (neg if r.get("is_positive") is False or r.get("is_positive") == 0 else pos).append(xy)
+    if label is None:
+        if len(allowed) != 1 and allowed:
+            raise AccordError(f"the interactive context names no label and the BrushLabels {control!r} has "
+                              f"{len(allowed)}; pick a label before drawing")
+        label = allowed[0] if allowed else "object"
+    return Prompt(label=label, box=box, positive=tuple(pos), negative=tuple(neg))
+
+
+def _interactive_masks(predictor: Any, name: str, task: Mapping[str, Any], i: int,
+                       prompts: Sequence[Mapping[str, Any]], brushes: Sequence[Any], keys: Mapping[str, str],
+                       cfg: Any, fetch: Callable[[str], bytes]) -> tuple[list[dict[str, Any]], float] | None:
+    """Interactive mode: one BrushLabels mask from the rectangle/keypoints the annotator just drew."""
+    from accord.core import rle
+    from accord.core.model import Mask, Record
+    from accord.ml_backends.driver import validate_predictions
+    from accord.ml_backends.predictor_spec import LabelInfo
+    from accord.plugins.label_studio.convert import to_label_studio_prediction
+
+    targets = {str(r.get("to_name") or "") for r in prompts}
+    ls = next((b for b in brushes if (b.to_name or "").split(",")[0] in targets), brushes[0])
+    to_name = (ls.to_name or "").split(",")[0]
+    ref = (task.get("data") or {}).get(keys.get(to_name, ""))
+    if not isinstance(ref, str):
+        return None
+    img = decode_image(fetch(ref))
+    h, w = int(img.shape[0]), int(img.shape[1])
+    item_id = str(task.get("id", i))
+    prompt = _prompt_from_context(prompts, tuple(ls.labels), ls.name, w, h)
+    preds = validate_predictions(predictor.segment(img, prompt), labels=(LabelInfo(name=prompt.label, kind="mask"),),
+                                 width=w, height=h, predictor=name, task=item_id)
+    records = [Record(item_id=item_id, annotator_id="model:accord", label_set=ls.name, source="model",
+                      score=float(p.score), value=Mask(label=p.label, height=h, width=w, counts=rle.encode(p.mask)))
+               for p in preds]
+    regions = to_label_studio_prediction(records, cfg.schema, model_version=name, width=w, height=h)["result"]
+    for k, r in enumerate(regions):
+        r["id"] = f"{item_id}-{k}"
+    return regions, min((float(r["score"]) for r in regions), default=0.0)
 
 
 def _predictor_backend(name: str) -> Callable[..., Backend]:
