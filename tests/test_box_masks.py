@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -290,3 +291,38 @@ def test_annotate_task_refuses_a_rectangle_label_for_masks(server: Server) -> No
     with pytest.raises((BadFunctionError, ApiException), match="mask"):
         annotate_task(client, 5, fn.create(model="box-masks"))
     assert 5 not in server.state.task_annotations
+
+
+# ------------------------------------------------------------------ Label Studio, plain /predict
+
+
+def test_label_studio_predict_fills_brushlabels_with_the_predictor_masks(tmp_path: Path) -> None:
+    """A non-interactive /predict on a BrushLabels config answers one brush region per mask, and
+    each region's RLE decodes (our codec) to exactly the predictor's mask."""
+    from fastapi.testclient import TestClient
+
+    from accord.ml_backends.label_studio.app import Settings, create_app
+    from accord.ml_backends.label_studio.backends import ImageBackend
+    from accord.plugins.label_studio.brush import decode_brush_rle
+
+    img, truths = _scene()
+    path = tmp_path / "scene.png"
+    Image.fromarray(img).save(path)
+    predictor = BoxMaskPredictor(LooseBoxes())
+    config = ('<View><Image name="image" value="$image"/>'
+              '<BrushLabels name="brush" toName="image"><Label value="ball"/></BrushLabels></View>')
+    app = create_app(Settings(state_dir=tmp_path / "state", fetch_annotations=False, allow_local_dirs=(tmp_path,)),
+                     backend=ImageBackend(predictor, name="box-masks"))
+    c = TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 50000))
+    r = c.post("/predict", json={"tasks": [{"id": 3, "data": {"image": str(path)}}], "project": "4.1",
+                                 "label_config": config})
+    assert r.status_code == 200, r.text
+    regions = r.json()["results"][0]["result"]
+    assert [g["type"] for g in regions] == ["brushlabels", "brushlabels"]
+    assert all(g["value"]["brushlabels"] == ["ball"] and g["value"]["format"] == "rle" for g in regions)
+    decoded = [decode_brush_rle(g["value"]["rle"], H, W) for g in regions]
+    direct = [p.mask for p in predictor.predict(img)]
+    for got, want in zip(decoded, direct, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert min(_best_ious(decoded, truths)) >= 0.9
+    assert sorted(g["score"] for g in regions) == pytest.approx([0.4, 0.7])

@@ -375,6 +375,7 @@ IMAGE_CONTROLS: Mapping[str, str] = {
     "rectanglelabels": "box", "rectangle": "box",
     "polygonlabels": "polygon", "polygon": "polygon",
     "keypointlabels": "keypoints", "keypoint": "keypoints",
+    "brushlabels": "mask", "brush": "mask",
 }
 
 
@@ -388,7 +389,8 @@ def _pick_label(candidates: Sequence[str], allowed: tuple[str, ...]) -> str | No
 
 def _records_for(p: Any, control: Any, item_id: str, info: Any) -> list[Any]:
     """accord records for one predictor output filling one control (empty when the labels do not fit)."""
-    from accord.core.model import Box, Keypoint, Keypoints, Polygon, Record
+    from accord.core import rle
+    from accord.core.model import Box, Keypoint, Keypoints, Mask, Polygon, Record
 
     def rec(value: Any) -> Any:
         return Record(item_id=item_id, annotator_id="model:accord", label_set=control.name, value=value,
@@ -401,6 +403,11 @@ def _records_for(p: Any, control: Any, item_id: str, info: Any) -> list[Any]:
     if p.kind == "polygon" and len(p.points) >= 3:
         label = _pick_label([p.label], control.labels)
         return [] if label is None else [rec(Polygon(label=label, points=p.points))]
+    if p.kind == "mask" and p.mask is not None:
+        label = _pick_label([p.label], control.labels)
+        h, w = p.mask.shape
+        return [] if label is None else [rec(Mask(label=label, height=int(h), width=int(w),
+                                                  counts=rle.encode(p.mask)))]
     if p.kind == "keypoints":
         # Label Studio has one region per point: each point takes its own keypoint name as its label
         # when the control has it (KeyPointLabels "nose", "left_eye", ...), else the skeleton's label.
@@ -419,9 +426,10 @@ def _records_for(p: Any, control: Any, item_id: str, info: Any) -> list[Any]:
 class ImageBackend:
     """Regions from an image :class:`~accord.ml_backends.predictors.Predictor`, for controls over ``Image``.
 
-    Fills ``RectangleLabels`` (boxes), ``PolygonLabels`` (polygons) and ``KeyPointLabels``
+    Fills ``RectangleLabels`` (boxes), ``PolygonLabels`` (polygons), ``KeyPointLabels``
     (keypoints; one Label Studio region per point, ``x``/``y`` in percent and
-    ``width`` the point size) -- see :data:`IMAGE_CONTROLS`. Regions are written by
+    ``width`` the point size) and ``BrushLabels`` (masks, Label Studio's brush RLE) -- see
+    :data:`IMAGE_CONTROLS`. Regions are written by
     :func:`accord.plugins.label_studio.convert.to_label_studio_prediction`, the same
     converter that writes every other accord prediction.
 
