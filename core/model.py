@@ -576,6 +576,9 @@ class Dataset:
     items: Mapping[str, Item] = field(default_factory=lambda: _EMPTY)
     submissions: tuple[Submission, ...] = ()
     name: str = "dataset"
+    #: :meth:`grouped` results per ``(label_set, source)``; the dataset is immutable, so they never go stale.
+    _grouped_cache: dict[tuple[str, str | None], dict[str, dict[str, list[Record]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "records", tuple(self.records))
@@ -664,7 +667,18 @@ class Dataset:
         annotation (by ``annotation_id``, or, for records without one, when that annotator's
         only submissions of the item are skips); the same annotator's real submission of
         the item stays.
+
+        Computed once per ``(label_set, source)`` and cached (every report section asks for
+        the same grouping); each call returns a fresh copy of the dicts and lists, so callers
+        may change what they get.
         """
+        key = (label_set, source)
+        cached = self._grouped_cache.get(key)
+        if cached is None:
+            cached = self._grouped_cache[key] = self._group(label_set, source)
+        return {i: {a: list(rs) for a, rs in per.items()} for i, per in cached.items()}
+
+    def _group(self, label_set: str, source: Source | None) -> dict[str, dict[str, list[Record]]]:
         scope = self.items_for(label_set)
         real = {(s.item_id, s.annotator_id, s.source) for s in self.submissions if not s.was_cancelled}
         skipped_triples = {(s.item_id, s.annotator_id, s.source) for s in self.submissions

@@ -149,3 +149,48 @@ def test_robust_z_matches_scipy_mad(values: list[float]) -> None:
         np.testing.assert_allclose(z, (x - np.median(x)) / mad, rtol=1e-9)
     else:
         assert np.all((z == 0) | np.isinf(z))
+
+
+# --------------------------------------------------------------------------- issue 16: drift screened at once
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_drift_screen_keeps_every_window_the_one_by_one_test_flags(seed: int) -> None:
+    """The vectorized screen against ``chi2_contingency`` run window by window (the old loop)."""
+    from scipy.stats import chi2_contingency
+
+    from accord.core.checks.behaviour import _drift_candidates
+
+    rng = np.random.default_rng(seed)
+    k, window = int(rng.integers(2, 6)), int(rng.integers(3, 30))
+    n = int(rng.integers(2 * window, 60 * window))
+    codes = rng.integers(0, k, n)
+    if seed % 2:  # a drift part way
+        cut = int(rng.integers(0, n))
+        codes[cut:] = np.where(rng.random(n - cut) < 0.6, 0, codes[cut:])
+    if seed % 3 == 0:  # a label that only shows up late (empty columns early on)
+        codes[: n // 2] = np.minimum(codes[: n // 2], k - 2)
+    tests = n // window - 1
+    thr = float(rng.choice([0.05, 0.5, 1e-3])) / tests
+    exact = {}
+    for w in range(1, n // window):
+        table = np.stack([np.bincount(codes[:w * window], minlength=k),
+                          np.bincount(codes[w * window:(w + 1) * window], minlength=k)])
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[1] >= 2:
+            exact[w] = float(chi2_contingency(table, correction=False).pvalue)
+    got = set(_drift_candidates(codes, window, k, thr))
+    assert {w for w, p in exact.items() if p < thr} <= got  # nothing the exact test flags is screened out
+    assert got <= {w for w, p in exact.items() if p < thr * (1 + 1e-5)}  # and the screen is tight
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_label_drift_findings_equal_testing_every_window(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import accord.core.checks.behaviour as behaviour
+
+    ds = behaviour_data(drift=True, seed=seed)
+    fast = run_checks(ds, only=("behaviour.label_drift",))
+    monkeypatch.setattr(behaviour, "_drift_candidates", lambda codes, window, k, thr: range(1, codes.size // window))
+    slow = run_checks(ds, only=("behaviour.label_drift",))
+    assert fast.findings
+    assert fast.findings == slow.findings

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,8 +14,9 @@ from hypothesis import strategies as st
 from statsmodels.robust.scale import mad as sm_mad
 
 from accord.core.cost import analyze_pilot, mad, outlier_mask, time_stats
+from accord.core.cost.pilot import OUTLIER_Z, Pass, PilotStats, PreAnnotationEffect, TimeStats, _match_unchanged, _ts
 from accord.core.errors import InvalidAnnotationError
-from accord.core.model import Box, Classification, Dataset, Record, Submission
+from accord.core.model import Box, Classification, Dataset, Record, Span, Submission
 
 
 def _box(label="car", x=0.0):
@@ -172,3 +178,155 @@ def test_costs_are_rounded_for_display():
     money = [d["total_cost"][k] for k in ("estimate", "low", "high")] + [c["cost"] for c in d["components"]]
     assert all(round(v, 2) == v for v in money)
     assert len(repr(d["cost_per_item"]).split(".")[-1].lstrip("0")) <= 4
+
+
+# --------------------------------------------------------------------------- issue 16: vectorized pilot
+
+
+
+def _analyze_pilot_reference(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotStats:
+    """``analyze_pilot`` as it was before issue 16 (per-pass Python loops), kept as the reference."""
+    if not math.isfinite(outlier_z) or outlier_z <= 0:
+        raise InvalidAnnotationError(f"outlier_z must be a finite number > 0, got {outlier_z!r}")
+    human: dict[tuple[str, str], list[Record]] = {}
+    model: dict[str, list[Record]] = {}
+    for r in dataset.records:
+        if r.source == "human":
+            human.setdefault((r.item_id, r.annotator_id), []).append(r)
+        elif r.source == "model":
+            model.setdefault(r.item_id, []).append(r)
+    subs: list[Submission] = [s for s in dataset.submissions if s.source == "human" and not s.was_cancelled]
+    timed = [s for s in subs if s.duration_s is not None and s.duration_s > 0]
+    if not timed:
+        raise InvalidAnnotationError(
+            f"the pilot has {len(subs)} human submission(s) but none with a duration; expected duration_s "
+            "on submissions (Label Studio: export JSON with lead_time; CVAT: job time) to measure time per item")
+    durations = np.array([s.duration_s for s in timed], dtype=np.float64)
+    counts = [Counter(r.kind for r in human.get((s.item_id, s.annotator_id), [])) for s in timed]
+    tops = np.array([max(sorted(c), key=lambda k: c[k]) if c else "none" for c in counts], dtype=object)
+    flags = np.zeros(len(timed), dtype=bool)
+    for kind in sorted(set(tops)):  # trim within each kind, never across kinds
+        sel = tops == kind
+        flags[sel] = outlier_mask(durations[sel], z=outlier_z)
+
+    n_model = n_accepted = n_added = n_deleted = 0
+    passes: list[Pass] = []
+    for s, out in zip(timed, flags, strict=True):
+        recs = human.get((s.item_id, s.annotator_id), [])
+        preds = model.get(s.item_id, [])
+        pre = bool(preds)
+        if pre:
+            t_sub = _ts(s.created_at)
+            t_pred = [_ts(m.created_at) for m in preds]
+            if t_sub is not None and all(t is not None for t in t_pred):
+                pre = any(t is not None and t <= t_sub for t in t_pred)
+        if pre:
+            acc = _match_unchanged(recs, preds)
+            n_model += len(preds)
+            n_accepted += acc
+            n_added += len(recs) - acc
+            n_deleted += len(preds) - acc
+        passes.append(Pass(item_id=s.item_id, annotator_id=s.annotator_id, duration_s=float(s.duration_s or 0.0),
+                           labels=MappingProxyType(dict(Counter(r.kind for r in recs))), pre_annotated=pre,
+                           outlier=bool(out)))
+
+    def stats(ps: Sequence[Pass]) -> TimeStats:
+        return time_stats([p.duration_s for p in ps], [p.n_labels for p in ps], outliers=[p.outlier for p in ps])
+
+    by_ann: dict[str, list[Pass]] = {}
+    by_kind: dict[str, list[Pass]] = {}
+    by_ann_kind: dict[str, dict[str, list[Pass]]] = {}
+    for p in passes:
+        by_ann.setdefault(p.annotator_id, []).append(p)
+        top = p.kind
+        by_kind.setdefault(top, []).append(p)
+        by_ann_kind.setdefault(p.annotator_id, {}).setdefault(top, []).append(p)
+    kind_stats = {k: stats(v) for k, v in sorted(by_kind.items())}
+    kept = [p for p in passes if not p.outlier]
+    lab_tot: Counter[str] = Counter()
+    for p in kept:
+        lab_tot.update(p.labels)
+    labels_per_pass = {k: v / len(kept) for k, v in sorted(lab_tot.items())} if kept else {}
+
+    overlap, conflicts, hot = _conflicts_reference(human, subs)
+    effect = PreAnnotationEffect(with_predictions=stats([p for p in passes if p.pre_annotated]),
+                                 without_predictions=stats([p for p in passes if not p.pre_annotated]),
+                                 model_regions=n_model, accepted=n_accepted, added=n_added, deleted=n_deleted)
+    return PilotStats(
+        passes=tuple(passes), untimed_passes=len(subs) - len(timed), overall=stats(passes),
+        by_annotator=MappingProxyType({k: stats(v) for k, v in sorted(by_ann.items())}),
+        by_kind=MappingProxyType(kind_stats),
+        by_annotator_kind=MappingProxyType({a: MappingProxyType({k: stats(v) for k, v in sorted(m.items())})
+                                            for a, m in sorted(by_ann_kind.items())}),
+        seconds_per_label_by_kind=MappingProxyType({k: v.seconds_per_label for k, v in kind_stats.items()
+                                                    if k != "none"}),
+        labels_per_pass=MappingProxyType(labels_per_pass), items_with_overlap=overlap,
+        conflict_items=conflicts, hotspots=MappingProxyType(hot), pre_annotation=effect)
+
+
+def _conflicts_reference(human: Mapping[tuple[str, str], list[Record]], subs: Sequence[Submission]
+               ) -> tuple[int, int, dict[str, tuple[int, int]]]:
+    """Items with >= 2 passes, those whose passes' (label set, label) counts differ, per-label hot spots."""
+    per_item: dict[str, list[Counter[tuple[str, str]]]] = {}
+    for s in subs:
+        sig = Counter((r.label_set, r.label or r.kind) for r in human.get((s.item_id, s.annotator_id), []))
+        per_item.setdefault(s.item_id, []).append(sig)
+    overlap = conflicts = 0
+    hot: dict[str, list[int]] = {}
+    for sigs in per_item.values():
+        if len(sigs) < 2:
+            continue
+        overlap += 1
+        if any(s != sigs[0] for s in sigs[1:]):
+            conflicts += 1
+        for key in sorted({k for s in sigs for k in s}):
+            name = key[1]
+            h = hot.setdefault(name, [0, 0])
+            h[1] += 1
+            if len({s.get(key, 0) for s in sigs}) > 1:
+                h[0] += 1
+    return overlap, conflicts, {k: (v[0], v[1]) for k, v in sorted(hot.items())}
+
+
+
+def _random_pilot(seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    recs, subs = [], []
+    for i in range(int(rng.integers(5, 60))):
+        item = f"t{i}"
+        has_model = rng.random() < 0.4
+        if has_model:
+            for _ in range(int(rng.integers(1, 3))):
+                recs.append(Record(item_id=item, annotator_id="model", source="model", label_set="objects",
+                                   value=_box(str(rng.choice(["car", "bus"])), float(rng.integers(0, 3))),
+                                   created_at=str(rng.choice(["2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", ""]))
+                                   or None))
+        for ann in ("a", "b", "c")[: int(rng.integers(1, 4))]:
+            for _ in range(int(rng.integers(0, 4))):
+                if rng.random() < 0.5:
+                    v = _box(str(rng.choice(["car", "bus"])), float(rng.integers(0, 3)))
+                    ls = "objects"
+                elif rng.random() < 0.5:
+                    v = Span(label=str(rng.choice(["PER", "ORG"])), start=0, end=int(rng.integers(1, 4)))
+                    ls = "ner"
+                else:
+                    v = Classification(label=str(rng.choice(["pos", "neg"])))
+                    ls = "sentiment"
+                recs.append(Record(item_id=item, annotator_id=ann, label_set=ls, value=v))
+            dur = None if rng.random() < 0.1 else float(rng.choice([rng.lognormal(3, 0.5), 5000.0, 30.0]))
+            subs.append(Submission(item_id=item, annotator_id=ann, duration_s=dur,
+                                   created_at="2026-01-02T00:00:00Z" if rng.random() < 0.9 else None,
+                                   was_cancelled=bool(rng.random() < 0.05)))
+    subs.append(Submission(item_id="t0", annotator_id="z", duration_s=12.0))
+    return Dataset(records=tuple(recs), submissions=tuple(subs))
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_vectorized_pilot_equals_the_per_pass_loops(seed: int) -> None:
+    ds = _random_pilot(seed)
+    for z in (OUTLIER_Z, 1.0):
+        want, got = _analyze_pilot_reference(ds, outlier_z=z), analyze_pilot(ds, outlier_z=z)
+        assert got.to_dict() == want.to_dict()
+        assert got.passes == want.passes
+        assert [list(p.labels) for p in got.passes] == [list(p.labels) for p in want.passes]  # same order
+        assert got.hotspots == want.hotspots

@@ -208,3 +208,80 @@ def test_records_of_a_skip_do_not_become_a_real_submission() -> None:
     ds2 = Dataset(records=(of_skip, real), submissions=(skip,))
     assert sorted(s.was_cancelled for s in ds2.submissions) == [False, True]
     assert ds2.grouped("s") == {"t1": {"a": [real]}}
+
+
+# --------------------------------------------------------------------------- issue 16: grouped cached
+
+
+def _grouped_reference(ds: Dataset, label_set: str, source: str | None) -> dict[str, dict[str, list[Record]]]:
+    """The uncached ``Dataset.grouped`` as it was before issue 16 (the reference for the cache)."""
+    scope = ds.items_for(label_set)
+    real = {(s.item_id, s.annotator_id, s.source) for s in ds.submissions if not s.was_cancelled}
+    skipped_triples = {(s.item_id, s.annotator_id, s.source) for s in ds.submissions if s.was_cancelled} - real
+    skipped_ids = {(s.item_id, s.annotator_id, s.source, s.annotation_id) for s in ds.submissions
+                   if s.was_cancelled and s.annotation_id}
+    out: dict[str, dict[str, list[Record]]] = {}
+    for s in ds.submissions:
+        if s.was_cancelled or s.item_id not in scope or (source is not None and s.source != source):
+            continue
+        out.setdefault(s.item_id, {}).setdefault(s.annotator_id, [])
+    for r in ds.records:
+        if r.label_set != label_set or (source is not None and r.source != source):
+            continue
+        triple = (r.item_id, r.annotator_id, r.source)
+        if (*triple, r.annotation_id) in skipped_ids or triple in skipped_triples:
+            continue
+        out.setdefault(r.item_id, {}).setdefault(r.annotator_id, []).append(r)
+    return out
+
+
+def _random_dataset(seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    recs, subs = [], []
+    for i in range(30):
+        for a in ("a", "b", "c"):
+            src = str(rng.choice(["human", "human", "model"]))
+            ann_id = f"{i}-{a}"
+            if rng.random() < 0.15:
+                subs.append(Submission(item_id=str(i), annotator_id=a, source=src,  # type: ignore[arg-type]
+                                       annotation_id=ann_id, was_cancelled=True))
+            for _ in range(int(rng.integers(0, 3))):
+                ls = str(rng.choice(["s", "t"]))
+                recs.append(Record(item_id=str(i), annotator_id=a, label_set=ls, source=src,  # type: ignore[arg-type]
+                                   annotation_id=ann_id if rng.random() < 0.8 else None,
+                                   value=Classification(label=str(rng.choice(["x", "y"])))))
+    return Dataset(records=tuple(recs), submissions=tuple(subs))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grouped_cache_equals_the_uncached_grouping(seed: int) -> None:
+    ds = _random_dataset(seed)
+    for ls in ("s", "t", "missing"):
+        for source in (None, "human", "model"):
+            want = _grouped_reference(ds, ls, source)
+            assert ds.grouped(ls, source=source) == want  # type: ignore[arg-type]
+            assert ds.grouped(ls, source=source) == want  # type: ignore[arg-type]  # second call: cached
+
+
+def test_grouped_is_computed_once_and_callers_get_their_own_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _random_dataset(0)
+    calls = []
+    orig = Dataset.items_for
+
+    def counting(self: Dataset, label_set: str) -> frozenset[str]:
+        calls.append(label_set)
+        return orig(self, label_set)
+
+    monkeypatch.setattr(Dataset, "items_for", counting)
+    first = ds.grouped("s", source="human")
+    want = _grouped_reference(ds, "s", "human")
+    calls.clear()
+    first.clear()  # a caller changing its copy ...
+    again = ds.grouped("s", source="human")
+    assert calls == []  # ... is not recomputed ...
+    assert again == want  # ... and does not change what the next caller sees
+    next(iter(next(iter(again.values())).values())).append("junk")  # type: ignore[arg-type]
+    assert ds.grouped("s", source="human") == want
+    ds.grouped("t", source="human")
+    assert calls == ["t"]  # another label set is its own grouping
+    assert ds == Dataset(records=ds.records, submissions=ds.submissions)  # the cache takes no part in equality

@@ -30,6 +30,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
+from scipy.stats import chi2 as chi2_dist
 from scipy.stats import chi2_contingency
 
 from ..model import Record, Value
@@ -102,9 +104,9 @@ def check_straight_lining(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Findi
         per: dict[str, Counter[str]] = {}
         total: Counter[str] = Counter()
         for r in ctx.records("classification"):
-            if r.label_set == ls and r.source == "human" and r.label is not None:
-                per.setdefault(r.annotator_id, Counter())[r.label] += 1
-                total[r.label] += 1
+            if r.label_set == ls and r.source == "human" and (label := r.label) is not None:
+                per.setdefault(r.annotator_id, Counter())[label] += 1
+                total[label] += 1
         n_all = sum(total.values())
         for ann, cnt in per.items():
             label, k = cnt.most_common(1)[0]
@@ -174,7 +176,7 @@ def check_label_drift(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
         codes = np.array([idx[lb] for lb in labels])
         n_windows = len(codes) // window
         tests = n_windows - 1
-        for w in range(1, n_windows):
+        for w in _drift_candidates(codes, window, len(cats), alpha / tests):
             before = np.bincount(codes[:w * window], minlength=len(cats))
             now = np.bincount(codes[w * window:(w + 1) * window], minlength=len(cats))
             table = np.stack([before, now])
@@ -190,6 +192,41 @@ def check_label_drift(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
                                         "window_share": dict(zip(cats, (now / now.sum()).tolist(), strict=True))},
                               message=f"{ann}'s labels in {ls!r} shift at value {w * window} (p = {p:.1e})")
                 break
+
+
+def _drift_candidates(codes: npt.NDArray[np.int64], window: int, k: int, threshold: float) -> list[int]:
+    """Windows ``w >= 1`` whose "all before vs this window" chi-square p-value may be below ``threshold``.
+
+    All windows at once: the same Pearson statistic as ``chi2_contingency(correction=False)``
+    on the table without empty columns, from cumulative counts. Only a screen: a window is
+    kept unless its p-value is clearly (relative margin 1e-6, far above rounding) at or above
+    the threshold, and the caller recomputes the kept ones exactly, in order, so the first
+    flagged window and its p-value are those of testing every window one by one.
+    """
+    n_windows = codes.size // window
+    if n_windows < 2:
+        return []
+    win = np.repeat(np.arange(n_windows), window)
+    counts = np.bincount(win * k + codes[:n_windows * window], minlength=n_windows * k
+                         ).reshape(n_windows, k).astype(np.float64)
+    before = np.cumsum(counts, axis=0)[:-1]  # windows 0..w-1, for w = 1..n_windows-1
+    now = counts[1:]
+    col = before + now
+    used = col > 0
+    rows_b = before.sum(axis=1, keepdims=True)
+    rows_n = now.sum(axis=1, keepdims=True)
+    total = rows_b + rows_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exp_b = rows_b * col / total
+        exp_n = rows_n * col / total
+        terms = np.where(used, (before - exp_b) ** 2 / exp_b + (now - exp_n) ** 2 / exp_n, 0.0)
+    stat = terms.sum(axis=1)
+    dof = used.sum(axis=1) - 1
+    p = np.ones(stat.size)
+    ok = dof >= 1
+    p[ok] = chi2_dist.sf(stat[ok], dof[ok])
+    keep = ok & ~(p >= threshold * (1 + 1e-6))
+    return [int(w) + 1 for w in np.flatnonzero(keep)]
 
 
 def register() -> None:

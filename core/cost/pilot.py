@@ -13,7 +13,6 @@ than picking a class, and pooled trimming would discard the slower kind's passes
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidAnnotationError
-from ..model import Box, Dataset, Record, Span, Submission
+from ..model import Box, Dataset, Record, Span, Submission, value_label
 
 #: The modified z-score above which a duration is an outlier (Iglewicz & Hoaglin 1993).
 OUTLIER_Z = 3.5
@@ -301,13 +300,27 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
     """
     if not math.isfinite(outlier_z) or outlier_z <= 0:
         raise InvalidAnnotationError(f"outlier_z must be a finite number > 0, got {outlier_z!r}")
-    human: dict[tuple[str, str], list[Record]] = {}
+    # Per item the model records; then one pass over the human records: per (item, annotator) their
+    # counts per value kind (first-seen order) and per (label set, label), and the records
+    # themselves only on items with predictions (the only place they are matched).
     model: dict[str, list[Record]] = {}
     for r in dataset.records:
-        if r.source == "human":
-            human.setdefault((r.item_id, r.annotator_id), []).append(r)
-        elif r.source == "model":
+        if r.source == "model":
             model.setdefault(r.item_id, []).append(r)
+    human: dict[tuple[str, str], list[Record]] = {}
+    kinds: dict[tuple[str, str], dict[str, int]] = {}
+    sigs: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
+    for r in dataset.records:
+        if r.source == "human":
+            key = (r.item_id, r.annotator_id)
+            if r.item_id in model:
+                human.setdefault(key, []).append(r)
+            kind = r.value.kind
+            kc = kinds.setdefault(key, {})
+            kc[kind] = kc.get(kind, 0) + 1
+            sig = (r.label_set, value_label(r.value) or kind)
+            sc = sigs.setdefault(key, {})
+            sc[sig] = sc.get(sig, 0) + 1
     subs: list[Submission] = [s for s in dataset.submissions if s.source == "human" and not s.was_cancelled]
     timed = [s for s in subs if s.duration_s is not None and s.duration_s > 0]
     if not timed:
@@ -315,88 +328,100 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
             f"the pilot has {len(subs)} human submission(s) but none with a duration; expected duration_s "
             "on submissions (Label Studio: export JSON with lead_time; CVAT: job time) to measure time per item")
     durations = np.array([s.duration_s for s in timed], dtype=np.float64)
-    counts = [Counter(r.kind for r in human.get((s.item_id, s.annotator_id), [])) for s in timed]
-    tops = np.array([max(sorted(c), key=lambda k: c[k]) if c else "none" for c in counts], dtype=object)
+    empty: dict[str, int] = {}
+    # Each pass's own kind counts (nothing changes them from here on: Pass.labels wraps them as they are).
+    counts = [kinds.get((s.item_id, s.annotator_id), empty) for s in timed]
+    top_names = [max(sorted(c), key=c.__getitem__) if c else "none" for c in counts]
+    tops = np.array(top_names, dtype=object)
+    n_labels = np.array([sum(c.values()) for c in counts], dtype=np.int64)
     flags = np.zeros(len(timed), dtype=bool)
-    for kind in sorted(set(tops)):  # trim within each kind, never across kinds
+    for kind in sorted(set(top_names)):  # trim within each kind, never across kinds
         sel = tops == kind
         flags[sel] = outlier_mask(durations[sel], z=outlier_z)
 
     n_model = n_accepted = n_added = n_deleted = 0
     passes: list[Pass] = []
-    for s, out in zip(timed, flags, strict=True):
-        recs = human.get((s.item_id, s.annotator_id), [])
-        preds = model.get(s.item_id, [])
+    pre_flags = np.zeros(len(timed), dtype=bool)
+    for j, (s, out, c) in enumerate(zip(timed, flags.tolist(), counts, strict=True)):
+        preds = model.get(s.item_id)
         pre = bool(preds)
-        if pre:
+        if preds:
             t_sub = _ts(s.created_at)
             t_pred = [_ts(m.created_at) for m in preds]
             if t_sub is not None and all(t is not None for t in t_pred):
                 pre = any(t is not None and t <= t_sub for t in t_pred)
-        if pre:
+        if pre and preds:
+            recs = human.get((s.item_id, s.annotator_id), [])
             acc = _match_unchanged(recs, preds)
             n_model += len(preds)
             n_accepted += acc
             n_added += len(recs) - acc
             n_deleted += len(preds) - acc
+        pre_flags[j] = pre
         passes.append(Pass(item_id=s.item_id, annotator_id=s.annotator_id, duration_s=float(s.duration_s or 0.0),
-                           labels=MappingProxyType(dict(Counter(r.kind for r in recs))), pre_annotated=pre,
-                           outlier=bool(out)))
+                           labels=MappingProxyType(c), pre_annotated=pre, outlier=out))
 
-    def stats(ps: Sequence[Pass]) -> TimeStats:
-        return time_stats([p.duration_s for p in ps], [p.n_labels for p in ps], outliers=[p.outlier for p in ps])
+    # Group statistics over index arrays (boolean masks keep pass order, so every sum is the same).
+    def stats(sel: npt.NDArray[np.bool_] | None = None) -> TimeStats:
+        if sel is None:
+            return time_stats(durations, n_labels, outliers=flags)
+        return time_stats(durations[sel], n_labels[sel], outliers=flags[sel])
 
-    by_ann: dict[str, list[Pass]] = {}
-    by_kind: dict[str, list[Pass]] = {}
-    by_ann_kind: dict[str, dict[str, list[Pass]]] = {}
-    for p in passes:
-        by_ann.setdefault(p.annotator_id, []).append(p)
-        top = p.kind
-        by_kind.setdefault(top, []).append(p)
-        by_ann_kind.setdefault(p.annotator_id, {}).setdefault(top, []).append(p)
-    kind_stats = {k: stats(v) for k, v in sorted(by_kind.items())}
-    kept = [p for p in passes if not p.outlier]
-    lab_tot: Counter[str] = Counter()
-    for p in kept:
-        lab_tot.update(p.labels)
-    labels_per_pass = {k: v / len(kept) for k, v in sorted(lab_tot.items())} if kept else {}
+    anns = np.array([s.annotator_id for s in timed], dtype=object)
+    ann_names = sorted(set(anns.tolist()))
+    kind_names = sorted(set(top_names))
+    by_ann_sel = {a: anns == a for a in ann_names}
+    by_kind_sel = {k: tops == k for k in kind_names}
+    kind_stats = {k: stats(sel) for k, sel in by_kind_sel.items()}
+    lab_tot: dict[str, int] = {}
+    for c, out in zip(counts, flags.tolist(), strict=True):
+        if not out:
+            for k, v in c.items():
+                lab_tot[k] = lab_tot.get(k, 0) + v
+    n_kept = int((~flags).sum())
+    labels_per_pass = {k: v / n_kept for k, v in sorted(lab_tot.items())} if n_kept else {}
 
-    overlap, conflicts, hot = _conflicts(human, subs)
-    effect = PreAnnotationEffect(with_predictions=stats([p for p in passes if p.pre_annotated]),
-                                 without_predictions=stats([p for p in passes if not p.pre_annotated]),
+    overlap, conflicts, hot = _conflicts(sigs, subs)
+    effect = PreAnnotationEffect(with_predictions=stats(pre_flags), without_predictions=stats(~pre_flags),
                                  model_regions=n_model, accepted=n_accepted, added=n_added, deleted=n_deleted)
+    by_ann_kind: dict[str, Mapping[str, TimeStats]] = {}
+    for a, asel in by_ann_sel.items():
+        by_ann_kind[a] = MappingProxyType({k: stats(asel & ksel) for k, ksel in by_kind_sel.items()
+                                           if (asel & ksel).any()})
     return PilotStats(
-        passes=tuple(passes), untimed_passes=len(subs) - len(timed), overall=stats(passes),
-        by_annotator=MappingProxyType({k: stats(v) for k, v in sorted(by_ann.items())}),
+        passes=tuple(passes), untimed_passes=len(subs) - len(timed), overall=stats(),
+        by_annotator=MappingProxyType({a: stats(sel) for a, sel in by_ann_sel.items()}),
         by_kind=MappingProxyType(kind_stats),
-        by_annotator_kind=MappingProxyType({a: MappingProxyType({k: stats(v) for k, v in sorted(m.items())})
-                                            for a, m in sorted(by_ann_kind.items())}),
+        by_annotator_kind=MappingProxyType(by_ann_kind),
         seconds_per_label_by_kind=MappingProxyType({k: v.seconds_per_label for k, v in kind_stats.items()
                                                     if k != "none"}),
         labels_per_pass=MappingProxyType(labels_per_pass), items_with_overlap=overlap,
         conflict_items=conflicts, hotspots=MappingProxyType(hot), pre_annotation=effect)
 
 
-def _conflicts(human: Mapping[tuple[str, str], list[Record]], subs: Sequence[Submission]
+def _conflicts(sigs: Mapping[tuple[str, str], Mapping[tuple[str, str], int]], subs: Sequence[Submission]
                ) -> tuple[int, int, dict[str, tuple[int, int]]]:
-    """Items with >= 2 passes, those whose passes' (label set, label) counts differ, per-label hot spots."""
-    per_item: dict[str, list[Counter[tuple[str, str]]]] = {}
+    """Items with >= 2 passes, those whose passes' (label set, label) counts differ, per-label hot spots.
+
+    ``sigs`` holds the (label set, label) counts of each (item, annotator)'s human records
+    (counts are never 0, so plain dict equality is multiset equality).
+    """
+    empty: dict[tuple[str, str], int] = {}
+    per_item: dict[str, list[Mapping[tuple[str, str], int]]] = {}
     for s in subs:
-        sig = Counter((r.label_set, r.label or r.kind) for r in human.get((s.item_id, s.annotator_id), []))
-        per_item.setdefault(s.item_id, []).append(sig)
+        per_item.setdefault(s.item_id, []).append(sigs.get((s.item_id, s.annotator_id), empty))
     overlap = conflicts = 0
     hot: dict[str, list[int]] = {}
-    for sigs in per_item.values():
-        if len(sigs) < 2:
+    for item_sigs in per_item.values():
+        if len(item_sigs) < 2:
             continue
         overlap += 1
-        if any(s != sigs[0] for s in sigs[1:]):
+        first = item_sigs[0]
+        if any(sg != first for sg in item_sigs[1:]):
             conflicts += 1
-        for key in sorted({k for s in sigs for k in s}):
-            name = key[1]
-            h = hot.setdefault(name, [0, 0])
+        for key in sorted({k for sg in item_sigs for k in sg}):
+            h = hot.setdefault(key[1], [0, 0])
             h[1] += 1
-            if len({s.get(key, 0) for s in sigs}) > 1:
+            if len({sg.get(key, 0) for sg in item_sigs}) > 1:
                 h[0] += 1
     return overlap, conflicts, {k: (v[0], v[1]) for k, v in sorted(hot.items())}
-
