@@ -8,9 +8,14 @@ reason to pass quietly. Locally, such tests skip with the reason.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+import sys
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pg_server import pg_bindir, postgres_cluster
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -21,3 +26,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"integration test skipped in CI: {reason}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster (Debian's binaries, initdb in a temp dir) for the whole
+    session, shared by the store and ledger CLI tests; stopped at the end."""
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+    with postgres_cluster() as url:
+        yield url

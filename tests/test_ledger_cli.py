@@ -18,17 +18,9 @@ from accord.store.ledger import Ledger
 from accord.store.schema import SCHEMA_VERSION
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pg_server import free_port, new_database, pg_bindir, postgres_cluster
+from pg_server import free_port, new_database
 
 SAMPLE = Path(__file__).resolve().parents[1] / "core" / "data" / "sample"
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
-    with postgres_cluster() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])

@@ -29,15 +29,7 @@ from accord.store.ledger import GENESIS, Ledger, entry_hash, row_body, snapshot_
 from accord.store.schema import SCHEMA_VERSION
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pg_server import free_port, new_database, pg_bindir, postgres_cluster
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
-    with postgres_cluster() as url:
-        yield url
+from pg_server import free_port, new_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
