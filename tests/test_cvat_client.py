@@ -128,6 +128,23 @@ def test_bad_mask_runs_are_a_conversion_error() -> None:
         from_cvat_api([_payload([shape(1, 1, 0, [1, 4, 0, 0, 2, 1], "mask")])])
 
 
+def test_mask_on_a_server_reported_giant_frame_is_refused_before_allocating() -> None:
+    """The API's frame size and mask window come from the server: over max_raster_pixels they are
+    refused with the limit's message (the XML importer checks the same limit), nothing allocated."""
+    from accord.core.errors import LimitExceededError
+    from accord.core.limits import input_limits
+
+    payload = _payload([shape(1, 1, 0, [1, 4, 1, 2, 1, 4, 2], "mask")])
+    for f in payload.meta["frames"]:
+        f["width"], f["height"] = 200_000, 200_000  # 4e10 pixels: 40 GB as a bool array
+    with pytest.raises(LimitExceededError, match=r"a mask's frame is 40,000,000,000 pixels.*--max-image-pixels"):
+        from_cvat_api([payload])
+    window = _payload([shape(1, 1, 0, [16, 0, 0, 3, 3], "mask")])  # a 4x4 window on the 8x6 frame
+    with input_limits(max_raster_pixels=48), pytest.raises(LimitExceededError, match="a mask's window is"):
+        from_cvat_api([_payload([shape(1, 1, 0, [70, 0, 0, 9, 6], "mask")])])  # 10x7 window, 70 pixels
+    assert from_cvat_api([window]).records  # within the limits it still converts
+
+
 def test_odd_polygon_coordinates_are_a_conversion_error() -> None:
     with pytest.raises(ConversionError, match="even number of coordinates"):
         from_cvat_api([_payload([shape(1, 1, 0, [0, 0, 4, 0, 4], "polygon")])])

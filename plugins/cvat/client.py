@@ -45,7 +45,14 @@ from typing import Any
 import numpy as np
 
 from accord.core import rle
-from accord.core.errors import ConfigError, ConversionError, InvalidAnnotationError, MissingExtraError
+from accord.core.errors import (
+    ConfigError,
+    ConversionError,
+    InvalidAnnotationError,
+    LimitExceededError,
+    MissingExtraError,
+)
+from accord.core.limits import check_limit
 from accord.core.model import (
     Box,
     Classification,
@@ -213,8 +220,12 @@ def _mask(s: Mapping[str, Any], label: str, ctx: _Frame, labels: _Labels) -> Val
     if len(pts) < 5:
         raise ConversionError(f"{ctx.where}: a mask needs run lengths then [left, top, right, bottom], got {pts!r}",
                               item_id=ctx.item_id, field="points")
+    # sizes come from the server: refuse a frame or window too large to rasterize before allocating
+    # (the limit the XML path checks too; `accord --max-image-pixels` raises it)
+    check_limit("max_raster_pixels", ctx.width * ctx.height, f"{ctx.where}: a mask's frame is", unit=" pixels")
     left, top, right, bottom = (round(v) for v in pts[-4:])
     w, h = right - left + 1, bottom - top + 1
+    check_limit("max_raster_pixels", max(w, 0) * max(h, 0), f"{ctx.where}: a mask's window is", unit=" pixels")
     counts = [round(v) for v in pts[:-4]]
     if w <= 0 or h <= 0 or sum(counts) != w * h:
         raise ConversionError(f"{ctx.where}: mask runs sum to {sum(counts)}, expected the window's "
@@ -362,6 +373,8 @@ def from_cvat_api(payloads: Iterable[TaskPayload], *, name: str | None = None,
                 label = labels.label(s["label_id"], ctx.where)
                 try:
                     value = fn(s, label, ctx, labels)
+                except LimitExceededError:
+                    raise  # already names the limit and the option that raises it
                 except (InvalidAnnotationError, KeyError, ValueError, TypeError) as e:
                     raise ConversionError(f"{ctx.where}: {s['type']} shape {s.get('id')} is not valid: {e}",
                                           item_id=ctx.item_id, field="shapes") from e
