@@ -99,6 +99,9 @@ class ReportConfig:
             to monitor for bias; when given it replaces ``group_keys``. Without either, every
             metadata key with 2-20 values is monitored, and so is every low-cardinality string
             field of ``data`` (2-20 values, each shared by at least two items).
+        max_discrepancies: How many discrepancies the JSON lists (most severe first); counts,
+            breakdowns and write-backs always use all of them (``errors.n_listed`` of
+            ``errors.n_discrepancies``).
         min_pair_items: Minimum items two annotators must share for their pairwise
             figure (Cohen's kappa, alpha): with fewer, a kappa's standard error is near
             0.3 and the cell is left empty. Default :data:`MIN_PAIR_ITEMS`.
@@ -967,12 +970,41 @@ def _describe(r: Record) -> str:
     return f"{lab} {v.kind}"
 
 
+class QAReport(dict[str, Any]):
+    """:func:`build_report`'s result: the JSON-ready report dict, plus :attr:`discrepancies`.
+
+    The JSON lists at most ``max_discrepancies`` discrepancies (``errors.n_listed`` of
+    ``errors.n_discrepancies``); every count and breakdown is computed from all of them, and
+    :attr:`discrepancies` keeps all of them, most severe first, for the tools' write-backs
+    (read them with :func:`all_discrepancies`).
+    """
+
+    __slots__ = ("discrepancies",)
+
+    def __init__(self, data: Mapping[str, Any], discrepancies: Sequence[Discrepancy] = ()) -> None:
+        super().__init__(data)
+        self.discrepancies: tuple[Discrepancy, ...] = tuple(discrepancies)
+
+
+def all_discrepancies(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every discrepancy of a report as JSON dicts: all of them for a :class:`QAReport`, the
+    JSON listing (which may be truncated: see ``errors.n_listed``) for a report read back
+    from a file."""
+    if isinstance(report, QAReport):
+        return [d.to_dict() for d in report.discrepancies]
+    return list((report.get("errors") or {}).get("discrepancies") or [])
+
+
 def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
                  checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
                  resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[str], None] | None = None) -> QAReport:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
+
+    Every count, breakdown and hint is computed from all discrepancies; only the JSON listing
+    ``errors.discrepancies`` stops at ``config.max_discrepancies`` (``errors.n_listed`` says
+    how many are listed); the returned :class:`QAReport` keeps them all.
 
     Args:
         dataset: The records, submissions, items and schema.
@@ -1113,7 +1145,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     summary["headline"] = ranked[:cfg.max_headlines]
     summary["headline_more"] = ranked[cfg.max_headlines:]
     hot = guideline_hot_spots(conflict_objs, list(resolutions), top=15)
-    return {
+    return QAReport({
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "accord_version": _version(),
@@ -1132,6 +1164,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                    "counts": counts.to_dict(),
                    "discrepancies": [d.to_dict() for d in discrepancies[:cfg.max_discrepancies]],
                    "n_discrepancies": len(discrepancies),
+                   "n_listed": min(len(discrepancies), cfg.max_discrepancies),
                    "hints": hints,
                    **({"trend": compare_counts(
                        ((previous.get("errors") or {}).get("counts") or {}).get("by_category") or {},
@@ -1151,7 +1184,55 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "checks": checks_out,
         "cost": cost_out,
         **extra_sections,
-    }
+    }, discrepancies)
+
+
+def gate_figures(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0
+                 ) -> tuple[float | None, float | None]:
+    """The pilot gate's two figures without the rest of the report.
+
+    Returns what :func:`~accord.core.cost.qa_from_report` reads off a full
+    :func:`build_report`: the lowest primary agreement coefficient over label sets and the
+    mean gold score estimate over annotators and label sets (either ``None`` when there is
+    none). Only agreement point estimates and gold scores are computed (one bootstrap
+    resample, whose interval nobody reads; no consensus, conflicts, sampling, bias, checks or
+    cost), so ``accord cost gate`` does not build a report to read two numbers.
+    """
+    cfg = replace(config or ReportConfig(), n_bootstrap=1)
+    tax = cfg.taxonomy
+    ests: list[float] = []
+    gold_outcomes: dict[str, gold_mod.GoldOutcome] = {}
+    for name in dataset.label_sets:
+        recs = dataset.select(label_set=name)
+        if not recs:
+            continue
+        ls = dataset.schema.label_sets.get(name)
+        kind = ls.kind if ls else recs[0].kind
+        if kind in CLASS_KINDS:
+            agreement, _ = _class_agreement(dataset, name, cfg, seed)
+            gold_outcomes[name] = gold_mod.score_classes(
+                dataset, name, threshold=cfg.gold_threshold, target_width=cfg.gold_target_width, taxonomy=tax,
+                numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
+        elif kind in REGION_KINDS:
+            agreement, _, _ = _region_agreement(dataset, name, cfg, seed)
+            gold_outcomes[name] = gold_mod.score_regions(
+                dataset, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
+                target_width=cfg.gold_target_width, taxonomy=tax)
+        elif kind == "text":
+            agreement, _ = _text_agreement(dataset, name, cfg)
+            gold_outcomes[name] = gold_mod.score_texts(
+                dataset, name, error_counts=word_error_counts, threshold=cfg.gold_threshold,
+                target_width=cfg.gold_target_width, taxonomy=tax)
+        else:
+            continue
+        est = (agreement.get("coefficients") or {}).get(agreement.get("primary") or "", {}).get("estimate")
+        if isinstance(est, int | float) and math.isfinite(est):
+            ests.append(float(est))
+    golds = [float(s["score"]["estimate"]) for sets in gold_mod.summarize(gold_outcomes).values()
+             for s in sets.values()
+             if isinstance((s.get("score") or {}).get("estimate"), int | float)
+             and math.isfinite(s["score"]["estimate"])]
+    return (min(ests) if ests else None, sum(golds) / len(golds) if golds else None)
 
 
 def _hints(agreement: Mapping[str, Any], discrepancies: Sequence[Discrepancy]) -> list[dict[str, Any]]:

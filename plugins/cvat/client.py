@@ -567,6 +567,7 @@ def cvat_breakdown(report: Mapping[str, Any], dataset: Dataset) -> dict[str, Any
     counts in those terms (a category several terms share is counted under the first).
     Jobs come from ``annotation_id`` ``job:<id>`` (API path); export paths have none.
     """
+    from accord.core.qa.report import all_discrepancies
     from accord.core.qa.taxonomy import CVAT_VOCABULARY
 
     term_of: dict[str, str] = {}
@@ -580,7 +581,7 @@ def cvat_breakdown(report: Mapping[str, Any], dataset: Dataset) -> dict[str, Any
         d = out[section].setdefault(key, {})
         d[cat] = d.get(cat, 0) + 1
 
-    for d in report.get("errors", {}).get("discrepancies", ()):
+    for d in all_discrepancies(report):
         cat = str(d["category"])
         job = jobs.get((d["item_id"], d["annotator_id"]))
         if job and str(job).startswith("job:"):
@@ -592,4 +593,5 @@ def cvat_breakdown(report: Mapping[str, Any], dataset: Dataset) -> dict[str, Any
         if term:
             bump("by_cvat_term", term, d["severity"])
     return {"vocabulary": dict(CVAT_VOCABULARY), **out,
-            "note": "counts cover the discrepancies listed in errors.discrepancies (capped by max_discrepancies)"}
+            "note": "counts cover every discrepancy of the report (errors.n_discrepancies), not only the "
+                    "errors.discrepancies listing"}

@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 from accord.core import rle
 from accord.core.errors import ConfigError
 from accord.core.model import Box, Dataset, Keypoints, Mask, Polygon, Polyline, Record, Track
+from accord.core.qa.report import all_discrepancies
 from accord.core.qa.taxonomy import CVAT_VOCABULARY, SEVERITIES, severity_rank
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def plan_issues(report: Mapping[str, Any], dataset: Dataset, *, min_severity: st
         regions[(r.item_id, r.label_set, r.annotator_id, r.region_id)] = r
     jobs = {(s.item_id, s.annotator_id): s.annotation_id for s in dataset.submissions}
     plans: dict[str, IssuePlan] = {}
-    for d in report.get("errors", {}).get("discrepancies", ()):
+    for d in all_discrepancies(report):
         if severity_rank(d["severity"]) < floor:
             continue
         kind = str(d.get("against", "reference")).split(":", 1)[0]

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from accord.core.errors import AccordError
 from accord.core.model import Box, Classification, Dataset, Record, Span, value_label
+from accord.core.qa.report import all_discrepancies
 
 from .convert import to_label_studio_prediction
 
@@ -194,7 +195,7 @@ def task_qa(dataset: Dataset, report: Mapping[str, Any], *, iou_threshold: float
         scores.update(item_agreement_scores(dataset, iou_threshold=iou_threshold))
     conflicts = Counter(str(c["item_id"]) for c in report.get("conflicts", {}).get("items", []))
     errors: dict[str, Counter[tuple[int, str]]] = defaultdict(Counter)
-    for d in report.get("errors", {}).get("discrepancies", []):
+    for d in all_discrepancies(report):
         errors[str(d["item_id"])][(_SEVERITY.get(str(d.get("severity")), 0), str(d["category"]))] += 1
     sev_name = {v: k for k, v in _SEVERITY.items()}
     out: dict[int, TaskQA] = {}
