@@ -247,10 +247,9 @@ def run_gate(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.pilot, format=args.format, label_config=args.label_config)
         pilot = analyze_pilot(dataset)
         if agreement is None and gold is None and not args.no_qa:
-            from accord.core.cost import qa_from_report
-            from accord.core.qa.report import build_report
+            from accord.core.qa.report import gate_figures
 
-            agreement, gold = qa_from_report(build_report(dataset, checks=False))
+            agreement, gold = gate_figures(dataset)
     res = pilot_gate(pilot, thresholds=cfg.gate, agreement=agreement, gold_score=gold)
     if args.as_json:
         _dump(res.to_dict())
