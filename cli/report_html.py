@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from accord.review import render
+
 from . import svg
 
 CSS = """
@@ -31,7 +33,7 @@ padding:10px 14px;min-width:150px}.card b{display:block;font-size:22px}.pass{col
 .fail{color:var(--bad);font-weight:600}.warn{color:var(--warn);font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}details{margin:6px 0}
 ul.headline li{margin:3px 0}code{background:#f3f5f7;padding:1px 4px;border-radius:3px}
-"""
+""" + render.CSS
 
 SECTIONS = (("summary", "Summary"), ("agreement", "Agreement"), ("gold", "Gold scores"),
             ("errors", "Error taxonomy"), ("consensus", "Consensus"), ("label_errors", "Label errors"),
@@ -281,6 +283,38 @@ def _label_errors(r: Mapping[str, Any]) -> str:
                               "(or predictions with scores) to find likely label errors.</p>")
 
 
+def _conflict_versions(x: Mapping[str, Any]) -> str:
+    """Every annotator's version of a conflict drawn for its data type, the descriptions folded below.
+
+    Drawn from the conflict's ``versions`` (annotator -> value dicts) and ``item`` (``width``,
+    ``height``, ``duration_s``, ``text``) when the report carries them; otherwise from the
+    one-line ``annotations`` descriptions (boxes, spans, segments, classes, transcripts) on
+    a canvas the extent of the shapes.
+    """
+    described = x.get("annotations") or {}
+    item_raw = x.get("item")
+    item: Mapping[str, Any] = item_raw if isinstance(item_raw, Mapping) else {}
+    raw = x.get("versions")
+    text_html = "<br>".join(f"<b>{escape(str(a))}</b>: {escape(str(v))}" for a, v in described.items())
+    try:
+        if isinstance(raw, Mapping):
+            versions = {str(a): list(vs) for a, vs in raw.items()}
+        else:
+            versions = {str(a): render.parse_description(str(v)) for a, v in described.items()}
+        text = item.get("text")
+        drawn = render.render_versions(
+            versions, width=item.get("width"), height=item.get("height"),
+            text=text if isinstance(text, str) else None, duration=item.get("duration_s"),
+            size_px=180 if len(versions) <= 6 else 120)
+    except (ValueError, TypeError, KeyError) as e:  # a malformed value: keep the text, say why
+        return f"{text_html}<br><span class='muted'>(not drawn: {escape(str(e)[:120])})</span>"
+    shown_text = item.get("text") if isinstance(item.get("text"), str) else None
+    context = (f"<div class='rr-text muted'>{escape(shown_text[:300])}</div>"
+               if shown_text and not any(v.get("kind") == "span" for vs in versions.values()
+                                         for v in render.to_value_dicts(vs)) else "")
+    return f"{context}{drawn}<details><summary class='muted'>as text</summary>{text_html}</details>"
+
+
 def _conflicts(r: Mapping[str, Any]) -> str:
     c = r.get("conflicts", {})
     items = c.get("items", [])
@@ -294,9 +328,7 @@ def _conflicts(r: Mapping[str, Any]) -> str:
                      "in the data and were not applied: " + escape(", ".join(
                          f"{x['item_id']} ({x['label_set']})" for x in unknown.get("items", [])[:20])) + "</p>")
     if items:
-        rows = [(x["item_id"], x["label_set"], x.get("reason", ""), x.get("agreement"),
-                 _Raw("<br>".join(f"<b>{escape(a)}</b>: {escape(str(v))}"
-                                  for a, v in (x.get("annotations") or {}).items())))
+        rows = [(x["item_id"], x["label_set"], x.get("reason", ""), x.get("agreement"), _Raw(_conflict_versions(x)))
                 for x in items[:100]]
         parts.append(_table(["item", "label set", "reason", "agreement", "annotations side by side"], rows))
     hs = c.get("hot_spots") or []

@@ -51,7 +51,7 @@ from ..errors import ConfigError, UndefinedAgreementError
 from ..limits import check_limit
 from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
-from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, TextValue, value_label
+from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, TextValue, value_label, value_to_dict
 from . import gold as gold_mod
 from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
@@ -949,7 +949,18 @@ def _conflict_dict(ds: Dataset, c: Conflict, human: Mapping[str, Mapping[str, li
     return {"item_id": c.item_id, "label_set": c.label_set,
             "agreement": None if c.reason == "gold_disagreement" else _f(c.agreement_score),
             "reason": c.reason.replace("_", " "), "labels": list(c.labels),
-            "gold_discrepancies": int(gold_disagreements.get(c.item_id, 0)), "annotations": side}
+            "gold_discrepancies": int(gold_disagreements.get(c.item_id, 0)), "annotations": side,
+            # the values themselves and the item's size and text, for the HTML report's drawings
+            "versions": {a: [value_to_dict(r.value) for r in rs]
+                         for a, rs in sorted(human.get(c.item_id, {}).items())},
+            "item": _item_view(ds, c.item_id)}
+
+
+def _item_view(ds: Dataset, item_id: str) -> dict[str, Any]:
+    it = ds.items.get(item_id)
+    text = it.data.get("text") if it is not None else None
+    return {"width": it.width if it else None, "height": it.height if it else None,
+            "duration_s": it.duration_s if it else None, "text": text if isinstance(text, str) else None}
 
 
 def _describe(r: Record) -> str:
