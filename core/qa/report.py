@@ -52,6 +52,9 @@ from ..limits import check_limit
 from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
 from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, TextValue, value_label, value_to_dict
+from ..report.classes import ClassAgreement, ClassAgreementSection, ClassRatings
+from ..report.engine import Context
+from ..schema import Schema
 from . import gold as gold_mod
 from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
@@ -71,6 +74,9 @@ from .taxonomy import (
 SCHEMA_VERSION = "1.0"
 # Structured alpha: at most this many cross-item pairs are matched for the expected distance.
 _EXPECTED_PAIRS = 3000
+# The class section keeps an annotators^2 x categories^2 table (pairwise kappa); above this many
+# cells the report takes the per-coefficient path instead (a 200-annotator team with 40 classes).
+_SECTION_PAIR_CELLS = 20_000_000
 CLASS_KINDS = frozenset({"classification", "multilabel", "numeric"})
 #: Default minimum of shared items for a pairwise figure (:attr:`ReportConfig.min_pair_items`).
 MIN_PAIR_ITEMS = 10
@@ -337,16 +343,27 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
         bcfg = _boot_cfg(config, coded.size)
         categories = ([float(index[c]) for c in declared] + [float(index[c]) for c in sorted(observed)
                                                              if c not in set(declared)]) if declared else None
-        coefs["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, coded if level in ("nominal", "ordinal")
-                                               else m, bcfg, seed, level=level)
-        coefs["percent_agreement"] = _with_ci(ag.percent_agreement, coded, bcfg, seed)
-        coefs["gwet_ac1"] = _with_ci(ag.gwet_ac1, coded, bcfg, seed, categories=categories)
-        coefs["brennan_prediger"] = _with_ci(ag.brennan_prediger, coded, bcfg, seed, categories=categories)
         present = codes >= 0
         sizes = present.sum(axis=1)
         full = present.all(axis=1)
         full_coded = np.where(codes >= 0, codes.astype(np.float64), np.nan)[full]
-        if sizes.min() >= 2 and sizes.min() == sizes.max():
+        fast = _nominal_section(name, cats, annotators, items, codes, present, bcfg, seed) \
+            if level == "nominal" and (len(annotators) * len(cats)) ** 2 <= _SECTION_PAIR_CELLS else None
+        if fast is not None:
+            # Nominal: one pass of integer sums gives every coefficient and its Poisson-bootstrap
+            # interval (accord.core.report.classes; the same estimates as accord.core.agreement).
+            for key in ("krippendorff_alpha", "percent_agreement", "gwet_ac1", "brennan_prediger"):
+                coefs[key] = _section_ci(fast, key, int(coded.shape[0]))
+        else:
+            coefs["krippendorff_alpha"] = _with_ci(ag.krippendorff_alpha, coded if level in ("nominal", "ordinal")
+                                                   else m, bcfg, seed, level=level)
+            coefs["percent_agreement"] = _with_ci(ag.percent_agreement, coded, bcfg, seed)
+            coefs["gwet_ac1"] = _with_ci(ag.gwet_ac1, coded, bcfg, seed, categories=categories)
+            coefs["brennan_prediger"] = _with_ci(ag.brennan_prediger, coded, bcfg, seed, categories=categories)
+        if fast is not None and fast.ratings_per_item is not None and fast.ratings_per_item >= 2:
+            coefs["fleiss_kappa"] = {**_section_ci(fast, "fleiss_kappa", int(coded.shape[0])),
+                                     "ratings_per_item": int(sizes[0])}
+        elif sizes.min() >= 2 and sizes.min() == sizes.max():
             # Fleiss (1971) as defined: every item has the same number of ratings (any raters).
             coefs["fleiss_kappa"] = {**_with_ci(
                 lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), coded, bcfg, seed),
@@ -407,6 +424,25 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
                                   "low": None, "high": None, "n": int(den[k])}
                         for k in sorted(np.flatnonzero(seen), key=lambda k: cats[k])}
     return out, item_scores
+
+
+def _nominal_section(name: str, cats: Sequence[str], annotators: Sequence[str], items: Sequence[str],
+                     codes: npt.NDArray[np.int64], present: npt.NDArray[np.bool_], config: ReportConfig,
+                     seed: int) -> ClassAgreement:
+    """Nominal coefficients and intervals from the mergeable class section, on this dataset."""
+    rows, cols = np.nonzero(present)
+    section = ClassAgreementSection(name, cats, annotators, config.n_bootstrap)
+    ctx = Context(config=config, seed=seed, schema=Schema())
+    ratings = ClassRatings(item_ids=list(items), item=rows.astype(np.int64), annotator=cols.astype(np.int64),
+                           code=codes[rows, cols])
+    return section.finish(section.add(section.create(ctx), ratings, ctx), ctx)
+
+
+def _section_ci(result: ClassAgreement, key: str, n: int) -> dict[str, Any]:
+    r = result.coefficients.get(key)
+    if r is None:
+        return {**_ci_dict(None, None, None, n), "undefined": result.undefined.get(key, "undefined")}
+    return _ci_dict(r.estimate, r.low, r.high, n)
 
 
 def masi_distance(a: frozenset[str], b: frozenset[str]) -> float:
