@@ -1,27 +1,32 @@
-"""``accord convert``: read exports (Label Studio, CVAT, COCO, accord JSONL), write accord JSON Lines."""
+"""``accord convert``: read exports (Label Studio, CVAT, COCO, accord JSONL or Parquet), write accord JSON Lines or
+Parquet."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic, write_text_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert exports (Label Studio, CVAT, COCO) to accord JSON Lines",
+        help="convert exports (Label Studio, CVAT, COCO) to accord JSON Lines or Parquet",
         description=(
             "Read one or more annotation exports (Label Studio JSON / JSON_MIN / task, CVAT for images or "
-            "video 1.1 XML or zip, COCO instances or keypoints JSON, accord JSONL) and write one accord "
-            "JSON Lines file: a header line with the schema, items and submissions, then one record per line."
+            "video 1.1 XML or zip, COCO instances or keypoints JSON, accord JSONL or Parquet) and write one "
+            "accord JSON Lines file (a header line with the schema, items and submissions, then one record per "
+            "line) or, for an output ending .parquet or with --to parquet, one accord Parquet file (one row per "
+            "record, the schema, items and submissions in its metadata; needs pip install 'accord[columnar]'). "
+            "Every command reads either back, e.g. accord report out.parquet."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="export files")
-    p.add_argument("--format", default="auto", choices=["auto", "label-studio", "cvat", "coco", "jsonl"],
+    p.add_argument("--format", default="auto", choices=["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"],
                    help="input format (auto: detected from the content)")
     p.add_argument("--label-config", type=Path, default=None,
                    help="Label Studio labeling config XML (else <stem>.label_config.xml beside the export)")
@@ -33,18 +38,52 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "independently)")
     p.add_argument("--meta-key", action="append", default=[], dest="meta_keys", metavar="KEY",
                    help="Label Studio task data key to copy into item metadata (repeatable)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="the accord JSON Lines file to write")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="the file to write: accord Parquet if it ends .parquet, else accord JSON Lines")
+    p.add_argument("--to", default="auto", choices=["auto", "jsonl", "parquet"], dest="to",
+                   help="output format (auto: parquet for an output ending .parquet or .pq, else jsonl)")
+    p.add_argument("--row-group-size", type=_positive_int, default=65_536, metavar="N",
+                   help="Parquet only: records per row group at most (a row group never splits an item)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from accord.core.formats.jsonl import dumps_dataset
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return n
 
+
+def output_format(path: Path, to: str = "auto") -> str:
+    """``parquet`` or ``jsonl``: ``to`` when given, else from the output's suffix (``.parquet``/``.pq``)."""
+    if to != "auto":
+        return to
+    return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
+
+
+def run(args: argparse.Namespace) -> int:
     from .io import load_dataset
 
+    to = output_format(args.output, args.to)
+    if to == "parquet":
+        from accord.store.parquet import require_pyarrow
+
+        require_pyarrow()  # a missing extra is said before the inputs are read, not after
     ds = load_dataset(args.inputs, format=args.format, reference=args.reference, label_config=args.label_config,
                       meta_keys=args.meta_keys, join_items=args.join_items)
-    write_text_atomic(args.output, dumps_dataset(ds))
+    if to == "parquet":
+        from accord.store.parquet import write_parquet
+
+        buf = io.BytesIO()  # then written as every output is (symlinks, devices, modes, signals: cli/atomic.py)
+        write_parquet(ds, buf, row_group_size=args.row_group_size)
+        write_bytes_atomic(args.output, buf.getvalue())
+    else:
+        from accord.core.formats.jsonl import dumps_dataset
+
+        write_text_atomic(args.output, dumps_dataset(ds))
     sys.stderr.write(f"accord convert: {len(ds.records)} records, {len(ds.items)} items, "
-                     f"{len(ds.annotators(source=None))} annotators -> {args.output}\n")
+                     f"{len(ds.annotators(source=None))} annotators -> {args.output} ({to})\n")
     return 0

@@ -16,7 +16,7 @@ from ._validate import agreement_arg, float_in, positive_int_arg, seed_arg, unit
 
 logger = logging.getLogger(__name__)
 
-_FORMATS = ["auto", "label-studio", "cvat", "coco", "jsonl"]
+_FORMATS = ["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"]
 _HOURS = float_in(0, 24, low_open=True)
 _LEVEL = float_in(0, 1, low_open=True, high_open=True)
 

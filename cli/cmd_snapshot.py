@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="export files (Label Studio JSON, CVAT XML or zip, COCO JSON, accord JSONL)")
     p.add_argument("--name", default=None, help="a name or tag for this version (e.g. v3, guidelines-2.1)")
     p.add_argument("--format", default="auto",
-                   choices=["auto", "label-studio", "cvat", "coco", "jsonl"], help="input format")
+                   choices=["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"], help="input format")
     p.add_argument("--label-config", type=Path, default=None,
                    help="Label Studio labeling config XML (else looked for beside the export)")
     p.add_argument("--reference", type=Path, default=None,

@@ -3,7 +3,8 @@
 ``load_dataset`` is what every subcommand uses to read its inputs. The format is found
 from the bytes, not the file name: a zip or XML is CVAT, a JSON object with
 ``images``/``annotations`` is COCO, the accord-jsonl header (or record lines) is accord
-JSON Lines, and a list of tasks, one task or JSON_MIN rows is Label Studio.
+JSON Lines, a file starting ``PAR1`` is accord Parquet (``accord convert -o out.parquet``,
+needs the ``columnar`` extra), and a list of tasks, one task or JSON_MIN rows is Label Studio.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from accord.core.schema import Schema
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["auto", "label-studio", "cvat", "coco", "jsonl"]
-FORMATS: tuple[str, ...] = ("auto", "label-studio", "cvat", "coco", "jsonl")
+Format = Literal["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"]
+FORMATS: tuple[str, ...] = ("auto", "label-studio", "cvat", "coco", "jsonl", "parquet")
+#: Formats accord writes itself: their item ids are kept as written, never namespaced by tool.
+_ACCORD_FORMATS = frozenset({"jsonl", "parquet"})
+_PARQUET_MAGIC = b"PAR1"  # accord.store.parquet.MAGIC, kept here so detection needs no pyarrow
 
 
 def decode_text(data: bytes, *, name: str) -> str:
@@ -61,6 +65,8 @@ def detect_format(data: bytes, *, name: str = "<input>") -> tuple[str, Any]:
             text is not UTF-8 (naming the byte offset), or the JSON is broken (saying where,
             and whether the file looks truncated).
     """
+    if data[:4] == _PARQUET_MAGIC:
+        return "parquet", None
     if data[:2] == b"PK":
         return "cvat", None
     if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<":
@@ -132,8 +138,24 @@ def _load(path: Path | str, *, format: Format = "auto", label_config: Path | str
         raise named from e
 
 
+def _read_parquet(path: Path) -> Dataset:
+    from accord.store.parquet import read_parquet
+
+    ds = read_parquet(path)
+    return ds if ds.name != "dataset" else replace(ds, name=path.stem)
+
+
 def _load_file(path: Path, *, format: Format, label_config: Path | str | None,
                meta_keys: Sequence[str]) -> tuple[Dataset, str]:
+    if format in ("auto", "parquet"):
+        with path.open("rb") as f:  # Parquet is read by pyarrow from the file, not from the bytes in memory
+            head = f.read(4)
+        if head == _PARQUET_MAGIC or format == "parquet":
+            if head != _PARQUET_MAGIC:
+                raise ConversionError(f"{path} is not a Parquet file (it does not start with 'PAR1'); pass the "
+                                      "file accord convert -o out.parquet wrote, or another --format",
+                                      field="format")
+            return _read_parquet(path), "parquet"
     data = path.read_bytes()
     fmt, obj = detect_format(data, name=str(path)) if format == "auto" else (format, None)
     if fmt not in FORMATS[1:]:
@@ -213,7 +235,8 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, format: Format = "
 
     Args:
         paths: One or more export files.
-        format: ``auto`` (detect from content), ``label-studio``, ``cvat``, ``coco`` or ``jsonl``.
+        format: ``auto`` (detect from content), ``label-studio``, ``cvat``, ``coco``, ``jsonl`` or
+            ``parquet`` (accord Parquet, needs the ``columnar`` extra).
         reference: Gold export file(s); their records and submissions get source ``reference``.
         label_config: Label Studio labeling config (a path or the XML); else a
             ``<stem>.label_config.xml`` or ``label_config.xml`` beside the export is used.
@@ -222,7 +245,7 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, format: Format = "
             name their items independently, so task 1 and image 1 are different things: their
             item ids are namespaced ``"<format>:<id>"`` (``label-studio:1``, ``coco:1``) unless
             this is true, which joins items with equal ids across tools. accord JSON Lines
-            inputs keep their ids (they are already accord's, namespaced or not).
+            and Parquet inputs keep their ids (they are already accord's, namespaced or not).
 
     Raises:
         ConversionError: no input, an unknown format, or a malformed file (message names it).
@@ -238,9 +261,9 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, format: Format = "
                                                       for p in refs)]
     parts = [d for d, _ in loaded]
     formats = [f for _, f in loaded]
-    tools = sorted(set(formats) - {"jsonl"})  # accord JSON Lines keeps the ids it was written with
+    tools = sorted(set(formats) - _ACCORD_FORMATS)  # accord's own files keep the ids they were written with
     if len(tools) > 1 and not join_items:
         logger.info("inputs come from different tools (%s): item ids are namespaced '<format>:<id>'; pass "
                     "--join-items to join items with equal ids across tools", ", ".join(tools))
-        parts = [d if f == "jsonl" else namespaced(d, f) for d, f in zip(parts, formats, strict=True)]
+        parts = [d if f in _ACCORD_FORMATS else namespaced(d, f) for d, f in zip(parts, formats, strict=True)]
     return merge(parts, name=parts[0].name if len(plist) == 1 else "merged")
