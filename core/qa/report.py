@@ -1017,6 +1017,38 @@ def _describe(r: Record) -> str:
     return f"{lab} {v.kind}"
 
 
+def _kind_of(ds: Dataset, name: str) -> str | None:
+    """The value kind of a label set (its schema's, else its first record's); None without records."""
+    recs = ds.select(label_set=name)
+    if not recs:
+        return None
+    ls = ds.schema.label_sets.get(name)
+    return ls.kind if ls else recs[0].kind
+
+
+def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, seed: int
+                        ) -> tuple[dict[str, Any], dict[str, float], gold_mod.GoldOutcome] | None:
+    """Agreement (with per-item scores) and gold scoring of one label set, by its kind's family;
+    None for kinds the report does not measure."""
+    tax = cfg.taxonomy
+    if kind in CLASS_KINDS:
+        agreement, scores = _class_agreement(ds, name, cfg, seed)
+        return agreement, scores, gold_mod.score_classes(
+            ds, name, threshold=cfg.gold_threshold, target_width=cfg.gold_target_width, taxonomy=tax,
+            numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
+    if kind in REGION_KINDS:
+        agreement, scores, _ = _region_agreement(ds, name, cfg, seed)
+        return agreement, scores, gold_mod.score_regions(
+            ds, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
+            target_width=cfg.gold_target_width, taxonomy=tax)
+    if kind == "text":
+        agreement, scores = _text_agreement(ds, name, cfg)
+        return agreement, scores, gold_mod.score_texts(
+            ds, name, error_counts=word_error_counts, threshold=cfg.gold_threshold,
+            target_width=cfg.gold_target_width, taxonomy=tax)
+    return None
+
+
 class QAReport(dict[str, Any]):
     """:func:`build_report`'s result: the JSON-ready report dict, plus :attr:`discrepancies`.
 
@@ -1097,40 +1129,24 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     n_resolved = 0
     for name in dataset.label_sets:
         step(f"label set {name}")
-        recs = dataset.select(label_set=name)
-        if not recs:
+        kind = _kind_of(dataset, name)
+        measured = _agreement_and_gold(dataset, name, kind, cfg, seed) if kind else None
+        if measured is None:
             continue
-        ls = dataset.schema.label_sets.get(name)
-        kind = ls.kind if ls else recs[0].kind
-        if kind in CLASS_KINDS:
-            agreement[name], scores = _class_agreement(dataset, name, cfg, seed)
-            g = gold_mod.score_classes(dataset, name, threshold=cfg.gold_threshold,
-                                       target_width=cfg.gold_target_width, taxonomy=tax,
-                                       numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
-            if kind == "classification":
-                consensus[name], labels = _class_consensus(dataset, name, cfg, seed)
-                chosen = {i: c for i, c in resolved.get(name, {}).items() if isinstance(c, str)}
-                if consensus[name] and chosen:
-                    labels = {**labels, **chosen}
-                    consensus[name]["labels"] = dict(sorted(labels.items()))
-                    consensus[name]["n_resolved"] = len(chosen)
-                    consensus[name]["resolved_items"] = sorted(chosen)
-                class_labels[name] = labels
-                discrepancies.extend(_consensus_discrepancies(dataset, name, labels, g.gold_items, tax))
-        elif kind in REGION_KINDS:
-            agreement[name], scores, _ = _region_agreement(dataset, name, cfg, seed)
-            g = gold_mod.score_regions(dataset, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
-                                       target_width=cfg.gold_target_width, taxonomy=tax)
-            if kind == "box":
-                consensus[name], found = _box_consensus(dataset, name, g.gold_items, cfg)
-                discrepancies.extend(found)
-        elif kind == "text":
-            agreement[name], scores = _text_agreement(dataset, name, cfg)
-            g = gold_mod.score_texts(dataset, name, error_counts=word_error_counts,
-                                     threshold=cfg.gold_threshold, target_width=cfg.gold_target_width,
-                                     taxonomy=tax)
-        else:
-            continue
+        agreement[name], scores, g = measured
+        if kind == "classification":
+            consensus[name], labels = _class_consensus(dataset, name, cfg, seed)
+            chosen = {i: c for i, c in resolved.get(name, {}).items() if isinstance(c, str)}
+            if consensus[name] and chosen:
+                labels = {**labels, **chosen}
+                consensus[name]["labels"] = dict(sorted(labels.items()))
+                consensus[name]["n_resolved"] = len(chosen)
+                consensus[name]["resolved_items"] = sorted(chosen)
+            class_labels[name] = labels
+            discrepancies.extend(_consensus_discrepancies(dataset, name, labels, g.gold_items, tax))
+        elif kind == "box":
+            consensus[name], found = _box_consensus(dataset, name, g.gold_items, cfg)
+            discrepancies.extend(found)
         gold_outcomes[name] = g
         discrepancies.extend(g.discrepancies)
         item_scores_all[name] = scores
@@ -1246,32 +1262,14 @@ def gate_figures(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     cost), so ``accord cost gate`` does not build a report to read two numbers.
     """
     cfg = replace(config or ReportConfig(), n_bootstrap=1)
-    tax = cfg.taxonomy
     ests: list[float] = []
     gold_outcomes: dict[str, gold_mod.GoldOutcome] = {}
     for name in dataset.label_sets:
-        recs = dataset.select(label_set=name)
-        if not recs:
+        kind = _kind_of(dataset, name)
+        measured = _agreement_and_gold(dataset, name, kind, cfg, seed) if kind else None
+        if measured is None:
             continue
-        ls = dataset.schema.label_sets.get(name)
-        kind = ls.kind if ls else recs[0].kind
-        if kind in CLASS_KINDS:
-            agreement, _ = _class_agreement(dataset, name, cfg, seed)
-            gold_outcomes[name] = gold_mod.score_classes(
-                dataset, name, threshold=cfg.gold_threshold, target_width=cfg.gold_target_width, taxonomy=tax,
-                numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
-        elif kind in REGION_KINDS:
-            agreement, _, _ = _region_agreement(dataset, name, cfg, seed)
-            gold_outcomes[name] = gold_mod.score_regions(
-                dataset, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
-                target_width=cfg.gold_target_width, taxonomy=tax)
-        elif kind == "text":
-            agreement, _ = _text_agreement(dataset, name, cfg)
-            gold_outcomes[name] = gold_mod.score_texts(
-                dataset, name, error_counts=word_error_counts, threshold=cfg.gold_threshold,
-                target_width=cfg.gold_target_width, taxonomy=tax)
-        else:
-            continue
+        agreement, _, gold_outcomes[name] = measured
         est = (agreement.get("coefficients") or {}).get(agreement.get("primary") or "", {}).get("estimate")
         if isinstance(est, int | float) and math.isfinite(est):
             ests.append(float(est))
