@@ -8,6 +8,7 @@ import io
 import sys
 from pathlib import Path
 
+from ._validate import positive_int_arg
 from .atomic import write_bytes_atomic, write_text_atomic
 
 
@@ -42,19 +43,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="the file to write: accord Parquet if it ends .parquet, else accord JSON Lines")
     p.add_argument("--to", default="auto", choices=["auto", "jsonl", "parquet"], dest="to",
                    help="output format (auto: parquet for an output ending .parquet or .pq, else jsonl)")
-    p.add_argument("--row-group-size", type=_positive_int, default=65_536, metavar="N",
+    p.add_argument("--row-group-size", type=positive_int_arg, default=65_536, metavar="N",
                    help="Parquet only: records per row group at most (a row group never splits an item)")
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return n
 
 
 def output_format(path: Path, to: str = "auto") -> str:

@@ -28,7 +28,9 @@ Format = Literal["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"]
 FORMATS: tuple[str, ...] = ("auto", "label-studio", "cvat", "coco", "jsonl", "parquet")
 #: Formats accord writes itself: their item ids are kept as written, never namespaced by tool.
 _ACCORD_FORMATS = frozenset({"jsonl", "parquet"})
-_PARQUET_MAGIC = b"PAR1"  # accord.store.parquet.MAGIC, kept here so detection needs no pyarrow
+# accord.store.parquet.MAGIC, repeated here so that detecting a format does not import accord.store
+# (and its ledger) into every command that reads a JSON export
+_PARQUET_MAGIC = b"PAR1"
 
 
 def decode_text(data: bytes, *, name: str) -> str:

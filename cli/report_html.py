@@ -296,21 +296,19 @@ def _conflict_versions(x: Mapping[str, Any]) -> str:
     item: Mapping[str, Any] = item_raw if isinstance(item_raw, Mapping) else {}
     raw = x.get("versions")
     text_html = "<br>".join(f"<b>{escape(str(a))}</b>: {escape(str(v))}" for a, v in described.items())
+    text = item.get("text") if isinstance(item.get("text"), str) else None
     try:
         if isinstance(raw, Mapping):
             versions = {str(a): list(vs) for a, vs in raw.items()}
         else:
             versions = {str(a): render.parse_description(str(v)) for a, v in described.items()}
-        text = item.get("text")
         drawn = render.render_versions(
-            versions, width=item.get("width"), height=item.get("height"),
-            text=text if isinstance(text, str) else None, duration=item.get("duration_s"),
-            size_px=180 if len(versions) <= 6 else 120)
+            versions, width=item.get("width"), height=item.get("height"), text=text,
+            duration=item.get("duration_s"), size_px=180 if len(versions) <= 6 else 120)
     except (ValueError, TypeError, KeyError) as e:  # a malformed value: keep the text, say why
         return f"{text_html}<br><span class='muted'>(not drawn: {escape(str(e)[:120])})</span>"
-    shown_text = item.get("text") if isinstance(item.get("text"), str) else None
-    context = (f"<div class='rr-text muted'>{escape(shown_text[:300])}</div>"
-               if shown_text and not any(v.get("kind") == "span" for vs in versions.values()
+    context = (f"<div class='rr-text muted'>{escape(text[:300])}</div>"
+               if text and not any(v.get("kind") == "span" for vs in versions.values()
                                          for v in render.to_value_dicts(vs)) else "")
     return f"{context}{drawn}<details><summary class='muted'>as text</summary>{text_html}</details>"
 

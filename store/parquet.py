@@ -44,7 +44,7 @@ from .ledger import row_body
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAGIC", "is_parquet", "read_parquet", "require_pyarrow",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAGIC", "read_parquet", "require_pyarrow",
            "write_parquet"]
 
 FORMAT_NAME = "accord-parquet"
@@ -66,11 +66,6 @@ def require_pyarrow() -> tuple[ModuleType, ModuleType]:
         raise MissingExtraError("Parquet needs pyarrow, which is not installed; install it with: "
                                 "pip install 'accord[columnar]'") from e
     return pa, pq
-
-
-def is_parquet(head: bytes) -> bool:
-    """Whether bytes start like a Parquet file (its magic number)."""
-    return head[:4] == MAGIC
 
 
 def _json(obj: Any) -> bytes:

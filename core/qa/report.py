@@ -46,7 +46,7 @@ import numpy.typing as npt
 from .. import agreement as ag
 from .._toml import loads_toml
 from ..agreement_structured import structured_alpha
-from ..cost import CostConfig
+from ..cost import CostConfig, qa_from_report
 from ..errors import ConfigError, UndefinedAgreementError
 from ..limits import check_limit
 from ..matching.base import MatchResult
@@ -1262,22 +1262,15 @@ def gate_figures(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     cost), so ``accord cost gate`` does not build a report to read two numbers.
     """
     cfg = replace(config or ReportConfig(), n_bootstrap=1)
-    ests: list[float] = []
+    agreement: dict[str, Any] = {}
     gold_outcomes: dict[str, gold_mod.GoldOutcome] = {}
     for name in dataset.label_sets:
         kind = _kind_of(dataset, name)
         measured = _agreement_and_gold(dataset, name, kind, cfg, seed) if kind else None
-        if measured is None:
-            continue
-        agreement, _, gold_outcomes[name] = measured
-        est = (agreement.get("coefficients") or {}).get(agreement.get("primary") or "", {}).get("estimate")
-        if isinstance(est, int | float) and math.isfinite(est):
-            ests.append(float(est))
-    golds = [float(s["score"]["estimate"]) for sets in gold_mod.summarize(gold_outcomes).values()
-             for s in sets.values()
-             if isinstance((s.get("score") or {}).get("estimate"), int | float)
-             and math.isfinite(s["score"]["estimate"])]
-    return (min(ests) if ests else None, sum(golds) / len(golds) if golds else None)
+        if measured is not None:
+            agreement[name], _, gold_outcomes[name] = measured
+    # the two report sections the gate reads, read the way it reads a full report
+    return qa_from_report({"agreement": agreement, "gold": {"annotators": gold_mod.summarize(gold_outcomes)}})
 
 
 def _hints(agreement: Mapping[str, Any], discrepancies: Sequence[Discrepancy]) -> list[dict[str, Any]]:
