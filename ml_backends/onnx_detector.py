@@ -52,6 +52,7 @@ import ast
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
 
@@ -76,6 +77,40 @@ _BACKGROUND = frozenset({"background", "__background__"})
 _PAD_VALUE = 114
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutSpec:
+    """How one output layout is decoded: the table :data:`LAYOUT_SPECS` replaces per-layout branches.
+
+    Attributes:
+        name: The ``layout=`` value.
+        single_output: One output tensor ``[1, a, b]`` (YOLO); else several, found by name or
+            shape (SSD).
+        channels_first: The single output is ``[1, fields, N]`` (rows are its columns).
+        n_fixed: Values per row before the class scores or keypoints.
+        objectness: A row's fifth value multiplies its class scores.
+        pose: One class; after ``cx, cy, w, h, score`` come K keypoints ``(x, y, visibility)``.
+        resize: The default preprocessing.
+        box_format: The default box coordinates.
+    """
+
+    name: str
+    single_output: bool
+    channels_first: bool
+    n_fixed: int
+    objectness: bool
+    pose: bool
+    resize: Resize
+    box_format: BoxFormat
+
+
+LAYOUT_SPECS: Mapping[str, LayoutSpec] = {
+    "yolov5": LayoutSpec("yolov5", True, False, 5, True, False, "letterbox", "cxcywh"),
+    "yolov8": LayoutSpec("yolov8", True, True, 4, False, False, "letterbox", "cxcywh"),
+    "yolov8-pose": LayoutSpec("yolov8-pose", True, True, 5, False, True, "letterbox", "cxcywh"),
+    "ssd": LayoutSpec("ssd", False, False, 4, False, False, "stretch", "xyxy"),
+}
 
 
 # --------------------------------------------------------------------------- NMS (numpy)
@@ -320,11 +355,11 @@ class OnnxDetector:
         outputs = self._session.get_outputs()
         self._output_names = [o.name for o in outputs]
         self.layout: Layout = self._resolve_layout(layout, outputs, labels, labels_path)
-        is_yolo = self.layout != "ssd"
-        self.resize: Resize = resize or ("letterbox" if is_yolo else "stretch")
-        self.box_format: BoxFormat = box_format or ("cxcywh" if is_yolo else "xyxy")
+        self.spec = LAYOUT_SPECS[self.layout]
+        self.resize: Resize = resize or self.spec.resize
+        self.box_format: BoxFormat = box_format or self.spec.box_format
         self.keypoint_names: tuple[str, ...] = ()
-        if self.layout == "yolov8-pose":
+        if self.spec.pose:
             self.keypoint_names = self._pose_names(keypoint_names, outputs[0].shape)
         self.class_names = self._class_names(labels, labels_path, outputs)
 
@@ -337,14 +372,15 @@ class OnnxDetector:
         return None
 
     def _count_from_shape(self, outputs: Sequence[Any]) -> int | None:
-        if self.layout == "yolov8-pose":
+        spec = self.spec
+        if spec.pose:
             return 1
-        if self.layout in ("yolov5", "yolov8"):
+        if spec.single_output:
             shape = outputs[0].shape
             if len(shape) != 3:
                 return None
-            k = _static(shape[1] if self.layout == "yolov8" else shape[2])
-            return None if k is None else k - (4 if self.layout == "yolov8" else 5)
+            k = _static(shape[1] if spec.channels_first else shape[2])
+            return None if k is None else k - spec.n_fixed
         scores = [o for o in outputs if len(o.shape) == 3 and _static(o.shape[2]) not in (None, 4)]
         return _static(scores[0].shape[2]) if len(scores) == 1 else None
 
@@ -362,12 +398,12 @@ class OnnxDetector:
                     raise BadPredictorError(f"cannot tell the class names of {str(self.path)!r}: no labels=, no "
                                             "labels_path=, no 'names' in the model metadata, and a dynamic output "
                                             "shape; pass labels=person,car,... or labels_path=labels.txt")
-                found = ("person",) if self.layout == "yolov8-pose" else tuple(f"class_{i}" for i in range(n))
+                found = ("person",) if self.spec.pose else tuple(f"class_{i}" for i in range(n))
             names = found
         if len(set(names)) != len(names):
             raise BadPredictorError(f"class names must be unique, got {names!r}")
         expected = self._count_from_shape(outputs)
-        if expected is not None and self.layout != "yolov8-pose" and expected != len(names):
+        if expected is not None and not self.spec.pose and expected != len(names):
             raise BadPredictorError(f"{str(self.path)!r} predicts {expected} classes ({self.layout} output shape "
                                     f"{list(outputs[0].shape)}) but {len(names)} class names were given: "
                                     f"{names[:10]!r}; give one name per class id")
@@ -426,7 +462,7 @@ class OnnxDetector:
     @property
     def labels(self) -> tuple[LabelInfo, ...]:
         out = [LabelInfo(name=n, kind="box") for n in self.class_names if n.lower() not in _BACKGROUND]
-        if self.layout == "yolov8-pose":
+        if self.spec.pose:
             out.append(LabelInfo(name=self.class_names[0], kind="keypoints", keypoints=self.keypoint_names))
         return tuple(out)
 
@@ -517,30 +553,31 @@ class OnnxDetector:
     def decode(self, outs: Sequence[npt.NDArray[Any]]
                ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp], FloatArray | None]:
         """Raw outputs -> ``(boxes (n, 4) in box_format, scores (n,), class ids (n,), keypoints or None)``."""
-        if self.layout == "ssd":
+        spec = self.spec
+        if not spec.single_output:
             return (*self._decode_ssd(outs), None)
         out = outs[0]
         if out.ndim == 3 and out.shape[0] == 1:
             out = out[0]
         if out.ndim != 2:
             raise BadPredictorError(f"a {self.layout} model has one output [1, ..., ...]; got shape {outs[0].shape}")
-        rows = out.T if self.layout in ("yolov8", "yolov8-pose") else out
+        rows = out.T if spec.channels_first else out
         rows = rows.astype(float)
         empty = np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.intp)
-        if self.layout == "yolov8-pose":
+        if spec.pose:
             if rows.shape[1] < 5 or (rows.shape[1] - 5) % 3:
                 raise BadPredictorError(f"a yolov8-pose output has 5 + 3K rows; got {rows.shape[1]}")
             if not len(rows):
                 return (*empty, None)
             return rows[:, :4], rows[:, 4], np.zeros(len(rows), dtype=np.intp), rows[:, 5:]
-        n_fixed = 5 if self.layout == "yolov5" else 4
+        n_fixed = spec.n_fixed
         if rows.shape[1] <= n_fixed:
             raise BadPredictorError(f"a {self.layout} output row has {n_fixed} + C values; got {rows.shape[1]} in "
                                     f"shape {list(outs[0].shape)}; check layout=")
         if not len(rows):
             return (*empty, None)
         cls_scores = rows[:, n_fixed:]
-        if self.layout == "yolov5":
+        if spec.objectness:
             cls_scores = cls_scores * rows[:, 4:5]
         classes = cls_scores.argmax(axis=1)
         return rows[:, :4], cls_scores[np.arange(len(rows)), classes], classes.astype(np.intp), None

@@ -323,3 +323,12 @@ def test_cvat_function_and_label_studio_backend_serve_the_onnx_model(tmp_path: P
              r["value"]["height"]) for r in regions] == [(["dog"], 62.5, 37.5, 37.5, 25.0),
                                                          (["cat"], 25.0, 12.5, 50.0, 25.0)]
     assert score == pytest.approx(0.81)
+
+
+def test_every_layout_has_a_spec_and_the_spec_sets_the_defaults() -> None:
+    from accord.ml_backends.onnx_detector import LAYOUT_SPECS, LAYOUTS
+
+    assert set(LAYOUT_SPECS) == set(LAYOUTS) - {"auto"}
+    assert [s.name for s in LAYOUT_SPECS.values()] == list(LAYOUT_SPECS)
+    assert {n for n, s in LAYOUT_SPECS.items() if not s.single_output} == {"ssd"}
+    assert {n for n, s in LAYOUT_SPECS.items() if s.objectness} == {"yolov5"}
