@@ -21,7 +21,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-EXTRAS = ("cli", "label-studio", "cvat", "serve", "onnx")
+EXTRAS = ("cli", "label-studio", "cvat", "serve", "onnx", "columnar", "review", "dask")
 COPYLEFT = re.compile(r"\b(A?GPL|LGPL|SSPL|EUPL)\b|General Public License|Server Side Public License", re.I)
 # Distributions whose metadata has no licence; read from their repositories.
 VERIFIED = {"label-studio-sdk": "Apache-2.0 (github.com/HumanSignal/label-studio-sdk LICENSE)"}
