@@ -21,6 +21,11 @@ Per data type (the value ``kind`` of :mod:`accord.core.model`):
   character offsets.
 * ``segment``: a timeline of the item's duration (or the segments' extent), one
   lane per label or speaker.
+* ``track`` (video): a strip of the frames where the versions differ most (each frame a
+  small canvas with that annotator's boxes on it, interpolated between listed frames as
+  CVAT interpolates), above a timeline of each track's visible frames, one lane per track.
+* ``cuboid`` (3D): a top-down bird's-eye view (x right, y up, yaw drawn) and a side view
+  (x, z) on one shared extent, so sizes and headings compare across annotators.
 * ``classification`` / ``multilabel`` / ``numeric``: a label chip; ``text``
   (transcripts): the text, escaped; side by side, the words most other versions
   lack (a difflib word alignment) are marked.
@@ -69,6 +74,7 @@ text-overflow:ellipsis;white-space:nowrap}
 .rr-text mark.rr-overlap{text-decoration:underline double}
 .rr-chip{display:inline-block;border-radius:10px;padding:1px 8px;margin:1px 2px;font-size:12px;color:#111}
 .rr-legend{font-size:12px;margin:2px 0 6px}.rr-none{color:#5b6472;font-size:12px;font-style:italic}
+.rr-strip{display:flex;flex-wrap:wrap;gap:3px;max-width:560px}
 """
 
 
@@ -406,6 +412,165 @@ def _chips(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str]) -> st
     return "".join(out)
 
 
+# --------------------------------------------------------------------------- video tracks
+
+#: At most this many frames in a track's frame strip.
+MAX_STRIP_FRAMES = 6
+
+
+def _track_boxes_at(v: Mapping[str, Any], frame: int) -> dict[str, Any] | None:
+    """A track's box at ``frame``: a listed frame, or linear interpolation between the listed
+    frames around it (CVAT's interpolation between keyframes); None where it is outside or not
+    present."""
+    frames = sorted(v.get("frames") or [], key=lambda f: int(f["frame"]))
+    before = [f for f in frames if int(f["frame"]) <= frame]
+    after = [f for f in frames if int(f["frame"]) >= frame]
+    if not before or not after:
+        return None
+    a, b = before[-1], after[0]
+    if a.get("outside"):
+        return None
+    if int(a["frame"]) == frame or b.get("outside"):
+        t = 0.0  # a listed frame, or held until the frame it leaves the view
+    else:
+        t = (frame - int(a["frame"])) / (int(b["frame"]) - int(a["frame"]))
+    box = {k: float(a[k]) + t * (float(b[k]) - float(a[k])) for k in ("x", "y", "width", "height")}
+    return {"kind": "box", "label": v.get("label"), "rotation": float(a.get("rotation") or 0.0), **box,
+            "track_id": v.get("track_id")}
+
+
+def _visible_runs(v: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """``[start, end)`` frame runs where a track is in view: from a visible listed frame to the
+    next frame listed as ``outside`` (or one past its last listed frame)."""
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    last = -1
+    for f in sorted(v.get("frames") or [], key=lambda f: int(f["frame"])):
+        fr = int(f["frame"])
+        if f.get("outside"):
+            if start is not None:
+                runs.append((start, fr))
+            start = None
+        elif start is None:
+            start = fr
+        last = fr
+    if start is not None:
+        runs.append((start, last + 1))
+    return runs
+
+
+def _track_frames(vals: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[int]:
+    """The frames to show: where the versions' visible-box counts differ (then where their boxes
+    move apart most), else spread over the tracks' span; at most :data:`MAX_STRIP_FRAMES`."""
+    tracks = {a: [v for v in vs if v.get("kind") == "track"] for a, vs in vals.items()}
+    listed = sorted({int(f["frame"]) for ts in tracks.values() for t in ts for f in t.get("frames") or []})
+    if not listed:
+        return []
+    lo, hi = listed[0], listed[-1]
+    cand = sorted(set(listed) | set(range(lo, hi + 1, max(1, (hi - lo) // 24 or 1))))
+
+    def spread(fr: int) -> tuple[int, float]:
+        per = [[b for t in ts if (b := _track_boxes_at(t, fr))] for ts in tracks.values()]
+        counts = [len(p) for p in per]
+        centres = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2) for p in per for b in p]
+        dist = max((math.dist(c, d) for c in centres for d in centres), default=0.0)
+        return max(counts) - min(counts), dist
+
+    scored = sorted(cand, key=lambda fr: (spread(fr), -fr), reverse=True)
+    picked = [fr for fr in scored if spread(fr) != (0, 0.0)][:MAX_STRIP_FRAMES]
+    if not picked:
+        step = max(1, len(listed) // MAX_STRIP_FRAMES)
+        picked = listed[::step][:MAX_STRIP_FRAMES]
+    return sorted(picked)
+
+
+def _track_strip(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str], frames: Sequence[int], *,
+                 width: float | None, height: float | None, size_px: int,
+                 canvas: tuple[float, float, float, float, bool]) -> str:
+    tracks = [v for v in values if v.get("kind") == "track"]
+    thumb = max(90, size_px * 2 // 3)
+    cells = []
+    for fr in frames:
+        boxes = [b for t in tracks if (b := _track_boxes_at(t, fr))]
+        cells.append(f'<div class="rr-frame" data-frame="{fr}">'
+                     + _image_svg(boxes, colors, width=width, height=height, size_px=thumb, placeholder="",
+                                  canvas=canvas, note=f"frame {fr} · {len(boxes)} box(es)") + "</div>")
+    spans = [{"kind": "segment", "label": f"{t.get('label')} #{t.get('track_id')}", "start": float(a),
+              "end": float(b)} for t in tracks for a, b in _visible_runs(t)]
+    end = max([float(fr + 1) for fr in frames] + [float(s["end"]) for s in spans] + [1.0])
+    lanes = _ruler_svg(spans, {**colors, **{s["label"]: _color(colors, s["label"].rsplit(" #", 1)[0])
+                                           for s in spans}}, end, size_px * 2, unit="frames")
+    return f'<div class="rr-strip">{"".join(cells)}</div>{lanes}'
+
+
+# --------------------------------------------------------------------------- 3D cuboids
+
+
+def _cuboid_corners(v: Mapping[str, Any], plane: str) -> list[tuple[float, float]]:
+    """The cuboid's outline in the bird's-eye view (``xy``: a rotated rectangle) or the side
+    view (``xz``: its extent along x, rotated by yaw, and its height)."""
+    cx, cy, cz = float(v["x"]), float(v["y"]), float(v["z"])
+    l2, w2, h2 = float(v["length"]) / 2, float(v["width"]) / 2, float(v["height"]) / 2
+    yaw = float(v.get("yaw") or 0.0)
+    c, s = math.cos(yaw), math.sin(yaw)
+    xy = [(cx + dx * c - dy * s, cy + dx * s + dy * c) for dx, dy in ((l2, w2), (l2, -w2), (-l2, -w2), (-l2, w2))]
+    if plane == "xy":
+        return xy
+    x0, x1 = min(p[0] for p in xy), max(p[0] for p in xy)
+    return [(x0, cz - h2), (x1, cz - h2), (x1, cz + h2), (x0, cz + h2)]
+
+
+def _cuboid_extent(values: Sequence[Mapping[str, Any]], plane: str) -> tuple[float, float, float, float]:
+    pts = [p for v in values if v.get("kind") == "cuboid" for p in _cuboid_corners(v, plane)]
+    if not pts:
+        return 0.0, 0.0, 10.0, 10.0
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    pad = 0.1 * max(x1 - x0, y1 - y0, 1.0)
+    return x0 - pad, y0 - pad, (x1 - x0) + 2 * pad, (y1 - y0) + 2 * pad
+
+
+def _cuboid_svg(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str], plane: str,
+                extent: tuple[float, float, float, float], size_px: int) -> str:
+    x0, y0, w, h = extent
+    scale = size_px / max(w, h)
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    # world y / z point up: flip the vertical axis so the drawing reads as a map / a side view
+    def pt(p: tuple[float, float]) -> str:
+        return f"{_n(p[0])},{_n(y0 + h - (p[1] - y0))}"
+    title = "bird's-eye view (x →, y ↑)" if plane == "xy" else "side view (x →, z ↑)"
+    body = [f'<rect x="{_n(x0)}" y="{_n(y0)}" width="{_n(w)}" height="{_n(h)}" fill="#eef0f3" stroke="#c9ced6" '
+            'vector-effect="non-scaling-stroke"/>',
+            f'<text x="{_n(x0 + 3 / scale)}" y="{_n(y0 + 12 / scale)}" fill="#8a919b" font-size="{_n(11 / scale)}">'
+            f"{escape(title)}</text>"]
+    for v in values:
+        if v.get("kind") != "cuboid":
+            continue
+        lab = str(v.get("label") or "")
+        col = _color(colors, lab)
+        corners = _cuboid_corners(v, plane)
+        body.append(f'<polygon data-kind="cuboid" data-label="{escape(lab)}" data-view="{plane}" '
+                    f'points="{" ".join(pt(p) for p in corners)}" fill="{col}" fill-opacity="0.25" stroke="{col}" '
+                    f'stroke-width="2" vector-effect="non-scaling-stroke"><title>{escape(lab)} '
+                    f'{float(v["length"]):.2f}×{float(v["width"]):.2f}×{float(v["height"]):.2f} yaw '
+                    f'{float(v.get("yaw") or 0.0):.2f}</title></polygon>')
+        if plane == "xy":  # heading: centre to the middle of the front face
+            cx, cy = float(v["x"]), float(v["y"])
+            front = ((corners[0][0] + corners[1][0]) / 2, (corners[0][1] + corners[1][1]) / 2)
+            body.append(f'<polyline points="{pt((cx, cy))} {pt(front)}" stroke="{col}" stroke-width="2" '
+                        'vector-effect="non-scaling-stroke" fill="none"/>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="rr-thumb" width="{tw}" height="{th}" '
+            f'viewBox="{_n(x0)} {_n(y0)} {_n(w)} {_n(h)}" style="{_FONT};background:#fff">'
+            f"<title>{escape(title)}</title>{''.join(body)}</svg>")
+
+
+def _cuboid_views(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str], size_px: int,
+                  extents: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None = None
+                  ) -> str:
+    top, side = extents or (_cuboid_extent(values, "xy"), _cuboid_extent(values, "xz"))
+    return _cuboid_svg(values, colors, "xy", top, size_px) + _cuboid_svg(values, colors, "xz", side, size_px)
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -439,6 +604,12 @@ def render_thumbnail(kind: str, records: Iterable[Any], *, width: float | None =
         return '<span class="rr-none">(nothing)</span>'
     if kind == "span":
         return _text_html(values, cols, text, size_px)
+    if kind == "track":
+        tracks = {"": values}
+        return _track_strip(values, cols, _track_frames(tracks), width=width, height=height, size_px=size_px,
+                            canvas=_canvas(_track_extent(tracks), None, None))
+    if kind == "cuboid":
+        return _cuboid_views(values, cols, size_px)
     if kind == "segment":
         segs = [v for v in values if v.get("kind") == "segment"]
         end = duration if duration and duration > 0 else max([float(v["end"]) for v in segs] + [1.0])
@@ -463,6 +634,13 @@ def _word_diff(vals: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, str
                           f'<mark class="rr-diff" title="most other versions differ here">{escape(w)}</mark>'
                           for i, w in enumerate(ws))
     return out
+
+
+def _track_extent(vals: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Every listed frame's box of every track, for the shared canvas of a frame strip."""
+    return [{"kind": "box", "x": float(f["x"]), "y": float(f["y"]), "width": float(f["width"]),
+             "height": float(f["height"]), "rotation": 0.0}
+            for vs in vals.values() for v in vs if v.get("kind") == "track" for f in v.get("frames") or []]
 
 
 def _dominant_kind(versions: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
@@ -514,6 +692,12 @@ def render_versions(versions: Mapping[str, Iterable[Any]], *, kind: str | None =
     canvas = _canvas([v for vs in vals.values() for v in vs], width, height) if k in IMAGE_KINDS else None
     detail, detail_note = _detail(vals, canvas)
     diffs = _word_diff(vals) if k == "text" else {}
+    strip = _track_frames(vals) if k == "track" else []
+    # the strip's cells are small: drawn on the extent of every track's boxes, not the whole frame
+    track_canvas = _canvas(_track_extent(vals), None, None) if k == "track" else None
+    everything = [v for vs in vals.values() for v in vs]
+    cuboid_extents = ((_cuboid_extent(everything, "xy"), _cuboid_extent(everything, "xz"))
+                      if k == "cuboid" else None)
     if k == "segment" and not duration:
         duration = max([float(v["end"]) for vs in vals.values() for v in vs if v.get("kind") == "segment"] + [0.0])
         duration = duration or None
@@ -527,6 +711,10 @@ def render_versions(versions: Mapping[str, Iterable[Any]], *, kind: str | None =
                      if vs else '<span class="rr-none">(nothing)</span>')
         elif k == "text" and len(vals) > 1 and vs:
             thumb = f'<div class="rr-text">{diffs[ann]}</div>'
+        elif k == "track" and track_canvas is not None:
+            thumb = _track_strip(vs, colors, strip, width=width, height=height, size_px=size_px, canvas=track_canvas)
+        elif k == "cuboid":
+            thumb = _cuboid_views(vs, colors, size_px, cuboid_extents)
         elif canvas is not None:
             thumb = _image_svg(vs, colors, width=width, height=height, size_px=size_px, placeholder="no image",
                                canvas=canvas)

@@ -25,6 +25,8 @@ from accord.core.model import (
     Record,
     Segment,
     Span,
+    Track,
+    TrackFrame,
     value_to_dict,
 )
 from accord.review.render import (
@@ -51,6 +53,87 @@ def _svg(markup: str) -> ET.Element:
 
 def _shapes(root: ET.Element, tag: str) -> list[ET.Element]:
     return [e for e in root.iter(f"{SVG}{tag}") if e.get("data-kind")]
+
+
+# --------------------------------------------------------------------------- video tracks and 3D cuboids
+
+
+def _track(tid: str, frames: list[tuple[int, float]], outside_at: int | None = None) -> Track:
+    fr = [TrackFrame(frame=f, x=x, y=50, width=40, height=30) for f, x in frames]
+    if outside_at is not None:
+        fr.append(TrackFrame(frame=outside_at, x=0, y=0, width=1, height=1, outside=True))
+    return Track(label="Car", track_id=tid, frames=tuple(fr))
+
+
+def _strip_boxes(fig: ET.Element) -> dict[int, list[list[str]]]:
+    """frame -> the [x, y, width, height] of each box drawn in that frame's cell."""
+    out = {}
+    for cell in fig.iter("div"):
+        if cell.get("class") == "rr-frame":
+            svg = cell.find(f"{SVG}svg")
+            assert svg is not None
+            out[int(cell.get("data-frame") or -1)] = [[r.get(k) or "" for k in ("x", "y", "width", "height")]
+                                                      for r in _shapes(svg, "rect")]
+    return out
+
+
+def test_a_track_strip_shows_the_frames_where_versions_differ_with_interpolated_boxes() -> None:
+    # ann2's track leaves the view at frame 6 (CVAT's outside): frames 6.. differ in box count
+    html = render_versions({"ann1": [_rec(_track("1", [(0, 10), (10, 110)]))],
+                            "ann2": [_rec(_track("7", [(0, 10), (10, 110)], outside_at=6), "ann2")]},
+                           width=640, height=360)
+    root = ET.fromstring(f"<root>{html}</root>")
+    figs = {f.get("data-annotator"): f for f in root.iter("figure")}
+    ann1, ann2 = _strip_boxes(figs["ann1"]), _strip_boxes(figs["ann2"])
+    # first the frames where one version has no box, then where the boxes are furthest apart:
+    # before it leaves, ann2's box holds its frame-0 place (CVAT does not interpolate into an
+    # outside frame) while ann1's moves on
+    assert set(ann1) == set(ann2) == {4, 5, 6, 7, 8, 9}
+    assert ann1[8] == [["90", "50", "40", "30"]]  # x interpolated 10 -> 110 over frames 0..10
+    assert all(ann2[f] == [] for f in (6, 7, 8, 9))
+    assert ann2[5] == [["10", "50", "40", "30"]] and ann1[5] == [["60", "50", "40", "30"]]
+    # the timeline: ann2's track is in view over [0, 6) and [10, 11)
+    lanes = [(r.get("data-start"), r.get("data-end")) for r in figs["ann2"].iter(f"{SVG}rect")
+             if r.get("data-kind") == "segment"]
+    assert lanes == [("0", "6"), ("10", "11")]
+
+
+def test_identical_tracks_spread_their_strip_over_the_listed_frames() -> None:
+    v = [_rec(_track("1", [(f, 10.0 * f) for f in range(0, 40, 2)]))]
+    html = render_versions({"a": v, "b": v})
+    root = ET.fromstring(f"<root>{html}</root>")
+    frames = sorted(_strip_boxes(next(root.iter("figure"))))
+    assert 1 < len(frames) <= 6 and frames[0] == 0
+
+
+def test_cuboids_are_drawn_top_down_and_from_the_side_with_their_heading() -> None:
+    import math
+
+    from accord.core.model import Cuboid
+
+    c = Cuboid(label="car", x=10, y=5, z=1, length=4, width=2, height=1.5, yaw=math.pi / 2)
+    root = ET.fromstring(f"<root>{render_thumbnail('cuboid', [_rec(c)])}</root>")
+    top, side = [e for e in root.iter(f"{SVG}polygon")]
+    assert (top.get("data-view"), side.get("data-view")) == ("xy", "xz")
+    # yaw 90 degrees: length along y. The bird's-eye view flips y (up is +y) about the extent.
+    bev = root.findall(f"{SVG}svg")[0]
+    x0, y0, w, h = (float(t) for t in (bev.get("viewBox") or "").split())
+    pts = [tuple(float(t) for t in p.split(",")) for p in (top.get("points") or "").split()]
+    world = sorted((round(px, 6), round(y0 + h - (py - y0), 6)) for px, py in pts)
+    assert world == [(9.0, 3.0), (9.0, 7.0), (11.0, 3.0), (11.0, 7.0)]
+    side_pts = sorted(tuple(float(t) for t in p.split(",")) for p in (side.get("points") or "").split())
+    assert [p[0] for p in side_pts] == pytest.approx([9, 9, 11, 11])
+    assert len(list(root.iter(f"{SVG}polyline"))) == 1  # the heading, in the top view only
+
+
+def test_cuboid_versions_share_one_extent_and_an_empty_version_still_draws_it() -> None:
+    from accord.core.model import Cuboid
+
+    a = Cuboid(label="car", x=0, y=0, z=0, length=4, width=2, height=1)
+    b = Cuboid(label="car", x=20, y=0, z=0, length=4, width=2, height=1)
+    root = ET.fromstring(f"<root>{render_versions({'a': [_rec(a)], 'b': [_rec(b)], 'c': []})}</root>")
+    boxes = {f.get("data-annotator"): [s.get("viewBox") for s in f.iter(f"{SVG}svg")] for f in root.iter("figure")}
+    assert boxes["a"] == boxes["b"] == boxes["c"] and len(boxes["a"]) == 2
 
 
 # --------------------------------------------------------------------------- image kinds
