@@ -23,10 +23,10 @@ PLUGIN_NAME = "@accord/fiftyone"
 _EXPORTS = {
     "ComputeDisagreement": "operators", "EstimateReviewCost": "operators", "FindLabelErrors": "operators",
     "SampleForReview": "operators", "AccordQAPanel": "panel",
-    "DisagreementResult": "qa", "LabelErrorResult": "qa", "ReviewCost": "qa", "ReviewSample": "qa",
-    "compute_disagreement": "qa", "estimate_review_cost": "qa", "find_label_errors": "qa", "label_kind": "qa",
-    "from_fiftyone": "convert",
-    "review_cost_config": "qa", "sample_for_review": "qa",
+    "DisagreementResult": "disagreement", "LabelErrorResult": "label_errors", "ReviewCost": "review",
+    "ReviewSample": "review", "compute_disagreement": "disagreement", "estimate_review_cost": "review",
+    "find_label_errors": "label_errors", "label_kind": "fields", "from_fiftyone": "convert",
+    "review_cost_config": "review", "sample_for_review": "review",
 }
 __all__ = sorted([*_EXPORTS, "register"])
 

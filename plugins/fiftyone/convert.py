@@ -58,7 +58,8 @@ from accord.core.model import (
 )
 from accord.core.schema import Kind, LabelSet, Schema
 
-from .qa import _FRAMES, _image_sizes, _keypoint_values, _polygon_values, _read_list_field, _Units
+from .fields import _FRAMES, _image_sizes, _read_list_field, _Units
+from .values import _keypoint_values, _polygon_values
 
 logger = logging.getLogger(__name__)
 
