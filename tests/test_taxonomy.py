@@ -8,7 +8,6 @@ from accord.core import Box, Record, Segment, Span
 from accord.core.errors import ConfigError
 from accord.core.matching.base import box_iou_matrix, match_similarity
 from accord.core.qa.taxonomy import (
-    CVAT_VOCABULARY,
     DEFAULT_TAXONOMY,
     classify_match,
     compare_counts,
@@ -16,6 +15,7 @@ from accord.core.qa.taxonomy import (
     taxonomy_from_toml,
     word_edit_distance,
 )
+from accord.plugins.cvat.vocabulary import CVAT_VOCABULARY
 
 
 def _box(ann: str, label: str, x: float, w: float = 10, rid: str = "", **attrs: object) -> Record:

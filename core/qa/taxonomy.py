@@ -8,11 +8,9 @@ attribute / speaker / text mismatch); the first rule whose conditions hold
 names the category. Users extend it from a TOML file (:func:`taxonomy_from_toml`):
 their categories are added and their rules are tried before the defaults.
 
-The default categories follow the error types annotation teams report, and
-map CVAT's own quality-report vocabulary (missing annotation, extra
-annotation, mismatching label, low overlap, mismatching attributes,
-mismatching direction, covered annotation) onto ours in
-:data:`CVAT_VOCABULARY`.
+The default categories follow the error types annotation teams report; the CVAT plugin
+maps CVAT's own quality-report vocabulary onto them
+(:data:`accord.plugins.cvat.vocabulary.CVAT_VOCABULARY`).
 """
 
 from __future__ import annotations
@@ -137,19 +135,6 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(event="missed_frames", category="missed_frames"),
     Rule(event="value_mismatch", category="wrong_value"),
 )
-
-#: CVAT's quality-report error names -> accord's categories.
-CVAT_VOCABULARY: Mapping[str, str] = MappingProxyType({
-    "missing annotation": "missing_object",
-    "extra annotation": "extra_object",
-    "mismatching label": "wrong_class",
-    "low overlap": "poor_localization",
-    "mismatching attributes": "wrong_attribute",
-    "mismatching direction": "poor_localization",
-    "mismatching groups": "wrong_attribute",
-    "covered annotation": "extra_object",
-})
-
 
 @dataclass(frozen=True, slots=True)
 class Taxonomy:

@@ -568,7 +568,8 @@ def cvat_breakdown(report: Mapping[str, Any], dataset: Dataset) -> dict[str, Any
     Jobs come from ``annotation_id`` ``job:<id>`` (API path); export paths have none.
     """
     from accord.core.qa.report import all_discrepancies
-    from accord.core.qa.taxonomy import CVAT_VOCABULARY
+
+    from .vocabulary import CVAT_VOCABULARY
 
     term_of: dict[str, str] = {}
     for term, cat in CVAT_VOCABULARY.items():

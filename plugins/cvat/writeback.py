@@ -25,7 +25,9 @@ from accord.core import rle
 from accord.core.errors import ConfigError
 from accord.core.model import Box, Dataset, Keypoints, Mask, Polygon, Polyline, Record, Track
 from accord.core.qa.report import all_discrepancies
-from accord.core.qa.taxonomy import CVAT_VOCABULARY, SEVERITIES, severity_rank
+from accord.core.qa.taxonomy import SEVERITIES, severity_rank
+
+from .vocabulary import CVAT_VOCABULARY
 
 logger = logging.getLogger(__name__)
 
