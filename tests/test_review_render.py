@@ -91,7 +91,8 @@ def test_a_track_strip_shows_the_frames_where_versions_differ_with_interpolated_
     assert set(ann1) == set(ann2) == {4, 5, 6, 7, 8, 9}
     assert ann1[8] == [["90", "50", "40", "30"]]  # x interpolated 10 -> 110 over frames 0..10
     assert all(ann2[f] == [] for f in (6, 7, 8, 9))
-    assert ann2[5] == [["10", "50", "40", "30"]] and ann1[5] == [["60", "50", "40", "30"]]
+    assert ann2[5] == [["10", "50", "40", "30"]]
+    assert ann1[5] == [["60", "50", "40", "30"]]
     # the timeline: ann2's track is in view over [0, 6) and [10, 11)
     lanes = [(r.get("data-start"), r.get("data-end")) for r in figs["ann2"].iter(f"{SVG}rect")
              if r.get("data-kind") == "segment"]
@@ -103,7 +104,8 @@ def test_identical_tracks_spread_their_strip_over_the_listed_frames() -> None:
     html = render_versions({"a": v, "b": v})
     root = ET.fromstring(f"<root>{html}</root>")
     frames = sorted(_strip_boxes(next(root.iter("figure"))))
-    assert 1 < len(frames) <= 6 and frames[0] == 0
+    assert 1 < len(frames) <= 6
+    assert frames[0] == 0
 
 
 def test_cuboids_are_drawn_top_down_and_from_the_side_with_their_heading() -> None:
@@ -117,7 +119,7 @@ def test_cuboids_are_drawn_top_down_and_from_the_side_with_their_heading() -> No
     assert (top.get("data-view"), side.get("data-view")) == ("xy", "xz")
     # yaw 90 degrees: length along y. The bird's-eye view flips y (up is +y) about the extent.
     bev = root.findall(f"{SVG}svg")[0]
-    x0, y0, w, h = (float(t) for t in (bev.get("viewBox") or "").split())
+    _x0, y0, _w, h = (float(t) for t in (bev.get("viewBox") or "").split())
     pts = [tuple(float(t) for t in p.split(",")) for p in (top.get("points") or "").split()]
     world = sorted((round(px, 6), round(y0 + h - (py - y0), 6)) for px, py in pts)
     assert world == [(9.0, 3.0), (9.0, 7.0), (11.0, 3.0), (11.0, 7.0)]
@@ -133,7 +135,8 @@ def test_cuboid_versions_share_one_extent_and_an_empty_version_still_draws_it() 
     b = Cuboid(label="car", x=20, y=0, z=0, length=4, width=2, height=1)
     root = ET.fromstring(f"<root>{render_versions({'a': [_rec(a)], 'b': [_rec(b)], 'c': []})}</root>")
     boxes = {f.get("data-annotator"): [s.get("viewBox") for s in f.iter(f"{SVG}svg")] for f in root.iter("figure")}
-    assert boxes["a"] == boxes["b"] == boxes["c"] and len(boxes["a"]) == 2
+    assert boxes["a"] == boxes["b"] == boxes["c"]
+    assert len(boxes["a"]) == 2
 
 
 # --------------------------------------------------------------------------- image kinds
