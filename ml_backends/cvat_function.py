@@ -25,6 +25,15 @@ declare, a box outside the frame or a score outside ``[0, 1]`` raises
 :class:`~accord.core.errors.BadPredictionError` naming the model, the frame and the field.
 
 Label ids in the spec are local; cvat-sdk maps them to the task's labels by name.
+
+cvat-sdk's ``annotate_task`` reads 2D images one at a time, so the other data types have
+their own drivers here, which download the task's frames (original-quality chunks), run the
+predictor, check its output with the driver and upload the result by label name:
+
+* :func:`annotate_point_cloud_task`: a 3D task's point clouds (PCD or KITTI ``.bin``) ->
+  CVAT ``cuboid`` shapes (``points`` = position, rotation, scale) from ``pointcloud-cuboids``;
+* :func:`annotate_events_task`: a video or image sequence -> frame tags for every frame of
+  every event from ``video-events`` (hysteresis and merged runs need the whole sequence).
 """
 
 from __future__ import annotations
@@ -49,10 +58,12 @@ from cvat_sdk.auto_annotation import (
 )
 from cvat_sdk.masks import encode_mask
 
+from accord.core.errors import BadPredictorError
+
 from .driver import validate_predictions
 from .predictor_contours import _outline
 from .predictor_registry import get_predictor
-from .predictor_spec import LabelInfo, Prediction, Predictor
+from .predictor_spec import LabelInfo, Prediction, Predictor, modality_of
 
 _CVAT_TYPE = {"box": "rectangle", "polygon": "polygon", "mask": "mask", "tag": "tag"}
 
@@ -74,6 +85,12 @@ class PredictorFunction:
     def __init__(self, predictor: Predictor, *, name: str | None = None) -> None:
         self.predictor = predictor
         self.name = name or type(predictor).__name__
+        modality = modality_of(predictor)
+        if modality != "image":
+            helper = {"pointcloud": "annotate_point_cloud_task", "events": "annotate_events_task"}.get(modality)
+            raise BadPredictorError(f"model {self.name!r} reads {modality} data, not images; "
+                                    + (f"use accord.ml_backends.cvat_function.{helper}(client, task_id, "
+                                       f"model={self.name!r})" if helper else "CVAT has no task for it"))
         self._labels = tuple(predictor.labels)
         infos: dict[str, list[LabelInfo]] = {}
         for info in self._labels:
@@ -161,4 +178,109 @@ def detect(context: DetectionFunctionContext, image: Any) -> list[Any]:
     return _DEFAULT.detect(context, image)
 
 
-__all__: Sequence[str] = ("PredictorFunction", "create", "detect", "spec")
+def _task_frames(client: Any, task_id: int) -> list[bytes]:
+    """The task's frames as stored (original-quality chunks), in frame order."""
+    import io
+    import math
+    import zipfile
+
+    task = client.tasks.retrieve(task_id)
+    meta = task.get_meta()
+    n, size = int(meta.size), max(1, int(meta.chunk_size or meta.size or 1))
+    frames: list[bytes] = []
+    for c in range(math.ceil(n / size)):
+        buf = io.BytesIO()
+        task.download_chunk(c, buf, quality="original")
+        with zipfile.ZipFile(buf) as z:
+            names = sorted(z.namelist())
+            clouds = [m for m in names if m.lower().endswith((".pcd", ".bin"))]
+            frames += [z.read(m) for m in (clouds or names)]  # a 3D chunk may also hold related images
+    return frames[:n]
+
+
+def _label_ids(client: Any, task_id: int, wanted: Sequence[str], allow_unmatched_labels: bool) -> dict[str, int]:
+    ids = {lab.name: int(lab.id) for lab in client.tasks.retrieve(task_id).get_labels()}
+    missing = sorted(set(wanted) - set(ids))
+    if missing and not allow_unmatched_labels:
+        raise BadPredictorError(f"the task has no label {missing} (it has {sorted(ids)}); add them to the task "
+                                "or pass allow_unmatched_labels=True")
+    return {w: ids[w] for w in wanted if w in ids}
+
+
+def _upload(client: Any, task_id: int, shapes: list[Any], tags: list[Any], clear_existing: bool) -> None:
+    import cvat_sdk.models as models
+
+    if clear_existing:
+        client.tasks.api.update_annotations(task_id, labeled_data_request=models.LabeledDataRequest(
+            tags=tags, shapes=shapes))
+    else:
+        client.tasks.api.partial_update_annotations("create", task_id, patched_labeled_data_request=(
+            models.PatchedLabeledDataRequest(tags=tags, shapes=shapes)))
+
+
+def annotate_point_cloud_task(client: Any, task_id: int, *, model: str = "pointcloud-cuboids",
+                              conf_threshold: float | None = None, clear_existing: bool = False,
+                              allow_unmatched_labels: bool = False, **params: Any) -> int:
+    """Pre-annotate a CVAT 3D task with cuboids; returns how many were uploaded.
+
+    Each frame's cloud is read by :func:`accord.ml_backends.predictor_pointcloud.load_points`,
+    the predictor's cuboids checked by :func:`~accord.ml_backends.driver.validate_cuboids`, and
+    those with ``score >= conf_threshold`` uploaded as ``cuboid`` shapes (source ``auto``).
+
+    Raises:
+        BadPredictorError: the model is not a point-cloud predictor, a prediction breaks its
+            spec, or the task lacks one of its labels.
+        AccordError: a frame is not a point cloud.
+    """
+    import cvat_sdk.models as models
+
+    from .driver import validate_cuboids
+    from .predictor_pointcloud import cuboid_points_cvat, load_points
+
+    predictor = get_predictor(model, **params)
+    if modality_of(predictor) != "pointcloud":
+        raise BadPredictorError(f"model {model!r} is not a point-cloud predictor; use pointcloud-cuboids")
+    labels = tuple(predictor.labels)
+    ids = _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
+    shapes = []
+    for k, data in enumerate(_task_frames(client, task_id)):
+        preds = validate_cuboids(predictor.predict_points(load_points(data)), labels=labels, predictor=model,
+                                 task=f"task {task_id} frame {k}")
+        shapes += [models.LabeledShapeRequest(type="cuboid", frame=k, label_id=ids[p.label],
+                                              points=cuboid_points_cvat(p), source="auto", score=float(p.score),
+                                              occluded=False, z_order=0, rotation=0.0, attributes=[])
+                   for p in preds if p.label in ids and (conf_threshold is None or p.score >= conf_threshold)]
+    _upload(client, task_id, shapes, [], clear_existing)
+    return len(shapes)
+
+
+def annotate_events_task(client: Any, task_id: int, *, model: str = "video-events", clear_existing: bool = False,
+                         allow_unmatched_labels: bool = False, **params: Any) -> int:
+    """Pre-annotate a CVAT task's frames with event tags (one tag per frame of each event); returns the tag count.
+
+    Raises:
+        BadPredictorError: the model is not an event predictor, an event breaks its spec, or the
+            task lacks its label.
+        AccordError: a frame is not an image.
+    """
+    import cvat_sdk.models as models
+
+    from .driver import validate_segments
+    from .label_studio.backends import decode_image
+
+    predictor = get_predictor(model, **params)
+    if modality_of(predictor) != "events":
+        raise BadPredictorError(f"model {model!r} is not an event predictor; use video-events")
+    labels = tuple(predictor.labels)
+    ids = _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
+    frames = [decode_image(b) for b in _task_frames(client, task_id)]
+    events = validate_segments(predictor.predict_frames(frames), labels=labels, unit="frame", extent=len(frames),
+                               predictor=model, task=f"task {task_id}")
+    tags = [models.LabeledImageRequest(frame=f, label_id=ids[e.label], source="auto", attributes=[])
+            for e in events if e.label in ids for f in range(int(e.start), int(e.end) + 1)]
+    _upload(client, task_id, [], tags, clear_existing)
+    return len(tags)
+
+
+__all__: Sequence[str] = ("PredictorFunction", "annotate_events_task", "annotate_point_cloud_task", "create",
+                          "detect", "spec")

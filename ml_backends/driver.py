@@ -15,6 +15,14 @@ contract when:
   name, a mask a boolean ``H x W`` array) or a coordinate is not finite or lies
   outside the image (``0 <= x <= W``, ``0 <= y <= H``, pixel edges).
 
+Audio and event predictors answer :class:`~.predictor_spec.SegmentPrediction`, checked by
+:func:`validate_segments`: a declared ``segment`` label, a score in ``[0, 1]``, the unit
+asked for, and bounds inside the media (seconds: ``0 <= start < end <= duration``; frames:
+whole numbers, ``0 <= start <= end < n_frames``), a transcript a string or None.
+Point-cloud predictors answer :class:`~.predictor_spec.CuboidPrediction`, checked by
+:func:`validate_cuboids`: a declared ``cuboid`` label, a score in ``[0, 1]``, a finite
+centre and yaw, and sizes finite and positive.
+
 The error, :class:`~accord.core.errors.BadPredictionError`, names the predictor, the
 task and the field (``predictions[3].score``), so a server can show it as is.
 """
@@ -28,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from accord.core.errors import BadPredictionError
-from accord.ml_backends.predictor_spec import PREDICTION_KINDS, LabelInfo, Prediction
+from accord.ml_backends.predictor_spec import (
+    PREDICTION_KINDS,
+    CuboidPrediction,
+    LabelInfo,
+    Prediction,
+    SegmentPrediction,
+    SegmentUnit,
+)
 
 
 def _short(value: Any) -> str:
@@ -122,3 +137,96 @@ def _check_geometry(p: Prediction, info: LabelInfo, width: int, height: int, bad
     elif p.kind == "keypoints" and info.keypoints and len(pts) != len(info.keypoints):
         raise bad(".points", f"label {p.label!r} declares {len(info.keypoints)} keypoints "
                              f"{list(info.keypoints)}, got {len(pts)} points")
+
+
+def _declared_label(p: Any, kind: str, labels: Sequence[LabelInfo], bad: Any) -> None:
+    names = sorted({i.name for i in labels if i.kind == kind})
+    if not isinstance(p.label, str) or p.label not in names:
+        raise bad(".label", f"label {_short(p.label)} is not among the predictor's declared {kind} labels "
+                            f"{_short(names)}; declare LabelInfo(name=..., kind={kind!r})")
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _as_list(predictions: Any, predictor: str, task: str, what: str) -> list[Any]:
+    if not isinstance(predictions, list | tuple):
+        raise BadPredictionError(f"expected a list of {what}, got {type(predictions).__name__}",
+                                 predictor=predictor, task=task, field="predictions")
+    return list(predictions)
+
+
+def validate_segments(predictions: Sequence[Any], *, labels: Sequence[LabelInfo], unit: SegmentUnit,
+                      extent: float, predictor: str, task: str) -> list[SegmentPrediction]:
+    """The segments, unchanged, once each one is checked (see the module docstring).
+
+    Args:
+        predictions: What an audio or event predictor returned for one recording or video.
+        labels: The predictor's spec.
+        unit: ``"s"`` (then ``extent`` is the duration in seconds) or ``"frame"`` (then
+            ``extent`` is the number of frames).
+        extent: The media's duration (s) or frame count.
+        predictor: The predictor's name, for the message.
+        task: The task, for the message.
+
+    Raises:
+        BadPredictionError: the first segment that breaks the contract.
+    """
+    out = _as_list(predictions, predictor, task, "SegmentPrediction")
+    for k, p in enumerate(out):
+        def bad(name: str, message: str, k: int = k) -> BadPredictionError:
+            return BadPredictionError(message, predictor=predictor, task=task, field=f"predictions[{k}]{name}")
+
+        if not isinstance(p, SegmentPrediction):
+            raise bad("", f"expected a SegmentPrediction, got {type(p).__name__}; return "
+                          "accord.ml_backends.predictor_spec.SegmentPrediction objects")
+        _declared_label(p, "segment", labels, bad)
+        _check_score(p.score, lambda m: bad(".score", m))
+        if p.unit != unit:
+            raise bad(".unit", f"expected unit {unit!r} for this media, got {_short(p.unit)}")
+        start, end = _number(p.start), _number(p.end)
+        if start is None or end is None:
+            raise bad(".start", f"expected finite numbers for start and end, got {_short(p.start)}, {_short(p.end)}")
+        if unit == "s":
+            if not 0.0 <= start < end <= extent + 1e-9:
+                raise bad(".end", f"a segment needs 0 <= start < end <= duration ({extent:g} s), got "
+                                  f"start={start:g} end={end:g}; clip it to the recording")
+        else:
+            if start != int(start) or end != int(end) or not 0 <= start <= end < extent:
+                raise bad(".end", f"an event needs whole frame numbers 0 <= start <= end < {int(extent)} "
+                                  f"(the frame count), got start={start:g} end={end:g}")
+        if p.text is not None and not isinstance(p.text, str):
+            raise bad(".text", f"expected a transcript string or None, got {type(p.text).__name__}")
+    return out
+
+
+def validate_cuboids(predictions: Sequence[Any], *, labels: Sequence[LabelInfo], predictor: str,
+                     task: str) -> list[CuboidPrediction]:
+    """The cuboids, unchanged, once each one is checked (see the module docstring).
+
+    Raises:
+        BadPredictionError: the first cuboid that breaks the contract.
+    """
+    out = _as_list(predictions, predictor, task, "CuboidPrediction")
+    for k, p in enumerate(out):
+        def bad(name: str, message: str, k: int = k) -> BadPredictionError:
+            return BadPredictionError(message, predictor=predictor, task=task, field=f"predictions[{k}]{name}")
+
+        if not isinstance(p, CuboidPrediction):
+            raise bad("", f"expected a CuboidPrediction, got {type(p).__name__}; return "
+                          "accord.ml_backends.predictor_spec.CuboidPrediction objects")
+        _declared_label(p, "cuboid", labels, bad)
+        _check_score(p.score, lambda m: bad(".score", m))
+        for name in ("x", "y", "z", "yaw"):
+            if _number(getattr(p, name)) is None:
+                raise bad(f".{name}", f"expected a finite number, got {_short(getattr(p, name))}")
+        for name in ("length", "width", "height"):
+            v = _number(getattr(p, name))
+            if v is None or v <= 0:
+                raise bad(f".{name}", f"a cuboid's size must be a finite number > 0 (metres), got "
+                                      f"{_short(getattr(p, name))}")
+    return out

@@ -14,6 +14,19 @@ looking a name up never imports onnxruntime or OpenCV):
   ``contours`` by default), refined by GrabCut,
   :class:`~accord.ml_backends.predictor_box_masks.BoxMaskPredictor` (no download).
 
+Other data types (each predictor has a ``modality``, :func:`~.predictor_spec.modality_of`):
+
+* ``vad``: voice activity, :class:`~accord.ml_backends.predictor_audio.EnergyVad` (energy +
+  spectral flatness, numpy; no download).
+* ``speaker-turns``: speaker turns, :class:`~accord.ml_backends.predictor_audio.SpeakerTurns`
+  (MFCC + Ward clustering; no download).
+* ``transcribe``: transcripts from a user's model (``asr_model=PATH``),
+  :class:`~accord.ml_backends.predictor_audio.Transcriber`.
+* ``pointcloud-cuboids``: LiDAR cuboids (RANSAC ground, DBSCAN, min-area boxes, size priors),
+  :class:`~accord.ml_backends.predictor_pointcloud.PointCloudCuboids` (no download).
+* ``video-events``: video events from frame differences (hysteresis, merged runs),
+  :class:`~accord.ml_backends.predictor_events.FrameEvents` (no download).
+
 Registering a name twice raises; looking up an unknown name raises and lists the
 known ones (the house pattern of :mod:`accord.core.matching.registry`).
 """
@@ -21,12 +34,13 @@ known ones (the house pattern of :mod:`accord.core.matching.registry`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from accord.core.errors import AccordError, BadPredictorError
-from accord.ml_backends.predictor_spec import Predictor
+from accord.ml_backends.predictor_spec import AudioPredictor, EventPredictor, PointCloudPredictor, Predictor
 
-PredictorFactory = Callable[..., Predictor]
+AnyPredictor: TypeAlias = Predictor | AudioPredictor | PointCloudPredictor | EventPredictor
+PredictorFactory = Callable[..., AnyPredictor]
 """``factory(**params) -> Predictor``; string parameters from the CLIs are the factory's to convert."""
 
 _REGISTRY: dict[str, PredictorFactory] = {}
@@ -54,7 +68,7 @@ def register_predictor(name: str, factory: PredictorFactory) -> PredictorFactory
     return factory
 
 
-def get_predictor(name: str, **params: Any) -> Predictor:
+def get_predictor(name: str, **params: Any) -> Any:
     """The predictor registered as ``name``, built with ``params``.
 
     Raises:
@@ -117,3 +131,40 @@ register_predictor("hog-person", _hog_person)
 register_predictor("haar-face", _haar_face)
 register_predictor("grabcut", _grabcut)
 register_predictor("box-masks", _box_masks)
+
+
+def _vad(**params: Any) -> AnyPredictor:
+    from accord.ml_backends.predictor_audio import vad_from_params
+
+    return vad_from_params(**params)
+
+
+def _speaker_turns(**params: Any) -> AnyPredictor:
+    from accord.ml_backends.predictor_audio import speaker_turns_from_params
+
+    return speaker_turns_from_params(**params)
+
+
+def _asr(**params: Any) -> AnyPredictor:
+    from accord.ml_backends.predictor_audio import asr_from_params
+
+    return asr_from_params(**params)
+
+
+def _pointcloud_cuboids(**params: Any) -> AnyPredictor:
+    from accord.ml_backends.predictor_pointcloud import pointcloud_from_params
+
+    return pointcloud_from_params(**params)
+
+
+def _frame_events(**params: Any) -> AnyPredictor:
+    from accord.ml_backends.predictor_events import frame_events_from_params
+
+    return frame_events_from_params(**params)
+
+
+register_predictor("vad", _vad)
+register_predictor("speaker-turns", _speaker_turns)
+register_predictor("transcribe", _asr)
+register_predictor("pointcloud-cuboids", _pointcloud_cuboids)
+register_predictor("video-events", _frame_events)

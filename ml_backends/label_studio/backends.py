@@ -632,11 +632,196 @@ def _interactive_masks(predictor: Any, name: str, task: Mapping[str, Any], i: in
     return regions, min((float(r["score"]) for r in regions), default=0.0)
 
 
+def map_labels(names: Sequence[str], allowed: tuple[str, ...]) -> dict[str, str]:
+    """Predictor label -> control label: same name, else same name ignoring case, else the control's
+    only label, else the control's remaining labels in order (``speaker_1`` -> the first unused
+    label, ...). A predictor label left without a control label is not written."""
+    if not allowed:
+        return {n: n for n in names}
+    out: dict[str, str] = {}
+    lower = {a.lower(): a for a in allowed}
+    for n in names:
+        if n in allowed:
+            out[n] = n
+        elif n.lower() in lower:
+            out[n] = lower[n.lower()]
+        elif len(allowed) == 1:
+            out[n] = allowed[0]
+    free = [a for a in allowed if a not in out.values()]
+    for n in names:
+        if n not in out and free:
+            out[n] = free.pop(0)
+    return out
+
+
+class _FixedModel:
+    """Not trainable: ``train`` returns None and the version stays ``<name>-v0``."""
+
+    name: str
+
+    def train(self, tasks: Sequence[TrainingTask], label_config: str) -> None:
+        """Nothing to learn: the predictor is fixed."""
+        return None
+
+    def dump(self, fitted: Any) -> SavedModel:
+        """Nothing to save."""
+        return SavedModel()
+
+    def load(self, saved: SavedModel) -> None:
+        """Nothing to load."""
+        return None
+
+
+def _segment_regions(preds: Sequence[Any], ls: Any, item_id: str, name: str, schema: Any,
+                     frame_offset: int = 0) -> list[dict[str, Any]]:
+    from accord.core.model import Record, Segment
+    from accord.plugins.label_studio.convert import to_label_studio_prediction
+
+    mapping = map_labels(list(dict.fromkeys(p.label for p in preds)), tuple(ls.labels))
+    records = [Record(item_id=item_id, annotator_id="model:accord", label_set=ls.name, source="model",
+                      score=float(p.score), value=Segment(start=float(p.start) + frame_offset,
+                                                          end=float(p.end) + frame_offset, label=mapping[p.label],
+                                                          text=p.text, unit=p.unit))
+               for p in preds if p.label in mapping]
+    if not records:
+        return []
+    out: list[dict[str, Any]] = to_label_studio_prediction(records, schema, model_version=name)["result"]
+    return out
+
+
+class AudioBackend(_FixedModel):
+    """``Labels`` over ``Audio``/``AudioPlus`` from an audio predictor (``vad``, ``speaker-turns``, ``transcribe``).
+
+    The task's file is read as WAV (:func:`accord.ml_backends.predictor_audio.read_wav`); the
+    predictor's segments are checked by :func:`~accord.ml_backends.driver.validate_segments` and
+    written as ``labels`` results with ``start``/``end`` in seconds. Predictor labels fill the
+    control's labels by :func:`map_labels`. A transcript (``transcribe``) is written into a per-region
+    ``TextArea`` over the same audio when the config has one. The task score is the least
+    confident segment's score (0.0 when nothing was found).
+    """
+
+    def __init__(self, predictor: Any, *, name: str = "audio") -> None:
+        self.predictor = predictor
+        self.name = name
+
+    def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
+                context: Mapping[str, Any] | None = None,
+                fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
+        """Segments per task, in Label Studio's ``labels`` result shape."""
+        from accord.ml_backends.driver import validate_segments
+        from accord.ml_backends.predictor_audio import read_wav
+
+        cfg, keys = _parsed(label_config)
+        controls = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") == "labels"
+                    and cfg.objects.get((ls.to_name or "").split(",")[0]) in ("audio", "audioplus")]
+        out: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
+        if not controls:
+            return out
+        if fetch is None:
+            raise AccordError("the audio backend needs a file fetcher; it is given by the server")
+        labels = tuple(self.predictor.labels)
+        for i, task in enumerate(tasks):
+            item_id = str(task.get("id", i))
+            regions: list[dict[str, Any]] = []
+            cache: dict[str, list[Any]] = {}
+            for ls in controls:
+                ref = (task.get("data") or {}).get(keys.get((ls.to_name or "").split(",")[0], ""))
+                if not isinstance(ref, str):
+                    continue
+                if ref not in cache:
+                    x, rate = read_wav(fetch(ref))
+                    cache[ref] = validate_segments(self.predictor.predict_audio(x, rate), labels=labels, unit="s",
+                                                   extent=x.size / rate, predictor=self.name, task=item_id)
+                regions += _segment_regions(cache[ref], ls, item_id, self.name, cfg.schema)
+            for k, r in enumerate(regions):
+                r["id"] = f"{item_id}-{k}"
+            out[i] = (regions, min((float(r.get("score", 1.0)) for r in regions), default=0.0))
+        return out
+
+
+def _timeline_controls(label_config: str) -> list[Any]:
+    """``TimelineLabels`` over a ``Video`` as segment label sets (the config parser leaves them out)."""
+    from accord.core.schema import LabelSet
+    from accord.plugins.label_studio.config import parse_xml
+
+    root = parse_xml(label_config)
+    videos = {el.get("name") for el in root.iter() if el.tag.lower() == "video"}
+    out = []
+    for el in root.iter():
+        if el.tag.lower() == "timelinelabels" and el.get("name") and el.get("toName") in videos:
+            labels = tuple(str(c.get("value")) for c in el if c.tag.lower() == "label" and c.get("value"))
+            out.append(LabelSet(name=el.get("name") or "", kind="segment", labels=labels, multiple=True,
+                                to_name=el.get("toName"), tool_type="timelinelabels"))
+    return out
+
+
+class EventBackend(_FixedModel):
+    """``TimelineLabels`` over ``Video`` from an event predictor (``video-events``).
+
+    The task's video is decoded with OpenCV
+    (:func:`accord.ml_backends.predictor_events.read_video_frames`); events (inclusive 0-based
+    frame ranges, checked by :func:`~accord.ml_backends.driver.validate_segments`) are written
+    as ``timelinelabels`` ranges in Label Studio's 1-based frame numbers.
+    """
+
+    def __init__(self, predictor: Any, *, name: str = "events") -> None:
+        self.predictor = predictor
+        self.name = name
+
+    def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
+                context: Mapping[str, Any] | None = None,
+                fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
+        """Event ranges per task."""
+        from accord.core.schema import Schema
+        from accord.ml_backends.driver import validate_segments
+        from accord.ml_backends.predictor_events import read_video_frames
+
+        _, keys = _parsed(label_config)
+        controls = _timeline_controls(label_config)
+        out: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
+        if not controls:
+            return out
+        if fetch is None:
+            raise AccordError("the event backend needs a file fetcher; it is given by the server")
+        schema = Schema.of(*controls)
+        labels = tuple(self.predictor.labels)
+        for i, task in enumerate(tasks):
+            item_id = str(task.get("id", i))
+            regions: list[dict[str, Any]] = []
+            cache: dict[str, list[Any]] = {}
+            for ls in controls:
+                ref = (task.get("data") or {}).get(keys.get(ls.to_name or "", ""))
+                if not isinstance(ref, str):
+                    continue
+                if ref not in cache:
+                    frames, _ = read_video_frames(fetch(ref))
+                    cache[ref] = validate_segments(self.predictor.predict_frames(frames), labels=labels,
+                                                   unit="frame", extent=len(frames), predictor=self.name,
+                                                   task=item_id)
+                regions += _segment_regions(cache[ref], ls, item_id, self.name, schema, frame_offset=1)
+            for k, r in enumerate(regions):
+                r["id"] = f"{item_id}-{k}"
+            out[i] = (regions, min((float(r.get("score", 1.0)) for r in regions), default=0.0))
+        return out
+
+
+#: A predictor's modality -> the backend that serves it in Label Studio (3D has no Label Studio tag).
+MODALITY_BACKENDS: Mapping[str, Callable[..., Backend]] = {
+    "image": ImageBackend, "audio": AudioBackend, "events": EventBackend}
+
+
 def _predictor_backend(name: str) -> Callable[..., Backend]:
     def factory(**params: Any) -> Backend:
+        from accord.ml_backends.predictor_spec import modality_of
         from accord.ml_backends.predictors import get_predictor
 
-        return ImageBackend(get_predictor(name, **params), name=name)
+        predictor = get_predictor(name, **params)
+        modality = modality_of(predictor)
+        maker = MODALITY_BACKENDS.get(modality)
+        if maker is None:
+            raise AccordError(f"model {name!r} reads {modality} data, which Label Studio has no tag for; use it "
+                              "through the CVAT function (accord.ml_backends.cvat_function)")
+        return maker(predictor, name=name)
 
     return factory
 
