@@ -32,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                   help="export files (Label Studio JSON, CVAT XML or zip, COCO JSON, accord JSONL)")
+                   help="export files (Label Studio JSON, CVAT XML or zip, COCO JSON, accord JSONL, accord "
+                        "Parquet); a quoted pattern such as 'shards/*.json' is expanded")
     p.add_argument("--format", default="auto",
                    choices=["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"], help="input format")
     p.add_argument("--label-config", type=Path, default=None,
@@ -65,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "0.05; CVAT names points 0, 1, ...), NAME=SIGMA for one name; repeatable. Overrides "
                         "[report] default_keypoint_sigma / keypoint_sigmas in --config")
     p.add_argument("--seed", type=seed_arg, default=0, help="seed for bootstrap and samples")
+    p.add_argument("--dask", nargs="?", const="", default=None, metavar="SPEC",
+                   help="read the inputs and compute class agreement on a Dask cluster (needs accord[dask]; same "
+                        "report): local[:N] starts N worker processes here, tcp://HOST:PORT uses a running "
+                        "scheduler, --dask alone reads $DASK_SCHEDULER_ADDRESS")
+    p.add_argument("--skip-bad-partitions", action="store_true",
+                   help="with --dask: leave out input partitions that fail to parse and say so in the report "
+                        "(cluster.skipped), instead of stopping")
     p.add_argument("--fail-under", type=agreement_arg, default=None,
                    help="exit 1 when any label set's primary agreement is below this")
     p.add_argument("--ledger", action=argparse.BooleanOptionalAction, default=None,
@@ -221,8 +229,27 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_toml(read_text(args.config, what="--config file")) if args.config else None
     config = with_keypoint_sigmas(config, args.keypoint_sigma)
-    dataset = load_dataset(args.inputs, format=args.format, reference=args.reference,
-                           label_config=args.label_config, join_items=args.join_items)
+    from accord.cluster.partitions import expand_inputs
+
+    inputs = expand_inputs(args.inputs)
+    sections: dict[str, Any] | None = None
+    cluster_run = None
+    if getattr(args, "dask", None) is not None:
+        from accord.cluster.connect import connect
+        from accord.cluster.report import cluster_dataset
+
+        with connect(args.dask) as client:
+            dataset, sections, cluster_run = cluster_dataset(
+                client, inputs, format=args.format, reference=args.reference, label_config=args.label_config,
+                join_items=args.join_items, config=config, seed=args.seed,
+                skip_bad_partitions=args.skip_bad_partitions)
+    else:
+        if getattr(args, "skip_bad_partitions", False):
+            from accord.core.errors import ConfigError
+
+            raise ConfigError("--skip-bad-partitions works with --dask only; add --dask local:N, or drop it")
+        dataset = load_dataset(inputs, format=args.format, reference=args.reference,
+                               label_config=args.label_config, join_items=args.join_items)
     cost = None
     if args.cost_config:
         from accord.core.cost import load_config
@@ -240,7 +267,11 @@ def run(args: argparse.Namespace) -> int:
     pred_probs = load_pred_probs(args.pred_probs, dataset) if args.pred_probs else None
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
                           cost_items=args.items, resolutions=resolutions, previous=previous,
-                          pred_probs=pred_probs)
+                          pred_probs=pred_probs, sections=sections)
+    if cluster_run is not None:
+        from accord.cluster.report import note_skipped
+
+        note_skipped(report, cluster_run)
     if args.trend:
         from .cmd_runs import report_trend
 

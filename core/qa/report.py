@@ -303,8 +303,8 @@ def _off_schema(ls: Any, m: npt.NDArray[Any], items: Sequence[str]) -> list[dict
             for lab, ids in sorted(where.items())]
 
 
-def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
-                     ) -> tuple[dict[str, Any], dict[str, float]]:
+def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
+                     sections: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     ls = ds.schema.label_sets.get(name)
     kind = ls.kind if ls else ds.select(label_set=name)[0].kind
     if kind == "multilabel":
@@ -347,7 +347,8 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
         sizes = present.sum(axis=1)
         full = present.all(axis=1)
         full_coded = np.where(codes >= 0, codes.astype(np.float64), np.nan)[full]
-        fast = _nominal_section(name, cats, annotators, items, codes, present, bcfg, seed) \
+        fast = _nominal_section(name, cats, annotators, items, codes, present, bcfg, seed,
+                                precomputed=(sections or {}).get(f"agreement:{name}")) \
             if level == "nominal" and (len(annotators) * len(cats)) ** 2 <= _SECTION_PAIR_CELLS else None
         if fast is not None:
             # Nominal: one pass of integer sums gives every coefficient and its Poisson-bootstrap
@@ -428,8 +429,24 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
 
 def _nominal_section(name: str, cats: Sequence[str], annotators: Sequence[str], items: Sequence[str],
                      codes: npt.NDArray[np.int64], present: npt.NDArray[np.bool_], config: ReportConfig,
-                     seed: int) -> ClassAgreement:
-    """Nominal coefficients and intervals from the mergeable class section, on this dataset."""
+                     seed: int, *, precomputed: Any = None) -> ClassAgreement:
+    """Nominal coefficients and intervals from the mergeable class section, on this dataset.
+
+    ``precomputed``: the section's result for this label set computed elsewhere (merged from the
+    partitions of a Dask run, :mod:`accord.cluster.report`); used when it was computed for the
+    same categories, annotators, rated items and resamples, else a :class:`ConfigError`.
+    """
+    if precomputed is not None:
+        n_rated = int(present.any(axis=1).sum())
+        resamples = {c.n_resamples for c in getattr(precomputed, "coefficients", {}).values()}
+        if not isinstance(precomputed, ClassAgreement) or precomputed.categories != tuple(cats) \
+                or precomputed.annotators != tuple(annotators) or precomputed.n_items != n_rated \
+                or not resamples <= {config.n_bootstrap}:
+            raise ConfigError(
+                f"the precomputed agreement of label set {name!r} does not fit this dataset: expected a "
+                f"ClassAgreement of categories {list(cats)!r}, {len(annotators)} annotators, {n_rated} rated items "
+                f"and {config.n_bootstrap} resamples; compute it on the same inputs, or leave it out")
+        return precomputed
     rows, cols = np.nonzero(present)
     section = ClassAgreementSection(name, cats, annotators, config.n_bootstrap)
     ctx = Context(config=config, seed=seed, schema=Schema())
@@ -1026,13 +1043,14 @@ def _kind_of(ds: Dataset, name: str) -> str | None:
     return ls.kind if ls else recs[0].kind
 
 
-def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, seed: int
+def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, seed: int, *,
+                        sections: Mapping[str, Any] | None = None
                         ) -> tuple[dict[str, Any], dict[str, float], gold_mod.GoldOutcome] | None:
     """Agreement (with per-item scores) and gold scoring of one label set, by its kind's family;
     None for kinds the report does not measure."""
     tax = cfg.taxonomy
     if kind in CLASS_KINDS:
-        agreement, scores = _class_agreement(ds, name, cfg, seed)
+        agreement, scores = _class_agreement(ds, name, cfg, seed, sections=sections)
         return agreement, scores, gold_mod.score_classes(
             ds, name, threshold=cfg.gold_threshold, target_width=cfg.gold_target_width, taxonomy=tax,
             numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
@@ -1078,7 +1096,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                  checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
                  resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
-                 progress: Callable[[str], None] | None = None) -> QAReport:
+                 progress: Callable[[str], None] | None = None,
+                 sections: Mapping[str, Any] | None = None) -> QAReport:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
     Every count, breakdown and hint is computed from all discrepancies; only the JSON listing
@@ -1105,6 +1124,12 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             Without them, model predictions in the dataset that carry a score are used,
             approximately (the top class's score, the rest spread evenly).
         progress: Called with the name of each step (for a progress display).
+        sections: Results of mergeable sections computed elsewhere, by section name: a
+            :class:`~accord.core.report.classes.ClassAgreement` under ``"agreement:<label set>"``
+            replaces the nominal class agreement (coefficients and intervals) this call would
+            compute for that label set (a Dask run merges it from the partitions:
+            :mod:`accord.cluster.report`). It must fit the dataset (same categories, annotators,
+            rated items and resamples), else :class:`ConfigError`.
     """
     cfg = config or ReportConfig()
     step = progress or (lambda _s: None)
@@ -1130,7 +1155,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     for name in dataset.label_sets:
         step(f"label set {name}")
         kind = _kind_of(dataset, name)
-        measured = _agreement_and_gold(dataset, name, kind, cfg, seed) if kind else None
+        measured = _agreement_and_gold(dataset, name, kind, cfg, seed, sections=sections) if kind else None
         if measured is None:
             continue
         agreement[name], scores, g = measured

@@ -1,0 +1,305 @@
+"""Partitions of a report's inputs: small picklable descriptions that a Dask worker loads.
+
+:func:`plan_partitions` turns the input files into :class:`Partition` objects:
+
+* an accord Parquet file (``accord convert -o x.parquet``) gives one partition per run of row
+  groups of about ``target_rows`` records (a row group never splits an item, so neither does a
+  partition), plus one small ``parquet-rest`` partition for the items and submissions that have
+  no record (a skipped task), which only a whole-file read sees;
+* every other export file (Label Studio JSON, CVAT XML or zip, COCO, accord JSON Lines) is one
+  partition, read by the same loader as ``accord report`` without ``--dask``
+  (:mod:`accord.io`). Splitting those by byte range is not done yet.
+
+:func:`load_partition` runs on a worker and returns a :class:`Loaded`: the records with their
+place in the file (so the client can put a file back together in its original order), the
+items and submissions with their place, the schema and the format it was read as. A failure
+is a :class:`~accord.core.errors.ConversionError` whose message starts with
+:attr:`Partition.where` (the file, and the row groups).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from accord.core.errors import AccordError, ConversionError
+from accord.core.limits import InputLimits, current_limits, input_limits
+from accord.core.model import Dataset, Item, Record, Submission
+from accord.core.schema import Schema
+
+from ._wire import enable_pickling
+
+__all__ = ["Loaded", "Partition", "expand_inputs", "load_partition", "plan_partitions"]
+
+PartitionKind = Literal["file", "row-groups", "parquet-rest"]
+#: Records per Parquet partition, about (whole row groups are joined up to this many).
+DEFAULT_TARGET_ROWS = 65_536
+_MAGIC = b"PAR1"
+_GLOB_CHARS = frozenset("*?[")
+
+
+def expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
+    """The inputs with shell-style patterns (``shards/*.json``, ``part-[0-9].parquet``) expanded,
+    each pattern's matches sorted; a path that exists is kept as it is, even with ``*`` in its name.
+
+    Raises:
+        ConversionError: a pattern that matches no file.
+    """
+    out: list[Path] = []
+    for raw in inputs:
+        text = str(raw)
+        if Path(text).exists() or not (_GLOB_CHARS & set(text)):
+            out.append(Path(text))
+            continue
+        found = sorted(p for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not found:
+            raise ConversionError(f"no file matches {text!r}; check the pattern (quote it so that accord, not the "
+                                  "shell, expands it)", field="paths")
+        out.extend(Path(p) for p in found)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Partition:
+    """One unit of loading work: a whole file, or some row groups of an accord Parquet file.
+
+    Attributes:
+        index: Position in the plan.
+        file_index: Position of the file among the inputs (references after the inputs).
+        path: The file.
+        kind: ``file`` (the whole file), ``row-groups`` or ``parquet-rest`` (the items and
+            submissions of a Parquet file that have no record).
+        format: The ``--format`` asked for (``auto`` detects it).
+        row_groups: The row groups, for ``row-groups``.
+        n_rows: Records in those row groups (0 when not known).
+        label_config: The Label Studio labeling config (a path or the XML), or None.
+        meta_keys: Label Studio ``data`` keys copied into item metadata.
+        reference: A gold export: its records become ``source="reference"``.
+        limits: The input limits in force where the plan was made (applied on the worker).
+    """
+
+    index: int
+    file_index: int
+    path: str
+    kind: PartitionKind
+    format: str = "auto"
+    row_groups: tuple[int, ...] = ()
+    n_rows: int = 0
+    label_config: str | None = None
+    meta_keys: tuple[str, ...] = ()
+    reference: bool = False
+    limits: InputLimits = field(default_factory=InputLimits)
+
+    @property
+    def where(self) -> str:
+        """The file and the part of it, for messages: ``x.parquet row groups 4-7``."""
+        if self.kind == "row-groups":
+            g = self.row_groups
+            span = f"row group {g[0]}" if len(g) == 1 else f"row groups {g[0]}-{g[-1]}"
+            return f"{self.path} {span}"
+        if self.kind == "parquet-rest":
+            return f"{self.path} (items without records)"
+        return self.path
+
+
+@dataclass(slots=True, kw_only=True)
+class Loaded:
+    """What a worker read from one partition.
+
+    Attributes:
+        partition: The partition.
+        fmt: The format it was read as (``parquet`` for row groups).
+        name: The dataset name the file gives.
+        schema: The file's schema.
+        records: Records in file order.
+        seq: Each record's place in the file (Parquet: the ``seq`` column; else 0, 1, ...).
+        items: ``(place in the file's item list, item)``.
+        submissions: ``(place, submission)``; a whole file's are those its Dataset derived.
+    """
+
+    partition: Partition
+    fmt: str
+    name: str
+    schema: Schema
+    records: list[Record]
+    seq: list[int]
+    items: list[tuple[int, Item]]
+    submissions: list[tuple[int, Submission]]
+
+    def dataset(self) -> Dataset:
+        """The partition as a Dataset (whole items)."""
+        return Dataset(records=tuple(self.records), schema=self.schema, items={i.item_id: i for _, i in self.items},
+                       submissions=tuple(s for _, s in self.submissions), name=self.name)
+
+    def item_ids(self) -> list[str]:
+        """Every item id of the partition (items listed, and items of records)."""
+        ids = dict.fromkeys(i.item_id for _, i in self.items)
+        ids.update(dict.fromkeys(r.item_id for r in self.records))
+        return list(ids)
+
+
+def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_config: Path | str | None = None,
+                    meta_keys: Sequence[str] = (), references: Sequence[Path | str] = (),
+                    target_rows: int = DEFAULT_TARGET_ROWS) -> list[Partition]:
+    """Partitions for ``paths`` (already expanded: :func:`expand_inputs`) and gold ``references``.
+
+    Only Parquet footers are read here (row-group sizes); the files themselves are read by
+    :func:`load_partition`, on the workers.
+
+    Raises:
+        ConversionError: no input; ``--format parquet`` for a file that is not Parquet.
+        OSError: a file cannot be opened.
+    """
+    if not paths:
+        raise ConversionError("no input files given; pass at least one export file", field="paths")
+    if isinstance(target_rows, bool) or not isinstance(target_rows, int) or target_rows < 1:
+        raise ConversionError(f"target_rows must be a whole number >= 1, got {target_rows!r}", field="target_rows")
+    config = str(label_config) if label_config is not None else None
+    limits = current_limits()
+    out: list[Partition] = []
+    todo = [(Path(p), format, False) for p in paths] + [(Path(p), "auto", True) for p in references]
+    for file_index, (path, fmt, ref) in enumerate(todo):
+        common: dict[str, Any] = {"file_index": file_index, "path": str(path), "format": fmt,
+                                  "label_config": config, "meta_keys": () if ref else tuple(meta_keys),
+                                  "reference": ref, "limits": limits}
+        # A gold file is read whole (as accord report reads it), whatever its format.
+        groups = None if ref else _row_group_sizes(path, fmt)
+        if groups is None:
+            out.append(Partition(index=len(out), kind="file", **common))
+            continue
+        run: list[int] = []
+        rows = 0
+        for g, n in enumerate(groups):
+            if run and rows + n > target_rows:
+                out.append(Partition(index=len(out), kind="row-groups", row_groups=tuple(run), n_rows=rows, **common))
+                run, rows = [], 0
+            run.append(g)
+            rows += n
+        if run:
+            out.append(Partition(index=len(out), kind="row-groups", row_groups=tuple(run), n_rows=rows, **common))
+        out.append(Partition(index=len(out), kind="parquet-rest", **common))
+    return out
+
+
+def _row_group_sizes(path: Path, fmt: str) -> list[int] | None:
+    """Rows per row group of an accord Parquet file; None for other files (and for a Parquet file
+    whose footer cannot be read: it is then loaded whole, and its error names it there)."""
+    if fmt not in ("auto", "parquet"):
+        return None
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head != _MAGIC:
+        if fmt == "parquet":
+            raise ConversionError(f"{path} is not a Parquet file (it does not start with 'PAR1'); pass the file "
+                                  "accord convert -o out.parquet wrote, or another --format", field="format")
+        return None
+    from accord.store.parquet import require_pyarrow
+
+    pa, pq = require_pyarrow()
+    try:
+        with pq.ParquetFile(path) as pf:
+            meta = pf.metadata
+            return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- on the worker
+
+
+def load_partition(part: Partition) -> Loaded:
+    """Read one partition (on a worker).
+
+    Raises:
+        ConversionError: the partition cannot be read; the message starts with ``part.where``.
+    """
+    enable_pickling()
+    try:
+        with input_limits(**{f: getattr(part.limits, f) for f in part.limits.__slots__}):
+            if part.kind == "file":
+                return _load_file(part)
+            return _load_parquet(part)
+    except AccordError as e:
+        text = " ".join(str(e).split())
+        if not text.startswith(part.where):
+            text = f"{part.where}: {text.removeprefix(part.path + ': ')}"
+        err = ConversionError(text)
+        err.item_id, err.field = getattr(e, "item_id", None), getattr(e, "field", None)
+        raise err from None
+
+
+def _load_file(part: Partition) -> Loaded:
+    from accord.io import _as_reference, _load
+
+    ds, fmt = _load(part.path, format=part.format, label_config=part.label_config,
+                    meta_keys=part.meta_keys)
+    if part.reference:
+        ds = _as_reference(ds)
+    return Loaded(partition=part, fmt=fmt, name=ds.name, schema=ds.schema, records=list(ds.records),
+                  seq=list(range(len(ds.records))), items=list(enumerate(ds.items.values())),
+                  submissions=list(enumerate(ds.submissions)))
+
+
+def _load_parquet(part: Partition) -> Loaded:
+    """Row groups of an accord Parquet file read as :func:`accord.store.parquet.read_parquet` does,
+    keeping each record's ``seq`` and each item's and submission's place in the file."""
+    from accord.core.formats.jsonl import item_from_dict, submission_from_dict
+    from accord.store.parquet import _KEY_COLUMNS, _add_records, _header, _strings, require_pyarrow
+
+    pa, pq = require_pyarrow()
+    name = part.path
+    try:
+        pf = pq.ParquetFile(part.path)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise ConversionError(f"{part.where}: not a readable Parquet file ({' '.join(str(e).split())[:120]}); the "
+                              "file is damaged or truncated: convert the export again", field="file") from None
+    numbered: list[tuple[int, Record]] = []
+    with pf:
+        ds_name, schema, item_ds, sub_ds = _header(pf.metadata.metadata, name)
+        missing = [c for c in ("seq", *_KEY_COLUMNS, "record") if c not in pf.schema_arrow.names]
+        if missing:
+            raise ConversionError(f"{part.where}: the accord Parquet file lacks columns {missing}; the file is "
+                                  "damaged: convert the export again", field="columns")
+        if part.kind == "parquet-rest":
+            try:
+                with_records = set(_strings(pa, pf.read(columns=["item_id"]).column("item_id")))
+            except (pa.ArrowException, OSError, ValueError) as e:
+                raise ConversionError(f"{part.where}: cannot read the item_id column ({str(e)[:120]}); the file is "
+                                      "damaged: convert the export again", field="file") from None
+        else:
+            for g in part.row_groups:
+                try:
+                    table = pf.read_row_group(g, columns=["seq", *_KEY_COLUMNS, "record"])
+                    seq = table.column("seq").to_pylist()
+                    bodies = table.column("record").to_pylist()
+                    keys = {c: _strings(pa, table.column(c)) for c in _KEY_COLUMNS}
+                except (pa.ArrowException, OSError, ValueError, IndexError, KeyError) as e:
+                    raise ConversionError(f"{name} row group {g}: cannot read the Parquet data ({str(e)[:120]}); "
+                                          "the file is damaged: convert the export again", field="file") from None
+                del table
+                _add_records(numbered, f"{name} row group {g}", seq, bodies, keys)
+            numbered.sort(key=lambda p: p[0])
+            with_records = {r.item_id for _, r in numbered}
+    rest = part.kind == "parquet-rest"
+
+    def want(item_id: Any) -> bool:
+        return (item_id in with_records) != rest
+    try:
+        items = [(k, item_from_dict(d)) for k, d in enumerate(item_ds)
+                 if isinstance(d, dict) and want(d.get("item_id"))]
+        subs = [(k, submission_from_dict(d)) for k, d in enumerate(sub_ds)
+                if isinstance(d, dict) and want(d.get("item_id"))]
+    except (AccordError, TypeError, ValueError, AttributeError) as e:
+        raise ConversionError(f"{part.where}: malformed accord Parquet metadata: {str(e)[:160]}",
+                              field="items") from e
+    bad = [d for d in (*item_ds, *sub_ds) if not isinstance(d, dict)]
+    if bad:
+        raise ConversionError(f"{part.where}: malformed accord Parquet metadata: expected objects in "
+                              f"'accord.items' / 'accord.submissions', got {json.dumps(bad[0])[:60]}", field="items")
+    return Loaded(partition=part, fmt="parquet", name=ds_name if ds_name != "dataset" else Path(part.path).stem,
+                  schema=schema, records=[r for _, r in numbered], seq=[s for s, _ in numbered], items=items,
+                  submissions=subs)

@@ -1,0 +1,423 @@
+"""``accord report --dask``: the QA report with its parsing and class agreement on Dask workers.
+
+What runs where:
+
+1. **Map (workers)**: every partition (:mod:`.partitions`) is read on a worker, in parallel:
+   parsing is the main cost at scale. Each returns a small summary (format, item ids, schema,
+   the kind of its first record per label set).
+2. **Overlap (client)**: partitions that share an item id (two exports of the same task) are
+   joined into one *group*, merged on a worker the way :func:`accord.io.merge` merges files (in
+   input order), so an item never spans two groups; item ids are namespaced by tool first,
+   exactly as :func:`accord.io.load_dataset` does.
+3. **Class agreement (workers)**: a cheap pass over the groups gathers the annotators, the
+   labels seen and the items rated per nominal classification label set, so the categories
+   and annotators are ordered exactly as the single-process report orders them; then
+   :class:`~accord.core.report.classes.ClassAgreementSection` folds each group on a worker and
+   the states are tree-merged (:func:`~accord.core.report.engine.run_sections` with a Dask
+   :data:`~accord.core.report.engine.Folder`). The states are integer sums, so the merged
+   result is bit for bit the single-process one.
+4. **Finish (client)**: the partitions' records are gathered and put back together file by file
+   (Parquet records by their ``seq``), merged as ``accord report`` merges its inputs, and
+   :func:`~accord.core.qa.report.build_report` runs with the merged class agreement.
+
+**Not distributed yet**: every section other than nominal class agreement (gold, consensus,
+conflicts, sampling, bias, checks, region and text agreement, the pairwise kappa matrix) is
+still computed on the client over the merged dataset, so the client holds the whole dataset.
+They are not mergeable sections yet (a later step of issue #16 makes them so).
+
+The result equals the single-process report on the same inputs. Tasks are pure functions of
+their partitions, so a worker lost mid-run only costs a recomputation (Dask reschedules its
+tasks from their inputs). A partition that fails to parse stops the run with a one-line error
+naming the file and the row groups; with ``skip_bad_partitions`` the run goes on without it and
+the report says what was skipped (``cluster.skipped`` and the first headline).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from accord.core.errors import AccordError, ConversionError
+from accord.core.model import Dataset, value_label
+from accord.core.report.classes import ClassAgreementSection
+from accord.core.report.engine import Context, run_sections
+from accord.core.schema import Schema
+
+from ._wire import enable_pickling
+from .partitions import DEFAULT_TARGET_ROWS, Loaded, Partition, load_partition, plan_partitions
+
+__all__ = ["ClusterRun", "DaskFold", "SkippedPartition", "cluster_dataset", "cluster_report", "note_skipped"]
+
+#: accord's own formats keep their item ids (never namespaced by tool), as in accord.io.
+_ACCORD_FORMATS = frozenset({"jsonl", "parquet"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedPartition:
+    """A partition left out with ``skip_bad_partitions``: where it is and why it failed."""
+
+    where: str
+    error: str
+
+
+@dataclass(slots=True, kw_only=True)
+class ClusterRun:
+    """What a cluster run did, with its timings in seconds.
+
+    Attributes:
+        n_workers: Workers when the run started.
+        n_partitions: Partitions planned; ``n_groups``: groups after joining overlaps.
+        skipped: Partitions that failed and were skipped.
+        sections: Section names computed on the workers.
+        map_s: Reading every partition on the workers (the map stage).
+        sections_s: The class-agreement passes (statistics, fold, merge).
+        gather_s: Bringing the records to the client and merging them.
+    """
+
+    n_workers: int = 0
+    n_partitions: int = 0
+    n_groups: int = 0
+    skipped: list[SkippedPartition] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    map_s: float = 0.0
+    sections_s: float = 0.0
+    gather_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the report's ``cluster`` block)."""
+        return {"n_workers": self.n_workers, "n_partitions": self.n_partitions, "n_groups": self.n_groups,
+                "n_skipped": len(self.skipped),
+                "skipped": [{"partition": s.where, "error": s.error} for s in self.skipped],
+                "sections_on_workers": list(self.sections)}
+
+
+# --------------------------------------------------------------------------- worker tasks
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Summary:
+    fmt: str
+    name: str
+    schema: Schema
+    item_ids: tuple[str, ...]
+    first_kind: Mapping[str, tuple[int, str]]  # label set -> (seq of its first record, its kind)
+
+
+def _summarize(loaded: Loaded) -> _Summary:
+    enable_pickling()
+    first: dict[str, tuple[int, str]] = {}
+    for s, r in zip(loaded.seq, loaded.records, strict=True):
+        if r.label_set not in first or s < first[r.label_set][0]:
+            first[r.label_set] = (s, r.kind)
+    return _Summary(fmt=loaded.fmt, name=loaded.name, schema=loaded.schema, item_ids=tuple(loaded.item_ids()),
+                    first_kind=first)
+
+
+def _group_dataset(members: Sequence[Loaded], prefixes: Sequence[str | None], schema: Schema) -> Dataset:
+    """The partitions of one group as one dataset, merged as accord.io merges files, with the
+    schema of the whole input (a label set's scope may come from another file's config)."""
+    from dataclasses import replace
+
+    from accord.io import merge, namespaced
+
+    enable_pickling()
+    parts = [namespaced(m.dataset(), p) if p else m.dataset() for m, p in zip(members, prefixes, strict=True)]
+    io_log = logging.getLogger("accord.io")
+    level = io_log.level
+    io_log.setLevel(logging.ERROR)  # merge's warnings about clashing items are the client's to give, once
+    try:
+        merged = merge(parts) if len(parts) > 1 else parts[0]
+    finally:
+        io_log.setLevel(level)
+    return replace(merged, schema=schema)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SetStats:
+    observed: frozenset[str]
+    n_items: int
+    max_ratings: int
+
+
+def _group_stats(ds: Dataset, label_sets: Sequence[str]) -> tuple[tuple[str, ...], dict[str, _SetStats]]:
+    """The group's human annotators, and per label set what the report needs before folding: the
+    labels of each annotator's first record per item, items with a rating, most ratings per item."""
+    out: dict[str, _SetStats] = {}
+    for name in label_sets:
+        observed: set[str] = set()
+        n_items = max_r = 0
+        for per in ds.grouped(name, source="human").values():
+            r = rated = 0
+            for rs in per.values():
+                if rs:
+                    rated = 1
+                    lab = value_label(rs[0].value)
+                    if lab is not None:
+                        observed.add(lab)
+                        r += 1
+            n_items += rated
+            max_r = max(max_r, r)
+        out[name] = _SetStats(observed=frozenset(observed), n_items=n_items, max_ratings=max_r)
+    return ds.annotators(), out
+
+
+def _fold_one(part: Any, section: Any, ctx: Context) -> Any:
+    return section.add(section.create(ctx), part, ctx)
+
+
+def _merge_two(section: Any, a: Any, b: Any) -> Any:
+    return section.merge(a, b)
+
+
+class DaskFold:
+    """A :data:`~accord.core.report.engine.Folder` on a Dask client: ``add`` maps over the
+    partitions (futures of Datasets, on the workers) and the states are merged as a binary tree
+    on the workers; only the merged state comes back."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __call__(self, section: Any, ctx: Context, partitions: Sequence[Any]) -> Any:
+        if not partitions:
+            return section.create(ctx)
+        level = list(self.client.map(_fold_one, list(partitions), section=section, ctx=ctx, pure=False))
+        while len(level) > 1:
+            pairs = zip(level[0::2], level[1::2], strict=False)  # an odd one out waits for the next level
+            nxt = [self.client.submit(_merge_two, section, a, b, pure=False) for a, b in pairs]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        return level[0].result()
+
+
+# --------------------------------------------------------------------------- the client side
+
+
+def _one_line(part: Partition, e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    if not isinstance(e, AccordError):
+        text = f"{type(e).__name__}: {text}"
+    return text if text.startswith(part.where) else f"{part.where}: {text}"
+
+
+def _load_all(client: Any, parts: Sequence[Partition], *, skip_bad: bool, run: ClusterRun,
+              bar: Callable[[Iterable[Any], int], Iterable[Any]]) -> tuple[dict[int, Any], dict[int, _Summary]]:
+    """Map :func:`load_partition` over the workers; ``(load futures, summaries)`` of the good ones."""
+    from distributed import as_completed
+
+    loads = client.map(load_partition, list(parts), pure=False)
+    summaries = client.map(_summarize, loads, pure=False)
+    index = {f.key: k for k, f in enumerate(summaries)}
+    good: dict[int, _Summary] = {}
+    failed: dict[int, str] = {}
+    for fut in bar(as_completed(summaries), len(parts)):  # type: ignore[no-untyped-call]
+        k = index[fut.key]
+        if fut.status == "error":
+            failed[k] = _one_line(parts[k], fut.exception())
+            if not skip_bad:
+                client.cancel(loads + summaries)
+                raise ConversionError(f"{failed[k]} (pass --skip-bad-partitions to go on without it)")
+        else:
+            good[k] = fut.result()
+    run.skipped = [SkippedPartition(where=parts[k].where, error=failed[k]) for k in sorted(failed)]
+    for k in failed:
+        loads[k].release()
+    return {k: loads[k] for k in good}, good
+
+
+def _groups(item_ids: Mapping[int, Sequence[str]]) -> list[list[int]]:
+    """Partitions joined when they share an item (union-find), each group in input order."""
+    parent = {k: k for k in item_ids}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    owner: dict[str, int] = {}
+    for k in sorted(item_ids):
+        for i in item_ids[k]:
+            o = owner.setdefault(i, k)
+            if o != k:
+                a, b = root(o), root(k)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for k in sorted(item_ids):
+        groups.setdefault(root(k), []).append(k)
+    return [groups[r] for r in sorted(groups)]
+
+
+def _assemble(parts: Sequence[Partition], loaded: Mapping[int, Loaded], prefixes: Mapping[int, str | None],
+              n_inputs: int) -> Dataset:
+    """The dataset ``accord.io.load_dataset`` reads from the same files: each file put back in its
+    order (a Parquet file's records by ``seq``, its items and submissions by their place), item
+    ids namespaced as there, then merged."""
+    from accord.io import merge, namespaced
+
+    by_file: dict[int, list[Loaded]] = {}
+    for k in sorted(loaded):
+        by_file.setdefault(parts[k].file_index, []).append(loaded[k])
+    files: list[Dataset] = []
+    for fi in sorted(by_file):
+        got = by_file[fi]
+        first = got[0]
+        if len(got) == 1 and first.partition.kind == "file":
+            ds = first.dataset()
+        else:
+            numbered = sorted(((s, r) for g in got for s, r in zip(g.seq, g.records, strict=True)),
+                              key=lambda p: p[0])
+            items = sorted((p for g in got for p in g.items), key=lambda p: p[0])
+            subs = sorted((p for g in got for p in g.submissions), key=lambda p: p[0])
+            ds = Dataset(records=tuple(r for _, r in numbered), schema=first.schema,
+                         items={i.item_id: i for _, i in items}, submissions=tuple(s for _, s in subs),
+                         name=first.name)
+        prefix = prefixes[first.partition.index]
+        files.append(namespaced(ds, prefix) if prefix else ds)
+    if not files:
+        raise ConversionError("every partition failed to load; nothing to report on", field="paths")
+    return merge(files, name=files[0].name if n_inputs == 1 else "merged")
+
+
+def _default_bar(it: Iterable[Any], total: int) -> Iterable[Any]:
+    from accord.progress import progress
+
+    bar: Iterable[Any] = progress(it, desc="partitions", total=total)
+    return bar
+
+
+def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = "auto",
+                    label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
+                    reference: Path | str | None = None, join_items: bool = False, config: Any = None,
+                    seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
+                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
+                    ) -> tuple[Dataset, dict[str, Any], ClusterRun]:
+    """Read ``inputs`` on the cluster and compute the mergeable sections there.
+
+    Returns:
+        The merged dataset (what :func:`accord.io.load_dataset` returns for the same arguments),
+        the sections' results for :func:`~accord.core.qa.report.build_report`'s ``sections``,
+        and what the run did.
+
+    Raises:
+        ConversionError: a partition failed to parse (without ``skip_bad_partitions``), or all did.
+    """
+    from accord.core.qa.report import _SECTION_PAIR_CELLS, ReportConfig, _boot_cfg
+
+    enable_pickling()
+    cfg = config or ReportConfig()
+    run = ClusterRun(n_workers=len((client.scheduler_info() or {}).get("workers") or {}))
+    refs = [] if reference is None else [reference]
+    parts = plan_partitions(list(inputs), format=format, label_config=label_config, meta_keys=meta_keys,
+                            references=refs, target_rows=target_rows)
+    run.n_partitions = len(parts)
+    t0 = time.perf_counter()
+    loads, summaries = _load_all(client, parts, skip_bad=skip_bad_partitions, run=run, bar=bar or _default_bar)
+    run.map_s = time.perf_counter() - t0
+    if not summaries:
+        raise ConversionError("every partition failed to load: " + "; ".join(s.error for s in run.skipped[:3]),
+                              field="paths")
+    t1 = time.perf_counter()
+    # Namespacing and the schema, exactly as accord.io.load_dataset decides them (file by file).
+    file_fmt: dict[int, str] = {}
+    file_schema: dict[int, Schema] = {}
+    for k in sorted(summaries):
+        file_fmt.setdefault(parts[k].file_index, summaries[k].fmt)
+        file_schema.setdefault(parts[k].file_index, summaries[k].schema)
+    tools = set(file_fmt.values()) - _ACCORD_FORMATS
+    spaced = len(tools) > 1 and not join_items
+    prefixes = {k: (summaries[k].fmt if spaced and summaries[k].fmt not in _ACCORD_FORMATS else None)
+                for k in summaries}
+    schema = Schema()
+    for fi in sorted(file_schema):
+        schema = schema.merged(file_schema[fi])
+    ids = {k: [f"{prefixes[k]}:{i}" for i in s.item_ids] if prefixes[k] else s.item_ids for k, s in summaries.items()}
+    groups = _groups(ids)
+    run.n_groups = len(groups)
+    # Nominal classification label sets: the kind as the report reads it (schema, else first record).
+    first: dict[str, tuple[int, int, str]] = {}
+    for k, s in summaries.items():
+        for name, (seq, kind) in s.first_kind.items():
+            cand = (parts[k].file_index, seq, kind)
+            if name not in first or cand < first[name]:
+                first[name] = cand
+    nominal = []
+    for name in [*schema.label_sets, *sorted(set(first) - set(schema.label_sets))]:
+        ls = schema.label_sets.get(name)
+        kind = ls.kind if ls else first.get(name, (0, 0, ""))[2]
+        if kind == "classification" and (ls.scale if ls else "nominal") == "nominal" and name in first:
+            nominal.append(name)
+    group_futs = [client.submit(_group_dataset, [loads[k] for k in g], [prefixes[k] for k in g], schema, pure=False)
+                  for g in groups]
+    results: dict[str, Any] = {}
+    if nominal:
+        stats = client.gather(client.map(_group_stats, group_futs, label_sets=nominal, pure=False))
+        annotators = tuple(sorted({a for anns, _ in stats for a in anns}))
+        sections = []
+        for name in nominal:
+            per = [st[name] for _, st in stats]
+            n_items = sum(p.n_items for p in per)
+            if len(annotators) < 2 or n_items == 0:
+                continue
+            ls = schema.label_sets.get(name)
+            declared = list(ls.labels) if ls and ls.labels else []
+            cats = sorted(set(declared).union(*(p.observed for p in per)))
+            if (len(annotators) * len(cats)) ** 2 > _SECTION_PAIR_CELLS:
+                continue  # the report takes its per-coefficient path for this one
+            width = max(max(p.max_ratings for p in per), 2)
+            bcfg = _boot_cfg(cfg, n_items * width)
+            sections.append(ClassAgreementSection(name, cats, annotators, bcfg.n_bootstrap))
+        ctx = Context(config=cfg, seed=seed, schema=schema)
+        results = run_sections(sections, group_futs, ctx, fold=DaskFold(client))
+        run.sections = sorted(results)
+    client.cancel(group_futs)
+    run.sections_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    keys = sorted(loads)
+    gathered = client.gather([loads[k] for k in keys])
+    client.cancel(list(loads.values()))
+    dataset = _assemble(parts, dict(zip(keys, gathered, strict=True)), prefixes, len(inputs))
+    run.gather_s = time.perf_counter() - t2
+    return dataset, results, run
+
+
+def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "auto",
+                   label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
+                   reference: Path | str | None = None, join_items: bool = False, config: Any = None,
+                   seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
+                   bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+                   **report_options: Any) -> tuple[Any, Dataset, ClusterRun]:
+    """The QA report of ``inputs`` with parsing and class agreement on the cluster (see the module
+    docstring); ``report_options`` go to :func:`~accord.core.qa.report.build_report`.
+
+    Returns:
+        ``(report, dataset, run)``: the report equals the single-process report on the same
+        inputs; when partitions were skipped it gains a ``cluster`` block saying which, and a
+        first headline line.
+    """
+    from accord.core.qa.report import build_report
+
+    dataset, sections, run = cluster_dataset(
+        client, inputs, format=format, label_config=label_config, meta_keys=meta_keys, reference=reference,
+        join_items=join_items, config=config, seed=seed, skip_bad_partitions=skip_bad_partitions,
+        target_rows=target_rows, bar=bar)
+    report = build_report(dataset, config=config, seed=seed, sections=sections, **report_options)
+    note_skipped(report, run)
+    return report, dataset, run
+
+
+def note_skipped(report: dict[str, Any], run: ClusterRun) -> None:
+    """When partitions were skipped: a ``cluster`` block listing them, and a first headline line."""
+    if not run.skipped:
+        return
+    report["cluster"] = run.to_dict()
+    first = run.skipped[0].where
+    more = f" and {len(run.skipped) - 1} more" if len(run.skipped) > 1 else ""
+    report["summary"]["headline"] = [
+        f"{len(run.skipped)} input partition(s) failed to parse and were left out of this report ({first}{more}); "
+        "see cluster.skipped, fix or re-export them and run again", *report["summary"]["headline"]]
