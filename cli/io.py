@@ -9,12 +9,15 @@ needs the ``columnar`` extra), and a list of tasks, one task or JSON_MIN rows is
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from accord.core.errors import ConversionError
 from accord.core.formats.coco import from_coco, from_coco_results
@@ -158,6 +161,11 @@ def _load_file(path: Path, *, format: Format, label_config: Path | str | None,
                                       "file accord convert -o out.parquet wrote, or another --format",
                                       field="format")
             return _read_parquet(path), "parquet"
+    if format in ("auto", "label-studio"):
+        streamed = _stream_label_studio(path, explicit=format == "label-studio", label_config=label_config,
+                                        meta_keys=meta_keys)
+        if streamed is not None:
+            return streamed, "label-studio"
     data = path.read_bytes()
     fmt, obj = detect_format(data, name=str(path)) if format == "auto" else (format, None)
     if fmt not in FORMATS[1:]:
@@ -191,6 +199,115 @@ def _load_file(path: Path, *, format: Format, label_config: Path | str | None,
     for w in warnings:
         logger.warning("%s: %s", path, w)
     return ds, fmt
+
+
+class _NotStreamedError(Exception):
+    """The file is not a plain JSON list of Label Studio tasks: read it whole, as before."""
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # the whitespace json allows between tokens
+_CHUNK_BYTES = 1 << 24
+_SHORT_PREFIX = 64
+
+
+def _json_array_elements(f: BinaryIO) -> Iterator[Any]:
+    """The elements of the JSON array in a binary file, decoded one at a time, a chunk of the file in memory.
+
+    Each element is decoded by the same scanner as ``json.loads`` (``JSONDecoder.raw_decode``), so
+    the values are the ones ``json.loads`` of the whole file gives. Anything unusual (broken JSON,
+    invalid UTF-8, data after the array, an element too long to find its end in a few chunks)
+    raises :class:`_NotStreamedError`, and the caller reads the file whole, which then says exactly
+    what is wrong, as it always did.
+    """
+    utf8 = codecs.getincrementaldecoder("utf-8-sig")("strict")
+    decoder = json.JSONDecoder()
+    buf, pos, eof, read_size = "", 0, False, _CHUNK_BYTES
+
+    def more() -> None:
+        nonlocal buf, pos, eof
+        chunk = f.read(read_size)
+        try:
+            text = utf8.decode(chunk, final=not chunk)
+        except UnicodeDecodeError:
+            raise _NotStreamedError from None
+        eof = not chunk
+        buf, pos = buf[pos:] + text, 0
+
+    def skip_space() -> str:
+        """The next non-space character ('' at the end of the file); ``pos`` points at it."""
+        nonlocal pos
+        while True:
+            pos = _JSON_SPACE.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos < len(buf) or eof:
+                return buf[pos:pos + 1]
+            more()
+
+    more()
+    if skip_space() != "[":
+        raise _NotStreamedError
+    pos += 1
+    if skip_space() == "]":
+        pos += 1
+    else:
+        while True:
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                except json.JSONDecodeError as e:
+                    if eof or e.pos < len(buf) - _CHUNK_BYTES:  # a real error, not the end of the chunk
+                        raise _NotStreamedError from None
+                    value, end = None, -1
+                except (RecursionError, ValueError):
+                    raise _NotStreamedError from None
+                if end != -1 and (end < len(buf) or eof):  # ended before the chunk did: complete
+                    break
+                if read_size >= 16 * _CHUNK_BYTES:
+                    raise _NotStreamedError  # one element of hundreds of MiB: json.loads reads it as well
+                read_size *= 2
+                more()
+            read_size = _CHUNK_BYTES
+            pos = end
+            yield value
+            c = skip_space()
+            pos += 1
+            if c == "]":
+                break
+            if c != "," or skip_space() in ("", "]"):
+                raise _NotStreamedError
+    if skip_space() != "":
+        raise _NotStreamedError  # data after the array: json.loads says where
+
+
+def _stream_label_studio(path: Path, *, explicit: bool, label_config: Path | str | None,
+                         meta_keys: Sequence[str]) -> Dataset | None:
+    """A Label Studio export converted while it is read, task by task; ``None`` when it is not a list of
+    tasks (or not plain enough to stream), for the whole-file path to read.
+
+    The dataset equals the whole-file path's (same decoder, same converter); only the peak memory
+    differs: the parsed JSON of one task at a time instead of the whole export's.
+    """
+    from accord.plugins.label_studio.convert import from_label_studio_stream
+
+    with path.open("rb") as f:
+        head = f.read(_SHORT_PREFIX).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")
+        if head[:1] != b"[":
+            return None
+        f.seek(0)
+        elements = _json_array_elements(f)
+        try:
+            head_values = list(itertools.islice(elements, 1))
+            first = head_values[0] if head_values else None
+            if not explicit and isinstance(first, dict) and "image_id" in first and "category_id" in first:
+                return None  # COCO results
+            warnings: list[str] = []
+            tasks = itertools.chain(head_values, elements)
+            ds = from_label_studio_stream(tasks, _label_config_for(path, label_config), meta_keys=meta_keys,
+                                          warnings=warnings, name=path.stem)
+        except _NotStreamedError:
+            return None
+    for w in warnings:
+        logger.warning("%s: %s", path, w)
+    return ds
 
 
 def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:

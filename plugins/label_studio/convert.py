@@ -28,6 +28,7 @@ else ``user:<id>``; predictions are ``model:<model_version>`` with source ``mode
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import xml.etree.ElementTree as ET
@@ -689,19 +690,52 @@ def from_label_studio_export(tasks: Any, label_config: str | Schema | None = Non
     if shape == "json_min":
         recs, subs, items = _from_json_min(tasks, schema)
         return Dataset(records=tuple(recs), schema=schema, items=items, submissions=tuple(subs), name=name)
+    return _from_tasks([tasks] if shape == "task" else tasks, schema, meta_keys=meta_keys, warnings=warnings,
+                       default_size=default_size, name=name)
+
+
+def from_label_studio_stream(tasks: Iterable[Any], label_config: str | Schema | None = None, *,
+                             meta_keys: Sequence[str] = (), warnings: list[str] | None = None,
+                             default_size: tuple[float, float] | None = None,
+                             name: str = "label-studio") -> Dataset:
+    """:func:`from_label_studio_export` over the elements of an export's top-level list, one at a time.
+
+    The same dataset, warnings and errors as ``from_label_studio_export(list(tasks), ...)``, but
+    each task's parsed JSON can be dropped as soon as it is converted (``accord.io`` feeds it
+    tasks decoded one by one from the file), so peak memory holds the records, not the export.
+
+    Raises:
+        ConversionError: as :func:`from_label_studio_export`.
+    """
+    schema = _schema_of(label_config, warnings)
+    it = iter(tasks)
+    head: list[Any] = []
+    for t in it:  # the shape is decided by the first object, as detect_export_shape does
+        head.append(t)
+        if isinstance(t, dict):
+            break
+    if detect_export_shape(head) == "json_min":
+        rows = head + list(it)
+        recs, subs, items = _from_json_min(rows, schema)
+        return Dataset(records=tuple(recs), schema=schema, items=items, submissions=tuple(subs), name=name)
+    return _from_tasks(itertools.chain(head, it), schema, meta_keys=meta_keys, warnings=warnings,
+                       default_size=default_size, name=name)
+
+
+def _from_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence[str], warnings: list[str] | None,
+                default_size: tuple[float, float] | None, name: str) -> Dataset:
+    """Tasks into a dataset, in one pass; warnings keep the order a two-pass conversion gave them."""
     records: list[Record] = []
     submissions: list[Submission] = []
-    items = {}
-    task_list = [tasks] if shape == "task" else tasks
-    ids_only = sum(1 for t in task_list if isinstance(t, dict) and isinstance(t.get("predictions"), list)
-                   for p in t["predictions"] if not isinstance(p, dict))
-    if ids_only:
-        _warn(warnings, f"skipped {ids_only} predictions listed by id only (Label Studio's plain JSON export); "
-                        "export a snapshot with full prediction objects to compare model predictions")
+    items: dict[str, Item] = {}
+    later: list[str] = []  # the per-task warnings, said after the count of id-only predictions
+    ids_only = 0
     first: dict[str, int] = {}
     for n, task in enumerate(task_list):
+        if isinstance(task, dict) and isinstance(task.get("predictions"), list):
+            ids_only += sum(1 for p in task["predictions"] if not isinstance(p, dict))
         try:
-            r, s, it = _convert_task(task, schema, meta_keys, warnings, default_size)
+            r, s, it = _convert_task(task, schema, meta_keys, later, default_size)
         except InvalidAnnotationError as e:
             raise ConversionError(f"task #{n} is not valid: {e}", item_id=_safe_id(task), field="annotations") from e
         if it.item_id in first:
@@ -713,6 +747,11 @@ def from_label_studio_export(tasks: Any, label_config: str | Schema | None = Non
         records += r
         submissions += s
         items[it.item_id] = it
+    if ids_only:
+        _warn(warnings, f"skipped {ids_only} predictions listed by id only (Label Studio's plain JSON export); "
+                        "export a snapshot with full prediction objects to compare model predictions")
+    for w in later:
+        _warn(warnings, w)
     return Dataset(records=tuple(records), schema=schema, items=items, submissions=tuple(submissions), name=name)
 
 
