@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="an earlier report.json: show how each error category changed since")
     p.add_argument("--resolutions", type=Path, default=None,
                    help="the 'accord resolve' log, for guideline hot spots")
+    p.add_argument("--grades", type=Path, default=None, metavar="CSV",
+                   help="reviewers' grades of the spot-check sample (columns item_id, annotator_id, grade "
+                        "pass/fail): the batch's and each annotator's error rate with intervals")
     p.add_argument("--pred-probs", type=Path, default=None, metavar="FILE",
                    help="model class probabilities (out-of-sample) for label-error detection: JSON Lines "
                         "rows {item_id, label_set, probabilities: {class: p}}, or CSV item_id[,label_set],"
@@ -222,6 +225,25 @@ def with_keypoint_sigmas(config: Any, values: list[str] | None) -> Any:
     return replace(cfg, keypoint_sigmas=sigmas, default_keypoint_sigma=default)
 
 
+def ledger_decisions(args: argparse.Namespace) -> list[Any]:
+    """The reviewers' latest decisions in the ledger (``accord review``), when the ledger is in use
+    (``--db``, ``$ACCORD_DB`` or an existing ``.accord/ledger.db``; not with ``--no-ledger``).
+    An escalation still waiting for an expert is not a decision: its item stays in the queue."""
+    if getattr(args, "ledger", None) is False:
+        return []
+    from .cmd_ledger import existing_ledger
+
+    ledger = existing_ledger(getattr(args, "db", None))
+    if ledger is None:
+        return []
+    with ledger:
+        found = [r for r in ledger.latest_decisions().values()
+                 if not (isinstance(r.chosen, dict) and r.chosen.get("status") == "escalated")]
+    if found:
+        logger.info("applying %d reviewer decision(s) from the ledger (%s)", len(found), ledger.where)
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     from accord.core.qa.report import build_report, config_from_toml
 
@@ -263,11 +285,17 @@ def run(args: argparse.Namespace) -> int:
         for warning in log_contents.warnings(str(args.resolutions)):
             logger.warning("%s", warning)
         resolutions = log_contents.resolutions
+    resolutions = (*resolutions, *ledger_decisions(args))
+    grades = ()
+    if args.grades:
+        from .grades_io import read_grades
+
+        grades = tuple(read_grades(args.grades))
     previous = read_previous_report(args.previous) if args.previous else None
     pred_probs = load_pred_probs(args.pred_probs, dataset) if args.pred_probs else None
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
                           cost_items=args.items, resolutions=resolutions, previous=previous,
-                          pred_probs=pred_probs, sections=sections)
+                          pred_probs=pred_probs, sections=sections, grades=grades)
     if cluster_run is not None:
         from accord.cluster.report import note_skipped
 

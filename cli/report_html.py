@@ -189,6 +189,14 @@ def _gold(r: Mapping[str, Any]) -> str:
                          m.get("more_items_needed")))
     parts.append(_table(["annotator", "label set", "metric", "score [95% CI] n", "verdict",
                          "gold items still needed"], rows))
+    coco = g.get("coco") or {}
+    if coco:
+        parts.append("<h3>Each annotator as a detector against gold (COCO)</h3>")
+        parts.append(_table(["label set", "annotator", "gold images", "AP", "AP50", "AP75", "AR@100"],
+                            [(ls, ann, m.get("n_images"),
+                              *([m["note"], "", "", ""] if "note" in m else
+                                [m.get(k) for k in ("AP", "AP50", "AP75", "AR_100")]))
+                             for ls, by in coco.items() for ann, m in by.items()], numeric=(2, 3, 4, 5, 6)))
     charts = []
     for ls, cm in (g.get("confusion") or {}).items():
         for ann, mat in cm.get("by_annotator", {}).items():
@@ -235,6 +243,28 @@ def _errors(r: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _range(est: Any, interval: Sequence[Any] | None) -> _Raw:
+    lo, hi = (interval or [None, None])[:2]
+    return _Raw(_interval({"estimate": est, "low": lo, "high": hi}))
+
+
+def _truth_inference(t: Mapping[str, Any] | None) -> str:
+    """The geometry EM's per-annotator error parameters (consensus.<set>.truth_inference)."""
+    if not t:
+        return ""
+    if not t.get("annotators"):
+        return f"<p class='muted'>Geometry truth inference: {escape(str(t.get('note', '')))}</p>"
+    rows = [(a["annotator_id"], a.get("n_views"), a.get("n_boxes"),
+             *(_range(a.get(k), a.get(f"{k}_interval")) for k in ("miss_rate", "fp_rate", "sigma")))
+            for a in t["annotators"]]
+    conv = "" if t.get("converged") else f" (stopped after {_num(t.get('n_iter'))} iterations)"
+    return (f"<h4>Geometry truth inference</h4><p>{_num(t.get('n_objects'))} objects inferred from "
+            f"{_num(t.get('n_candidates'))} candidates on {_num(t.get('n_items'))} items{escape(conv)}; "
+            f"{escape(str(t.get('note', '')))}.</p>"
+            + _table(["annotator", "items seen", "boxes", "miss rate [95%]", "false positives per item [95%]",
+                      "edge noise sigma [95%]"], rows, numeric=(1, 2)))
+
+
 def _consensus(r: Mapping[str, Any]) -> str:
     c = r.get("consensus", {})
     if not c:
@@ -256,6 +286,7 @@ def _consensus(r: Mapping[str, Any]) -> str:
         if v.get("n_regions") is not None:
             parts.append(f"<p>{_num(v.get('n_items'))} items fused into {_num(v.get('n_regions'))} consensus "
                          f"regions; {escape(v.get('note', ''))}.</p>")
+            parts.append(_truth_inference(v.get("truth_inference")))
         elif v.get("n_items") is not None:
             parts.append(f"<p>{_num(v.get('n_items'))} items; {_num(v.get('n_ties', 0))} unresolved ties; "
                          f"{_num(v.get('n_changed_from_majority', 0))} differ from the plain majority.</p>")
@@ -347,6 +378,19 @@ def _sampling(r: Mapping[str, Any]) -> str:
                      f"{escape(sc.get('unit', 'items'))}s, {escape(sc.get('method', ''))}, "
                      f"seed {_num(sc.get('seed'))}. For a ±{_num(sc.get('margin'))} margin on the error "
                      f"rate at 95%, review <b>{_num(sc.get('needed_for_margin'))}</b> items.</p>")
+    gr = s.get("spot_check_grades")
+    if gr:
+        est = gr.get("estimate")
+        parts.append(f"<h3>Spot-check grades</h3><p>{_num(gr.get('n_used'))} graded submissions "
+                     f"({_num(gr.get('n_grades'))} grades, {_num(gr.get('n_duplicates'))} regraded, "
+                     f"{_num(gr.get('n_unknown'))} naming no submission). Batch error rate: "
+                     f"<b>{_interval(est) if est else '–'}</b> "
+                     f"<span class='muted'>{escape(str((est or {}).get('method', '')))}</span>.</p>")
+        if gr.get("note"):
+            parts.append(f"<p class='warn'>{escape(str(gr['note']))}</p>")
+        parts.append(_table(["annotator", "error rate [95%]", "errors", "graded", "submissions"],
+                            [(a, _Raw(_interval(e)), e.get("errors"), e.get("n"), e.get("population"))
+                             for a, e in (gr.get("by_annotator") or {}).items()], numeric=(2, 3, 4)))
     ac = s.get("acceptance")
     if ac:
         plan = ac.get("plan", {})

@@ -47,7 +47,7 @@ from .. import agreement as ag
 from .._toml import loads_toml
 from ..agreement_structured import structured_alpha
 from ..cost import CostConfig, qa_from_report
-from ..errors import ConfigError, UndefinedAgreementError
+from ..errors import AccordError, ConfigError, UndefinedAgreementError
 from ..limits import check_limit
 from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
@@ -58,8 +58,10 @@ from ..schema import Schema
 from . import gold as gold_mod
 from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
+from .annotator_eval import annotators_vs_gold_coco
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ConsensusMethod
+from .grades import Grade, grade_estimate
 from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
@@ -820,6 +822,35 @@ def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: Repo
     return out, found
 
 
+def _box_truth(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str, Any] | None:
+    """The geometry EM (:func:`accord.core.qa.geometry_truth.box_truth_em`) over every item's
+    boxes: each annotator's miss rate, false-positive rate and edge noise with intervals, and
+    the number of objects it infers; None with fewer than two annotators or no boxes.
+
+    The per-object list stays out of the report (it grows with the data); the model's
+    summary and the annotators' parameters go in."""
+    from .geometry_truth import box_judgments, box_truth_em, box_truth_summary
+
+    human = ds.grouped(name, source="human")
+    j = box_judgments(human)
+    if len(set(j.annotator_ids)) < 2 or len(j.item_ids) == 0:
+        return None
+    sizes = [(it.width, it.height) for it in (ds.items.get(i) for i in human) if it and it.width and it.height]
+    frame = (float(np.median([w for w, _ in sizes])), float(np.median([h for _, h in sizes]))) if sizes else None
+    try:
+        res = box_truth_em(j.item_ids, j.annotator_ids, j.boxes_xyxy, j.labels, views=j.views,
+                           iou_threshold=cfg.iou_threshold, frame_wh=frame, seed=0)
+    except AccordError as e:
+        return {"model": "box_truth_em", "note": f"not estimated: {e}"}
+    out = box_truth_summary(res)
+    out.pop("objects", None)
+    out["n_rotated_skipped"] = int(j.n_rotated_skipped)
+    out["note"] = ("an EM over candidate objects: per annotator a miss rate, a Poisson false-positive rate and "
+                   "Gaussian edge noise (sigma in units of the object's sqrt(w*h)); intervals conditional on the "
+                   "fitted posteriors")
+    return out
+
+
 # --------------------------------------------------------------------------- attributes and tracks
 
 
@@ -1097,7 +1128,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                  resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
                  progress: Callable[[str], None] | None = None,
-                 sections: Mapping[str, Any] | None = None) -> QAReport:
+                 sections: Mapping[str, Any] | None = None, grades: Sequence[Grade] = ()) -> QAReport:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
     Every count, breakdown and hint is computed from all discrepancies; only the JSON listing
@@ -1124,6 +1155,9 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             Without them, model predictions in the dataset that carry a score are used,
             approximately (the top class's score, the rest spread evenly).
         progress: Called with the name of each step (for a progress display).
+        grades: Reviewers' pass/fail grades of sampled submissions (``accord report --grades``):
+            ``sampling.spot_check_grades`` gives the batch's and each annotator's error rate
+            with intervals (:func:`accord.core.qa.grades.grade_estimate`).
         sections: Results of mergeable sections computed elsewhere, by section name: a
             :class:`~accord.core.report.classes.ClassAgreement` under ``"agreement:<label set>"``
             replaces the nominal class agreement (coefficients and intervals) this call would
@@ -1152,6 +1186,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         if item in dataset.items and ls_name in dataset.label_sets:
             resolved[ls_name][item] = res.chosen
     n_resolved = 0
+    gold_coco: dict[str, dict[str, Any]] = {}
     for name in dataset.label_sets:
         step(f"label set {name}")
         kind = _kind_of(dataset, name)
@@ -1172,6 +1207,14 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         elif kind == "box":
             consensus[name], found = _box_consensus(dataset, name, g.gold_items, cfg)
             discrepancies.extend(found)
+            step(f"truth inference {name}")
+            truth = _box_truth(dataset, name, cfg)
+            if truth:
+                consensus[name]["truth_inference"] = truth
+        if kind in ("box", "mask") and g.gold_items:
+            coco_rows = annotators_vs_gold_coco(dataset, name)
+            if coco_rows:
+                gold_coco[name] = coco_rows
         gold_outcomes[name] = g
         discrepancies.extend(g.discrepancies)
         item_scores_all[name] = scores
@@ -1192,6 +1235,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         options={"sigmas": dict(cfg.keypoint_sigmas), "default_sigma": cfg.default_keypoint_sigma})
     step("sampling")
     sampling = _sampling(dataset, item_scores_all, cfg, seed)
+    if grades:
+        subs = [(s.item_id, s.annotator_id) for s in dataset.submissions if s.source == "human" and not s.was_cancelled]
+        drawn = [(x["item_id"], x["annotator_id"]) for x in (sampling.get("spot_check") or {}).get("items", [])]
+        sampling["spot_check_grades"] = grade_estimate(grades, subs, sample=drawn)
     step("bias")
     bias = _bias(dataset, cfg, gold_outcomes)
     checks_out: dict[str, Any] = {}
@@ -1246,7 +1293,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                  "rule": "pass when the 95% interval's lower end reaches the threshold, fail when its "
                          "upper end is below it, undecided otherwise",
                  "annotators": gold_summary,
-                 "confusion": {ls: o.confusion for ls, o in gold_outcomes.items() if o.confusion}},
+                 "confusion": {ls: o.confusion for ls, o in gold_outcomes.items() if o.confusion},
+                 **({"coco": gold_coco} if gold_coco else {})},
         "errors": {"taxonomy": [{"name": c.name, "description": c.description, "severity": c.severity}
                                 for c in tax.categories.values()],
                    "counts": counts.to_dict(),
