@@ -495,8 +495,9 @@ def _track_strip(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str],
         cells.append(f'<div class="rr-frame" data-frame="{fr}">'
                      + _image_svg(boxes, colors, width=width, height=height, size_px=thumb, placeholder="",
                                   canvas=canvas, note=f"frame {fr} · {len(boxes)} box(es)") + "</div>")
-    spans: list[dict[str, Any]] = [{"kind": "segment", "label": f"{t.get('label')} #{t.get('track_id')}", "start": float(a),
-              "end": float(b)} for t in tracks for a, b in _visible_runs(t)]
+    spans: list[dict[str, Any]] = [
+        {"kind": "segment", "label": f"{t.get('label')} #{t.get('track_id')}", "start": float(a), "end": float(b)}
+        for t in tracks for a, b in _visible_runs(t)]
     end = max([float(fr + 1) for fr in frames] + [float(s["end"]) for s in spans] + [1.0])
     lanes = _ruler_svg(spans, {**colors, **{s["label"]: _color(colors, s["label"].rsplit(" #", 1)[0])
                                            for s in spans}}, end, size_px * 2, unit="frames")
