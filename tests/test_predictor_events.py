@@ -103,8 +103,10 @@ def test_read_video_frames_and_the_label_studio_timeline_backend(tmp_path: Path)
     video = _video(tmp_path / "clip.avi")
     got, fps = read_video_frames(video.read_bytes())
     assert (len(got), fps) == (45, 10.0)
-    config = ('<View><Video name="video" value="$video"/><TimelineLabels name="events" toName="video">'
-              '<Label value="Motion"/></TimelineLabels></View>')
+    # the Video tag's framerate is the clip's (Label Studio counts frames at it; default 24,
+    # which the live test in test_ml_backend_e2e_media.py covers)
+    config = ('<View><Video name="video" value="$video" framerate="10"/><TimelineLabels name="events" '
+              'toName="video"><Label value="Motion"/></TimelineLabels></View>')
     backend = make_backend("video-events")
     assert isinstance(backend, EventBackend)
     c = TestClient(create_app(Settings(state_dir=tmp_path / "s", fetch_annotations=False, allow_local_dirs=(tmp_path,)),
@@ -164,3 +166,17 @@ def test_cvat_event_tags_through_the_test_server(server: Server) -> None:
         fn.annotate_events_task(client, 4, label="jump")
     with pytest.raises(BadPredictorError, match=r"reads events data, not images; use .*annotate_events_task"):
         fn.create(model="video-events")
+
+
+def test_event_frames_are_counted_at_the_video_tags_framerate() -> None:
+    from accord.ml_backends.label_studio.backends import _to_ls_frames, _video_framerates
+    from accord.ml_backends.predictor_spec import SegmentPrediction
+
+    assert _video_framerates('<View><Video name="v" value="$v"/><Video name="w" value="$w" framerate="25"/></View>') \
+        == {"v": 24.0, "w": 25.0}
+    p = SegmentPrediction(label="Motion", start=10, end=19, score=1.0, unit="frame")
+    # a 10 fps clip's frames 10..19 (1.0 s to 2.0 s) are Label Studio frames 25..48 at 24 fps
+    (q,) = _to_ls_frames([p], 24 / 10)
+    assert (q.start, q.end) == (25, 48)
+    (same,) = _to_ls_frames([p], 1.0)
+    assert (same.start, same.end) == (11, 20)

@@ -14,7 +14,9 @@ or ``None`` for a task it has nothing to say about.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -755,13 +757,45 @@ def _timeline_controls(label_config: str) -> list[Any]:
     return out
 
 
+#: Label Studio's ``Video`` frame rate when the tag sets no ``framerate``.
+LS_DEFAULT_FRAMERATE = 24.0
+
+
+def _video_framerates(label_config: str) -> dict[str, float]:
+    """Each ``Video`` tag's ``framerate`` (Label Studio counts the video's frames at this rate)."""
+    from accord.plugins.label_studio.config import parse_xml
+
+    out = {}
+    for el in parse_xml(label_config).iter():
+        if el.tag.lower() == "video" and el.get("name"):
+            try:
+                rate = float(el.get("framerate") or LS_DEFAULT_FRAMERATE)
+            except ValueError:
+                rate = LS_DEFAULT_FRAMERATE
+            out[el.get("name") or ""] = rate if rate > 0 and math.isfinite(rate) else LS_DEFAULT_FRAMERATE
+    return out
+
+
+def _to_ls_frames(preds: Sequence[Any], scale: float) -> list[Any]:
+    """0-based inclusive source-frame ranges -> Label Studio's 1-based frames at the tag's rate
+    (``scale`` = tag framerate / the file's fps): ``start = round(s * scale) + 1``,
+    ``end = max(start, round((e + 1) * scale))``; at scale 1 that is ``s + 1 .. e + 1``."""
+    out = []
+    for p in preds:
+        start = round(float(p.start) * scale) + 1
+        out.append(dataclasses.replace(p, start=start, end=max(start, round((float(p.end) + 1) * scale))))
+    return out
+
+
 class EventBackend(_FixedModel):
     """``TimelineLabels`` over ``Video`` from an event predictor (``video-events``).
 
     The task's video is decoded with OpenCV
     (:func:`accord.ml_backends.predictor_events.read_video_frames`); events (inclusive 0-based
     frame ranges, checked by :func:`~accord.ml_backends.driver.validate_segments`) are written
-    as ``timelinelabels`` ranges in Label Studio's 1-based frame numbers.
+    as ``timelinelabels`` ranges in Label Studio's 1-based frame numbers, counted at the
+    ``Video`` tag's ``framerate`` (Label Studio's default 24 when the tag sets none), so an event
+    lands at the same time in the player whatever the file's own frame rate.
     """
 
     def __init__(self, predictor: Any, *, name: str = "events") -> None:
@@ -785,6 +819,7 @@ class EventBackend(_FixedModel):
             raise AccordError("the event backend needs a file fetcher; it is given by the server")
         schema = Schema.of(*controls)
         labels = tuple(self.predictor.labels)
+        rates = _video_framerates(label_config)
         for i, task in enumerate(tasks):
             item_id = str(task.get("id", i))
             regions: list[dict[str, Any]] = []
@@ -794,11 +829,12 @@ class EventBackend(_FixedModel):
                 if not isinstance(ref, str):
                     continue
                 if ref not in cache:
-                    frames, _ = read_video_frames(fetch(ref))
-                    cache[ref] = validate_segments(self.predictor.predict_frames(frames), labels=labels,
-                                                   unit="frame", extent=len(frames), predictor=self.name,
-                                                   task=item_id)
-                regions += _segment_regions(cache[ref], ls, item_id, self.name, schema, frame_offset=1)
+                    frames, fps = read_video_frames(fetch(ref))
+                    found = validate_segments(self.predictor.predict_frames(frames), labels=labels,
+                                              unit="frame", extent=len(frames), predictor=self.name, task=item_id)
+                    rate = rates.get(ls.to_name or "", LS_DEFAULT_FRAMERATE)
+                    cache[ref] = _to_ls_frames(found, rate / fps if fps and fps > 0 else 1.0)
+                regions += _segment_regions(cache[ref], ls, item_id, self.name, schema)
             for k, r in enumerate(regions):
                 r["id"] = f"{item_id}-{k}"
             out[i] = (regions, min((float(r.get("score", 1.0)) for r in regions), default=0.0))
