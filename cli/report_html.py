@@ -197,6 +197,13 @@ def _gold(r: Mapping[str, Any]) -> str:
                               *([m["note"], "", "", ""] if "note" in m else
                                 [m.get(k) for k in ("AP", "AP50", "AP75", "AR_100")]))
                              for ls, by in coco.items() for ann, m in by.items()], numeric=(2, 3, 4, 5, 6)))
+    der = g.get("diarization") or {}
+    if der:
+        parts.append("<h3>Speaker turns against gold (diarization error rate)</h3>")
+        parts.append(_table(["label set", "annotator", "gold items", "DER", "missed", "false alarm", "confusion"],
+                            [(ls, ann, m.get("n_items"), m.get("der"), m.get("missed"), m.get("false_alarm"),
+                              m.get("confusion")) for ls, by in der.items() for ann, m in by.items()],
+                            numeric=(2, 3, 4, 5, 6)))
     charts = []
     for ls, cm in (g.get("confusion") or {}).items():
         for ann, mat in cm.get("by_annotator", {}).items():

@@ -81,3 +81,32 @@ def test_kinds_coco_does_not_define_say_why_and_no_gold_gives_nothing() -> None:
     assert out["h"]["n_images"] == 1
     assert "boxes and masks" in out["h"]["note"]
     assert annotators_vs_gold_coco(Dataset(records=recs[1:]), "p") == {}
+
+
+def _turn(item: str, who: str, start: float, end: float, speaker: str, source: str = "human") -> Record:
+    from accord.core.model import Segment
+
+    return Record(item_id=item, annotator_id=who, label_set="turns", source=source,  # type: ignore[arg-type]
+                  value=Segment(start=start, end=end, speaker=speaker))
+
+
+def test_diarization_error_rate_of_each_annotator_against_gold_by_hand() -> None:
+    from accord.core.model import Submission
+    from accord.core.qa.annotator_eval import annotators_vs_gold_der
+
+    recs = (
+        # item 1: gold A 0-10, B 10-20; ann says x 0-12, y 12-20: 2 s confused (NIST's example: DER 0.1)
+        _turn("1", "gold", 0, 10, "A", "reference"), _turn("1", "gold", 10, 20, "B", "reference"),
+        _turn("1", "ann", 0, 12, "x"), _turn("1", "ann", 12, 20, "y"),
+        # item 2: gold A 0-10; ann submitted it with no turns: 10 s missed
+        _turn("2", "gold", 0, 10, "A", "reference"),
+        # item 3: ann only, no gold: not scored
+        _turn("3", "ann", 0, 5, "x"),
+    )
+    subs = (Submission(item_id="2", annotator_id="ann"), Submission(item_id="1", annotator_id="ann"),
+            Submission(item_id="3", annotator_id="ann"), Submission(item_id="1", annotator_id="gold", source="reference"),
+            Submission(item_id="2", annotator_id="gold", source="reference"))
+    out = annotators_vs_gold_der(Dataset(records=recs, submissions=subs), "turns")
+    assert out == {"ann": {"n_items": 2, "der": 0.4, "missed": round(10 / 30, 6), "false_alarm": 0.0,
+                           "confusion": round(2 / 30, 6), "total": 30.0}}
+    assert annotators_vs_gold_der(Dataset(records=recs[2:4]), "turns") == {}

@@ -96,3 +96,27 @@ def test_ledger_decisions_reach_the_next_report_but_pending_escalations_do_not(t
     assert (decided["item_id"], decided["label_set"]) not in open_items
     assert (escalated["item_id"], escalated["label_set"]) in open_items
     assert nxt["conflicts"]["n_resolved"] == 1
+
+
+def test_speaker_turn_sets_with_gold_get_each_annotators_diarization_error_rate() -> None:
+    import jsonschema
+
+    from accord.report_html import render_html
+    from accord.core.model import Dataset, Record, Segment
+    from accord.core.qa.report import ReportConfig, build_report
+
+    def turn(item: str, who: str, a: float, b: float, spk: str, source: str = "human") -> Record:
+        return Record(item_id=item, annotator_id=who, label_set="turns", source=source,  # type: ignore[arg-type]
+                      value=Segment(start=a, end=b, speaker=spk, label=spk))
+
+    recs = [turn("1", "gold", 0, 10, "A", "reference"), turn("1", "gold", 10, 20, "B", "reference"),
+            turn("1", "ann", 0, 12, "x"), turn("1", "ann", 12, 20, "y"),
+            turn("1", "bob", 0, 10, "p"), turn("1", "bob", 10, 20, "q")]
+    report = build_report(Dataset(records=tuple(recs)), config=ReportConfig(n_bootstrap=20), checks=False)
+    der = report["gold"]["diarization"]["turns"]
+    assert der["ann"]["der"] == 0.1  # 2 of 20 s given to the wrong speaker (NIST's example)
+    assert der["bob"]["der"] == 0.0
+    schema = json.loads((Path(__file__).resolve().parents[1] / "core" / "data" / "report.schema.json")
+                        .read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(json.dumps(report)), schema)
+    assert "diarization error rate" in render_html(report)

@@ -58,7 +58,7 @@ from ..schema import Schema
 from . import gold as gold_mod
 from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
-from .annotator_eval import annotators_vs_gold_coco
+from .annotator_eval import annotators_vs_gold_coco, annotators_vs_gold_der
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ConsensusMethod
 from .grades import Grade, grade_estimate
@@ -1187,6 +1187,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             resolved[ls_name][item] = res.chosen
     n_resolved = 0
     gold_coco: dict[str, dict[str, Any]] = {}
+    gold_der: dict[str, dict[str, Any]] = {}
     for name in dataset.label_sets:
         step(f"label set {name}")
         kind = _kind_of(dataset, name)
@@ -1215,6 +1216,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             coco_rows = annotators_vs_gold_coco(dataset, name)
             if coco_rows:
                 gold_coco[name] = coco_rows
+        if kind == "segment" and g.gold_items:
+            der_rows = annotators_vs_gold_der(dataset, name)
+            if der_rows:
+                gold_der[name] = der_rows
         gold_outcomes[name] = g
         discrepancies.extend(g.discrepancies)
         item_scores_all[name] = scores
@@ -1294,7 +1299,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                          "upper end is below it, undecided otherwise",
                  "annotators": gold_summary,
                  "confusion": {ls: o.confusion for ls, o in gold_outcomes.items() if o.confusion},
-                 **({"coco": gold_coco} if gold_coco else {})},
+                 **({"coco": gold_coco} if gold_coco else {}),
+                 **({"diarization": gold_der} if gold_der else {})},
         "errors": {"taxonomy": [{"name": c.name, "description": c.description, "severity": c.severity}
                                 for c in tax.categories.values()],
                    "counts": counts.to_dict(),
