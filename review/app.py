@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +27,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord.core.qa.conflicts import Resolution
-from accord.store.db import Database
+from accord.store.db import Database, dialect_of
 from accord.store.ledger import Ledger
 
 from . import render
@@ -134,9 +135,36 @@ def _state(request: Request) -> State:
     return st
 
 
+class _PerThread:
+    """A SQLite ledger seen through one connection per worker thread.
+
+    FastAPI runs each sync dependency, the route and the teardown with ``run_in_threadpool``, and
+    these calls of one request may land on different worker threads; a sqlite3 connection refuses
+    use from any thread but its own (``ProgrammingError``, seen under the browser test's concurrent
+    requests). Every attribute is looked up on the calling thread's own connection instead.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        db = getattr(self.local, "db", None)
+        if db is None:
+            db = self.local.db = Database(self.url)
+        return getattr(db, name)
+
+
 def get_db(request: Request) -> Iterator[Database]:
-    """One connection per request (SQLite connections stay in the thread that made them)."""
-    db = Database(_state(request).settings.db_url)
+    """The ledger: one connection per worker thread for SQLite (see :class:`_PerThread`), else per request."""
+    url = _state(request).settings.db_url
+    if dialect_of(url) == "sqlite":
+        shared = getattr(request.app.state, "review_db", None)
+        if shared is None or shared.url != url:
+            shared = request.app.state.review_db = _PerThread(url)
+        yield cast(Database, shared)
+        return
+    db = Database(url)
     try:
         yield db
     finally:

@@ -85,7 +85,27 @@ def to_label_studio_predictions(conflicts: Sequence[Conflict], by_key: Mapping[t
 
 
 def push_to_label_studio(client: Any, project_id: int, plan: PushPlan) -> int:
-    """Create the plan's predictions in one request; returns how many."""
+    """Create the plan's predictions in one request, then delete the earlier ones it replaces; returns how many.
+
+    A rerun is idempotent: on every task of the plan, the ``accord-adjudicated`` predictions that were
+    there before (an earlier push, a decision since changed) are deleted once the new ones are in, so
+    a task keeps one. Predictions of other model versions are never touched. The new ones are created
+    first, so a failed request leaves the old ones in place.
+    """
     if not plan.predictions:
         return 0
-    return int(client.import_predictions(project_id, plan.predictions))
+    versions = {str(p.get("model_version")) for p in plan.predictions}
+    tasks = {int(p["task"]) for p in plan.predictions}
+    old = [int(p["id"]) for p in client.list_predictions(project_id)
+           if str(p.get("model_version")) in versions and _task_of(p) in tasks]
+    n = int(client.import_predictions(project_id, plan.predictions))
+    for pid in old:
+        client.delete_prediction(pid)
+    return n
+
+
+def _task_of(prediction: Mapping[str, Any]) -> int | None:
+    t = prediction.get("task")
+    if isinstance(t, Mapping):  # some Label Studio serialisations nest the task
+        t = t.get("id")
+    return int(t) if isinstance(t, int | str) and str(t).isdigit() else None

@@ -175,6 +175,8 @@ def _suggest(report: Mapping[str, Any], c: Mapping[str, Any], kind: str,
 
     best = max(versions, key=key)
     n_same = counts[texts[best]]
+    if n_same == 1 and key(best)[1] < 0:  # no two agree, no gold score: no basis for a suggestion
+        return None, ""
     why = (f"the version {n_same} of {len(versions)} annotators gave" if n_same > 1
            else "the version of the annotator with the best gold score")
     return {"accept": "consensus", "from": best, "values": list(versions[best])}, why

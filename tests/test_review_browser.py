@@ -2,7 +2,10 @@
 
 A reviewer adjudicates three conflicts of different data types (image boxes, text class, audio
 transcript) with the keyboard and escalates a fourth (NER spans); the expert takes the escalation.
-Then the ledger rows and the queue are checked. Screenshots: benchmarks/artifacts/review_*.png.
+Then the ledger rows and the queue are checked. A second test builds a video-track and a 3D-cuboid
+dataset with three disagreeing annotators, runs ``accord report`` on it, and walks a blind second pass
+(policy ``passes=2, second_pass_share=all``) to the expert; the next report's queue is then empty.
+Screenshots: benchmarks/artifacts/review_*.png.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,9 +26,12 @@ uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from accord.cli import main  # noqa: E402
+from accord.core.formats.jsonl import dumps_dataset  # noqa: E402
+from accord.core.model import Cuboid, Dataset, Item, Record, Track, TrackFrame  # noqa: E402
+from accord.core.schema import LabelSet, Schema  # noqa: E402
 from accord.review.app import Settings, create_app  # noqa: E402
 from accord.review.auth import add_user, ensure_tables  # noqa: E402
-from accord.review.queue import conflicts_of, load_report  # noqa: E402
+from accord.review.queue import Policy, conflicts_of, load_report, write_policy  # noqa: E402
 from accord.store.ledger import Ledger  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -40,17 +47,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
+def need_chromium() -> None:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    report = tmp_path / "report.json"
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger.init(url) as ledger:
-        ensure_tables(ledger.db)
-        add_user(ledger.db, "rev", "reviewer", PASSWORD)
-        add_user(ledger.db, "exp", "expert", PASSWORD)
+
+
+@contextmanager
+def serving(report: Path, url: str) -> Iterator[str]:
+    """The app on a free localhost port under a real uvicorn, stopped on exit."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(report_path=report, db_url=url, secret=b"k" * 32)),
                                            host="127.0.0.1", port=port, log_level="warning"))
@@ -61,10 +65,24 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", report, url
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
+    need_chromium()
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    report = tmp_path / "report.json"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.init(url) as ledger:
+        ensure_tables(ledger.db)
+        add_user(ledger.db, "rev", "reviewer", PASSWORD)
+        add_user(ledger.db, "exp", "expert", PASSWORD)
+    with serving(report, url) as base:
+        yield base, report, url
 
 
 def sign_in(page: sync_api.Page, base: str, name: str) -> None:
@@ -140,3 +158,130 @@ def test_reviewer_and_expert_in_chromium(served: tuple[str, Path, str]) -> None:
     assert rows[1].decision == first["sentiment"].suggestion  # the consensus label
     assert rows[3].decision["status"] == "escalated"
     assert rows[4].decision["accept"] == next(iter(first["entities"].versions))
+
+
+def _track(annotator: str, label: str, *, jump_px: float = 0.0, gone: tuple[int, ...] = ()) -> Record:
+    """A car driving right 10 px a frame; ``jump_px`` shifts frames 2-4, ``gone`` marks frames outside."""
+    frames = tuple(TrackFrame(frame=f, x=40 + 10 * f + (jump_px if f >= 2 else 0), y=60, width=80, height=50,
+                              outside=f in gone) for f in range(5))
+    return Record(item_id="clip1", annotator_id=annotator, label_set="vehicles", region_id="t1",
+                  value=Track(label=label, track_id="t1", frames=frames))
+
+
+def _cuboid(annotator: str, label: str, *, dx_m: float = 0.0, yaw: float = 0.0) -> Record:
+    return Record(item_id="scan1", annotator_id=annotator, label_set="objects3d", region_id="c1",
+                  value=Cuboid(label=label, x=5 + dx_m, y=2, z=0.8, length=4.5, width=1.8, height=1.6, yaw=yaw))
+
+
+def video_3d_dataset() -> Dataset:
+    """Three annotators disagree on one video track (a 60 px jump, a class, two frames missing) and one cuboid
+    (3 m off and turned, a class)."""
+    records = (_track("ann_a", "car"), _track("ann_b", "car", jump_px=60), _track("ann_c", "truck", gone=(3, 4)),
+               _cuboid("ann_a", "car"), _cuboid("ann_b", "car", dx_m=3.0, yaw=0.6), _cuboid("ann_c", "van", dx_m=0.2))
+    schema = Schema.of(LabelSet(name="vehicles", kind="track", labels=("car", "truck")),
+                       LabelSet(name="objects3d", kind="cuboid", labels=("car", "van")))
+    items = {"clip1": Item(item_id="clip1", data={"video": "clip1.mp4"}, width=320, height=240),
+             "scan1": Item(item_id="scan1", data={"pcd": "scan1.pcd"})}
+    return Dataset(records=records, schema=schema, items=items, name="tracks3d")
+
+
+def decide(page: sync_api.Page, base: str, n: int, key: str, why: str, shot: str | None = None) -> None:
+    page.goto(f"{base}/c/{n}")
+    page.fill("#rationale", why)
+    if shot:
+        page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+    page.keyboard.press("Escape")
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def test_video_and_3d_with_a_blind_second_pass_in_chromium(tmp_path: Path) -> None:
+    """Video and 3D conflicts decided with the keyboard; policy passes=2, second_pass_share=all: a second reviewer
+    sees the first decision hidden, disagrees on the video (it goes to the expert), agrees on the 3D item."""
+    need_chromium()
+    data = tmp_path / "tracks3d.jsonl"
+    data.write_text(dumps_dataset(video_3d_dataset()))
+    report = tmp_path / "report.json"
+    assert main(["-q", "report", str(data), "--no-checks", "--no-ledger", "--json", str(report)]) == 0
+    conflicts = conflicts_of(load_report(report))
+    video = next(c for c in conflicts if c.label_set == "vehicles")
+    cube = next(c for c in conflicts if c.label_set == "objects3d")
+    assert (video.kind, cube.kind) == ("track", "cuboid")
+    assert list(video.versions) == list(cube.versions) == ["ann_a", "ann_b", "ann_c"]
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.init(url) as ledger:
+        ensure_tables(ledger.db)
+        for name, role in (("rev", "reviewer"), ("rev2", "reviewer"), ("exp", "expert")):
+            add_user(ledger.db, name, role, PASSWORD)
+        for ls in ("vehicles", "objects3d"):
+            write_policy(ledger.db, ls, Policy.parse(2, "all"), by="admin")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with serving(report, url) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        sign_in(page, base, "rev")
+        page.goto(f"{base}/c/{video.index}")
+        # drawn, not listed as text: per annotator a strip of the frames where the versions differ (2-4)
+        frames = page.locator(".rr-strip .rr-frame")
+        assert frames.count() == 3 * 3
+        assert sorted({frames.nth(i).get_attribute("data-frame") for i in range(9)}) == ["2", "3", "4"]
+        assert page.locator(".rr-frame[data-frame='2'] svg rect").count() >= 3
+        decide(page, base, video.index, "2", "b follows the car after frame 2", "review_video.png")
+        page.goto(f"{base}/c/{cube.index}")
+        body = page.inner_text("body")
+        assert "bird's-eye view" in body
+        assert "side view" in body
+        # no two versions agree and nobody has a gold score: no consensus is invented (no "c" button)
+        assert "consensus suggestion: none" in body
+        assert page.locator("button[value=consensus]").count() == 0
+        decide(page, base, cube.index, "1", "a's box sits on the points", "review_3d.png")
+        # both wait for a second pass by someone else: the first reviewer may not check himself
+        page.goto(f"{base}/queue")
+        assert int(page.inner_text("#queue-count").split()[0]) == 0
+        assert page.goto(f"{base}/c/{video.index}").status == 403
+        page.goto(f"{base}/queue")
+        page.click("button:has-text('log out')")
+
+        sign_in(page, base, "rev2")
+        assert int(page.inner_text("#queue-count").split()[0]) == 2
+        page.goto(f"{base}/c/{video.index}")
+        assert "second pass" in page.inner_text("#stage")
+        assert page.locator(".history").count() == 0  # blind: the first decision is not shown
+        assert "follows the car" not in page.content()
+        decide(page, base, video.index, "1", "a: the jump is a tracker glitch")  # disagrees with rev
+        decide(page, base, cube.index, "1", "agree")  # agrees with rev
+        page.goto(f"{base}/queue")
+        assert int(page.inner_text("#queue-count").split()[0]) == 0
+        page.click("button:has-text('log out')")
+
+        sign_in(page, base, "exp")
+        assert page.locator(f"tr[data-n='{video.index}'] .stage-expert").count() == 1
+        assert page.locator(f"tr[data-n='{cube.index}']").count() == 0
+        page.goto(f"{base}/c/{video.index}")
+        assert "disagrees" in page.inner_text(".history")  # the expert sees both passes
+        decide(page, base, video.index, "2", "expert: the car does move 60 px (frame drop)")
+        page.goto(f"{base}/queue")
+        assert page.locator(f"tr[data-n='{video.index}']").count() == 0
+        # the edge-case gallery of both resolved conflicts, opened in the browser
+        gallery = tmp_path / "gallery.html"
+        assert main(["review", "gallery", "--report", str(report), "--db", url, "-o", str(gallery)]) == 0
+        page.goto(gallery.as_uri())
+        text = page.inner_text("body")
+        assert "expert: the car does move 60 px" in text
+        assert "clip1" in text
+        assert "scan1" in text
+        assert page.locator(".rr-strip").count() >= 1  # the video's frame strip is drawn in the gallery
+        page.screenshot(path=str(ARTIFACTS / "review_gallery.png"), full_page=True)
+        browser.close()
+    with Ledger.open(url) as ledger:
+        rows = ledger.decisions()
+    got = [(d.item_id, d.reviewer, d.role, d.decision.get("accept") or d.decision.get("status")) for d in rows]
+    assert got == [
+        ("clip1", "rev", "reviewer", "ann_b"), ("scan1", "rev", "reviewer", "ann_a"),
+        ("clip1", "rev2", "reviewer/second-pass", "ann_a"), ("clip1", "rev2", "reviewer/second-pass", "escalated"),
+        ("scan1", "rev2", "reviewer/second-pass", "ann_a"), ("clip1", "exp", "expert", "ann_b")]
+    assert rows[0].decision["values"] == list(video.versions["ann_b"])
+    # the next report takes the decisions: nothing is left in its queue
+    again = tmp_path / "again.json"
+    assert main(["-q", "report", str(data), "--no-checks", "--db", url, "--json", str(again)]) == 0
+    assert conflicts_of(load_report(again)) == []
