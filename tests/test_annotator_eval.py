@@ -103,9 +103,8 @@ def test_diarization_error_rate_of_each_annotator_against_gold_by_hand() -> None
         # item 3: ann only, no gold: not scored
         _turn("3", "ann", 0, 5, "x"),
     )
-    subs = (Submission(item_id="2", annotator_id="ann"), Submission(item_id="1", annotator_id="ann"),
-            Submission(item_id="3", annotator_id="ann"), Submission(item_id="1", annotator_id="gold", source="reference"),
-            Submission(item_id="2", annotator_id="gold", source="reference"))
+    subs = (*(Submission(item_id=i, annotator_id="ann") for i in ("2", "1", "3")),
+            *(Submission(item_id=i, annotator_id="gold", source="reference") for i in ("1", "2")))
     out = annotators_vs_gold_der(Dataset(records=recs, submissions=subs), "turns")
     assert out == {"ann": {"n_items": 2, "der": 0.4, "missed": round(10 / 30, 6), "false_alarm": 0.0,
                            "confusion": round(2 / 30, 6), "total": 30.0}}

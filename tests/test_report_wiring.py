@@ -101,9 +101,9 @@ def test_ledger_decisions_reach_the_next_report_but_pending_escalations_do_not(t
 def test_speaker_turn_sets_with_gold_get_each_annotators_diarization_error_rate() -> None:
     import jsonschema
 
-    from accord.report_html import render_html
     from accord.core.model import Dataset, Record, Segment
     from accord.core.qa.report import ReportConfig, build_report
+    from accord.report_html import render_html
 
     def turn(item: str, who: str, a: float, b: float, spk: str, source: str = "human") -> Record:
         return Record(item_id=item, annotator_id=who, label_set="turns", source=source,  # type: ignore[arg-type]
