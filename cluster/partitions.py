@@ -248,7 +248,7 @@ def _load_parquet(part: Partition) -> Loaded:
     """Row groups of an accord Parquet file read as :func:`accord.store.parquet.read_parquet` does,
     keeping each record's ``seq`` and each item's and submission's place in the file."""
     from accord.core.formats.jsonl import item_from_dict, submission_from_dict
-    from accord.store.parquet import _KEY_COLUMNS, _add_records, _header, _strings, require_pyarrow
+    from accord.store.parquet import _KEY_COLUMNS, _header, _strings, add_row_group, require_pyarrow
 
     pa, pq = require_pyarrow()
     name = part.path
@@ -272,16 +272,7 @@ def _load_parquet(part: Partition) -> Loaded:
                                       "damaged: convert the export again", field="file") from None
         else:
             for g in part.row_groups:
-                try:
-                    table = pf.read_row_group(g, columns=["seq", *_KEY_COLUMNS, "record"])
-                    seq = table.column("seq").to_pylist()
-                    bodies = table.column("record").to_pylist()
-                    keys = {c: _strings(pa, table.column(c)) for c in _KEY_COLUMNS}
-                except (pa.ArrowException, OSError, ValueError, IndexError, KeyError) as e:
-                    raise ConversionError(f"{name} row group {g}: cannot read the Parquet data ({str(e)[:120]}); "
-                                          "the file is damaged: convert the export again", field="file") from None
-                del table
-                _add_records(numbered, f"{name} row group {g}", seq, bodies, keys)
+                add_row_group(pa, pf, g, numbered, where=f"{name} row group {g}")
             numbered.sort(key=lambda p: p[0])
             with_records = {r.item_id for _, r in numbered}
     rest = part.kind == "parquet-rest"

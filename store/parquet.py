@@ -214,6 +214,21 @@ def _header(meta: dict[bytes, bytes] | None, name: str) -> tuple[str, Schema, li
     return ds_name, schema, items, subs
 
 
+def add_row_group(pa: ModuleType, pf: Any, g: int, numbered: list[tuple[int, Record]], *, where: str) -> None:
+    """Append row group ``g``'s records to ``numbered`` as ``(seq, record)``; its Arrow data is
+    dropped before returning. A damaged row group is a :class:`ConversionError` naming ``where``."""
+    try:
+        table = pf.read_row_group(g, columns=["seq", *_KEY_COLUMNS, "record"])
+        seq = table.column("seq").to_pylist()
+        bodies = table.column("record").to_pylist()
+        keys = {c: _strings(pa, table.column(c)) for c in _KEY_COLUMNS}
+    except (pa.ArrowException, OSError, ValueError, IndexError, KeyError) as e:
+        raise ConversionError(f"{where}: cannot read the Parquet data ({str(e)[:120]}); the file is damaged: "
+                              "convert the export again", field="file") from None
+    del table
+    _add_records(numbered, where, seq, bodies, keys)
+
+
 def read_parquet(path: Path | str, *, row_groups: Sequence[int] | None = None) -> Dataset:
     """Read an accord Parquet file written by :func:`write_parquet`.
 
@@ -256,20 +271,10 @@ def read_parquet(path: Path | str, *, row_groups: Sequence[int] | None = None) -
             if bad:
                 raise ConversionError(f"{name}: row groups {bad[:5]} do not exist; the file has {n_groups} "
                                       f"(0 to {n_groups - 1})", field="row_groups")
-        columns = ["seq", *_KEY_COLUMNS, "record"]
         numbered: list[tuple[int, Record]] = []
         # One row group at a time: its Arrow data is dropped before the next is read.
         for g in range(n_groups) if row_groups is None else sorted(set(row_groups)):
-            try:
-                table = pf.read_row_group(g, columns=columns)
-                seq = table.column("seq").to_pylist()
-                bodies = table.column("record").to_pylist()
-                keys = {c: _strings(pa, table.column(c)) for c in _KEY_COLUMNS}
-            except (pa.ArrowException, OSError, ValueError, IndexError, KeyError) as e:
-                raise ConversionError(f"{name}: cannot read row group {g} of the Parquet data ({str(e)[:120]}); "
-                                      "the file is damaged: convert the export again", field="file") from None
-            del table
-            _add_records(numbered, f"{name} row group {g}", seq, bodies, keys)
+            add_row_group(pa, pf, g, numbered, where=f"{name} row group {g}")
     pool = pa.default_memory_pool()
     if hasattr(pool, "release_unused"):  # pyarrow >= 9: hand the freed row-group buffers back to the OS
         pool.release_unused()
