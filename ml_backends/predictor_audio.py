@@ -21,6 +21,17 @@ and a segment shorter than ``min_speech_s`` (0.15 s) is dropped. A segment of fr
 (frame centres +- half a hop). Its score is the fraction of its frames that are speech
 (bridged pauses lower it). webrtcvad is not used: it is not installed here.
 
+**Voice activity from a user's silero-vad model** (:class:`SileroVad`, ``vad`` with
+``vad_model=PATH``): the ONNX file silero-vad ships (v5: inputs ``input``, ``state``, ``sr``; MIT
+licence), run with onnxruntime (``pip install onnxruntime``) on 32 ms windows at 16 kHz (audio at
+other rates is resampled with :func:`scipy.signal.resample_poly`), each window with the previous
+64 samples as context, as silero's own ``OnnxWrapper`` does. Windows are speech from a
+probability of ``threshold`` (0.5) on and stay speech while it is at least ``threshold - 0.15``
+(silero's ``get_speech_timestamps`` hysteresis); pauses under ``min_silence_s`` (0.1 s) are
+bridged, segments under ``min_speech_s`` (0.25 s) dropped, and each kept segment is padded by
+``pad_s`` (0.03 s). A segment's score is its mean speech probability. Nothing is downloaded: a
+missing file or a missing onnxruntime is a one-line error that says what to do.
+
 **Speaker turns** (:class:`SpeakerTurns`, ``speaker-turns``). MFCCs (:func:`mfcc`: pre-emphasis
 0.97, Hann window, 26 mel filters, log, DCT-II, coefficients 1..12) of the speech frames are
 pooled into windows of ``window_s`` (0.5 s, hop 0.25 s; mean and standard deviation),
@@ -67,6 +78,7 @@ FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "EnergyVad",
+    "SileroVad",
     "SpeakerTurns",
     "Transcriber",
     "asr_from_params",
@@ -271,6 +283,110 @@ class EnergyVad:
     def _span(self, a: int, b: int, duration: float) -> tuple[float, float]:
         half = (self.frame_s - self.hop_s) / 2
         return max(0.0, a * self.hop_s + half), min(duration, b * self.hop_s + half + self.hop_s)
+
+
+class SileroVad:
+    """Voice activity from a silero-vad ONNX model the user passes (module docstring); labels ``speech``.
+
+    Args:
+        vad_model: Path of silero-vad's ``silero_vad.onnx`` (v5; in the silero-vad repository at
+            ``src/silero_vad/data/``).
+        threshold: Speech probability from which a window starts speech, in (0.15, 1).
+        min_speech_s: Shortest segment kept.
+        min_silence_s: Longest pause bridged inside speech.
+        pad_s: Padding added to both ends of each segment (clipped to the audio).
+
+    Raises:
+        BadPredictorError: no file at ``vad_model``, or not a silero-vad v5 model onnxruntime loads.
+        MissingExtraError: onnxruntime is not installed.
+    """
+
+    modality: Literal["audio"] = "audio"
+    #: samples per window and of context at 16 kHz (silero-vad v5's OnnxWrapper)
+    WINDOW, CONTEXT, RATE = 512, 64, 16000
+
+    def __init__(self, *, vad_model: str | os.PathLike[str], label: str = "speech", threshold: float = 0.5,
+                 min_speech_s: float = 0.25, min_silence_s: float = 0.1, pad_s: float = 0.03) -> None:
+        if not isinstance(label, str) or not label:
+            raise BadPredictorError(f"label must be a non-empty string, got {label!r}")
+        self.label = label
+        self.threshold = _positive("threshold", threshold)
+        if not 0.15 < self.threshold < 1.0:
+            raise BadPredictorError(f"threshold must be in (0.15, 1), got {threshold!r}")
+        self.min_speech_s = _positive("min_speech_s", min_speech_s, zero=True)
+        self.min_silence_s = _positive("min_silence_s", min_silence_s, zero=True)
+        self.pad_s = _positive("pad_s", pad_s, zero=True)
+        path = os.fspath(vad_model)
+        if not os.path.isfile(path):
+            raise BadPredictorError(f"vad_model={path!r} is not a file; pass the path of silero-vad's "
+                                    "silero_vad.onnx (github.com/snakers4/silero-vad, src/silero_vad/data/), "
+                                    "or leave vad_model out for the built-in energy VAD")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingExtraError("vad_model= needs onnxruntime to run the silero-vad model; install it with "
+                                    "pip install onnxruntime (or pip install 'accord[onnx]'), or leave vad_model "
+                                    "out for the built-in energy VAD") from None
+        try:
+            self._session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for a bad file
+            raise BadPredictorError(f"vad_model={path!r} is not an ONNX model onnxruntime can load "
+                                    f"({type(e).__name__}); pass silero-vad's silero_vad.onnx") from None
+        names = {i.name for i in self._session.get_inputs()}
+        if names != {"input", "state", "sr"}:
+            raise BadPredictorError(f"vad_model={path!r} has inputs {sorted(names)}; expected silero-vad v5's "
+                                    "['input', 'sr', 'state'] (use silero_vad.onnx from silero-vad 5 or later)")
+
+    @property
+    def labels(self) -> tuple[LabelInfo, ...]:
+        return (LabelInfo(name=self.label, kind="segment"),)
+
+    def window_probabilities(self, samples: FloatArray, sample_rate: int) -> FloatArray:
+        """The model's speech probability of each 32 ms window of the audio at 16 kHz (zero-padded at the end)."""
+        from scipy.signal import resample_poly
+
+        x = _check_audio(samples, sample_rate)
+        if sample_rate != self.RATE:
+            g = math.gcd(int(sample_rate), self.RATE)
+            x = resample_poly(x, self.RATE // g, int(sample_rate) // g)
+        n = -(-x.size // self.WINDOW)
+        x = np.concatenate([np.zeros(self.CONTEXT), x, np.zeros(n * self.WINDOW - x.size)]).astype(np.float32)
+        state = np.zeros((2, 1, 128), dtype=np.float32)
+        sr = np.array(self.RATE, dtype=np.int64)
+        out = np.empty(n)
+        for k in range(n):
+            chunk = x[k * self.WINDOW:(k + 1) * self.WINDOW + self.CONTEXT][None, :]
+            prob, state = self._session.run(None, {"input": chunk, "state": state, "sr": sr})
+            out[k] = float(np.asarray(prob).reshape(-1)[0])
+        return out
+
+    def predict_audio(self, samples: FloatArray, sample_rate: int) -> list[SegmentPrediction]:
+        """Speech segments in seconds, in order."""
+        probs = self.window_probabilities(samples, sample_rate)
+        duration = np.asarray(samples).size / sample_rate
+        hop = self.WINDOW / self.RATE
+        flags = np.zeros(probs.size, dtype=bool)
+        on = False
+        for k, p in enumerate(probs):
+            on = p >= self.threshold or (on and p >= self.threshold - 0.15)
+            flags[k] = on
+        runs = _runs(flags)
+        gap = round(self.min_silence_s / hop)
+        merged: list[list[int]] = []
+        for a, b in runs:
+            if merged and a - merged[-1][1] - 1 <= gap:
+                merged[-1][1] = b
+            else:
+                merged.append([a, b])
+        out = []
+        for a, b in merged:
+            start, end = a * hop, min(duration, (b + 1) * hop)
+            if end - start < self.min_speech_s:
+                continue
+            out.append(SegmentPrediction(label=self.label, start=max(0.0, start - self.pad_s),
+                                         end=min(duration, end + self.pad_s),
+                                         score=float(np.clip(np.mean(probs[a:b + 1]), 0.0, 1.0))))
+        return out
 
 
 def _majority(labels: npt.NDArray[np.int64], k: int, width: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
@@ -527,8 +643,16 @@ def _typed(params: dict[str, Any], table: dict[str, Any], what: str) -> dict[str
     return out
 
 
-def vad_from_params(**params: Any) -> EnergyVad:
-    """``model=vad``: :class:`EnergyVad` from string parameters (the CLIs pass strings)."""
+_SILERO_PARAMS = {"vad_model": str, "label": str, "threshold": float, "min_speech_s": float, "min_silence_s": float,
+                  "pad_s": float}
+
+
+def vad_from_params(**params: Any) -> EnergyVad | SileroVad:
+    """``model=vad``: :class:`EnergyVad` from string parameters (the CLIs pass strings), or
+    :class:`SileroVad` when ``vad_model=PATH`` names a silero-vad ONNX file."""
+    if params.get("vad_model"):
+        return SileroVad(**_typed(params, _SILERO_PARAMS, "vad with vad_model"))
+    params.pop("vad_model", None)
     return EnergyVad(**_typed(params, _VAD_PARAMS, "vad"))
 
 

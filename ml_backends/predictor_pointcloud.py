@@ -2,8 +2,9 @@
 
 Readers: :func:`read_pcd` (PCD ``ascii`` and ``binary``, our own small reader; ``binary_compressed``
 is refused with a message), :func:`read_kitti_bin` (KITTI velodyne ``.bin``: float32 ``x y z
-intensity``), ``.npy`` arrays, and numpy arrays as they are; :func:`load_points` tells them apart
-by their first bytes.
+intensity``), :func:`read_las` (uncompressed ASPRS LAS 1.0-1.4, point data formats 0-10, numpy
+only; LAZ is refused with a message), ``.npy`` arrays, and numpy arrays as they are;
+:func:`load_points` tells them apart by their first bytes.
 
 The pipeline (:class:`PointCloudCuboids`, registered as ``pointcloud-cuboids``):
 
@@ -47,9 +48,9 @@ from .predictor_spec import CuboidPrediction, LabelInfo
 
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["SIZE_PRIORS", "PointCloudCuboids", "SizePrior", "cuboid_points_cvat", "cuboids_to_jsonl",
+__all__ = ["SIZE_PRIORS", "LasHeader", "PointCloudCuboids", "SizePrior", "cuboid_points_cvat", "cuboids_to_jsonl",
            "fit_ground_plane", "load_points", "min_area_rectangle", "pointcloud_from_params", "read_kitti_bin",
-           "read_pcd"]
+           "read_las", "read_pcd"]
 
 #: The most points one frame may have (a 128-beam LiDAR gives about 250k).
 MAX_POINTS = 5_000_000
@@ -131,11 +132,115 @@ def read_kitti_bin(data: bytes) -> FloatArray:
     return np.frombuffer(data, dtype="<f4").reshape(-1, 4).astype(np.float64)
 
 
-def load_points(source: bytes | str | os.PathLike[str] | npt.ArrayLike) -> FloatArray:
-    """``N x 3+`` points (x, y, z[, intensity]) from PCD or KITTI bytes, a file path or an array.
+#: LAS point data format -> the smallest record length the ASPRS LAS 1.4 R15 spec gives it (bytes).
+LAS_MIN_RECORD_LENGTH: Mapping[int, int] = {0: 20, 1: 28, 2: 26, 3: 34, 4: 57, 5: 63, 6: 30, 7: 36, 8: 38, 9: 59,
+                                            10: 67}
 
-    PCD starts with ``#``, ``VERSION`` or ``FIELDS``; ``.npy`` with its magic; anything else is
-    read as KITTI ``.bin``.
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LasHeader:
+    """The public header fields of a LAS file that :func:`read_las` uses (ASPRS LAS 1.0-1.4).
+
+    ``mins``/``maxs`` are the header's own bounding box (as written by the producer), in the
+    same scaled units as the points.
+    """
+
+    version: tuple[int, int]
+    header_size: int
+    offset_to_points: int
+    point_format: int
+    record_length: int
+    point_count: int
+    points_by_return: tuple[int, ...]
+    scale: tuple[float, float, float]
+    offset: tuple[float, float, float]
+    mins: tuple[float, float, float]
+    maxs: tuple[float, float, float]
+
+
+def _las_header(data: bytes) -> LasHeader:
+    """The header of an uncompressed LAS file; AccordError when it is not one this reader reads."""
+    import struct
+
+    if len(data) < 227 or data[:4] != b"LASF":
+        raise AccordError("expected a LAS file (starting with 'LASF' and a 227-byte or longer header); "
+                          "this file is not one")
+    major, minor = data[24], data[25]
+    header_size, offset_to_points = struct.unpack_from("<HI", data, 94)
+    fmt_byte = data[104]
+    record_length, legacy_count = struct.unpack_from("<HI", data, 105)
+    by_return = struct.unpack_from("<5I", data, 111)
+    sx, sy, sz, ox, oy, oz, max_x, min_x, max_y, min_y, max_z, min_z = struct.unpack_from("<12d", data, 131)
+    if (major, minor) not in ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4)):
+        raise AccordError(f"LAS version {major}.{minor} is not read; expected 1.0 to 1.4 (convert the file with "
+                          "PDAL: pdal translate in.las out.las --writers.las.minor_version=4)")
+    if fmt_byte & 0xC0:
+        raise AccordError("this is a LAZ (compressed LAS) file; decompress it first with laszip "
+                          "(laszip -i in.laz -o out.las) or PDAL (pdal translate in.laz out.las)")
+    count = legacy_count
+    if (major, minor) == (1, 4) and header_size >= 375 and len(data) >= 375:
+        count64 = struct.unpack_from("<Q", data, 247)[0]
+        by_return = struct.unpack_from("<15Q", data, 255)
+        count = count64 or legacy_count
+    fmt = fmt_byte & 0x3F
+    need = LAS_MIN_RECORD_LENGTH.get(fmt)
+    if need is None:
+        raise AccordError(f"LAS point data format {fmt} is not read; expected 0 to 10 (ASPRS LAS 1.4)")
+    if record_length < need:
+        raise AccordError(f"the LAS header gives point format {fmt} a record length of {record_length} bytes; "
+                          f"the format needs at least {need}: the file is damaged")
+    if header_size < 227 or offset_to_points < header_size:
+        raise AccordError(f"the LAS header is damaged (header size {header_size}, point data at byte "
+                          f"{offset_to_points}); re-export the file")
+    if not all(math.isfinite(v) and v != 0 for v in (sx, sy, sz)) or not all(map(math.isfinite, (ox, oy, oz))):
+        raise AccordError(f"the LAS header's scale ({sx}, {sy}, {sz}) or offset ({ox}, {oy}, {oz}) is not a "
+                          "finite non-zero number; the file is damaged")
+    return LasHeader(version=(major, minor), header_size=header_size, offset_to_points=offset_to_points,
+                     point_format=fmt, record_length=record_length, point_count=int(count),
+                     points_by_return=tuple(int(v) for v in by_return), scale=(sx, sy, sz), offset=(ox, oy, oz),
+                     mins=(min_x, min_y, min_z), maxs=(max_x, max_y, max_z))
+
+
+def read_las(data: bytes) -> tuple[LasHeader, dict[str, FloatArray]]:
+    """The header and the point columns of an uncompressed LAS 1.0-1.4 file, point formats 0-10.
+
+    Columns: ``x``, ``y``, ``z`` (``raw * scale + offset``), ``intensity``, ``return_number``,
+    ``number_of_returns`` and ``classification``. Formats 0-5 keep the return numbers in 3 bits
+    and the class in the low 5 bits of byte 15; formats 6-10 use 4 bits each and a whole byte 16
+    for the class (ASPRS LAS 1.4 R15, tables 7 and 15). Bytes past a format's fields (extra
+    bytes) are skipped by the header's record length.
+
+    Raises:
+        AccordError: not LAS, LAZ (compressed: decompress with laszip or PDAL), an unknown
+            version or point format, a damaged header, or fewer bytes than the header declares.
+    """
+    h = _las_header(data)
+    if not 0 <= h.point_count <= MAX_POINTS:
+        raise AccordError(f"the LAS file declares {h.point_count} points; at most {MAX_POINTS} are read")
+    end = h.offset_to_points + h.point_count * h.record_length
+    if end > len(data):
+        raise AccordError(f"the LAS header declares {h.point_count} points of {h.record_length} bytes from byte "
+                          f"{h.offset_to_points}, but the file has {len(data)} bytes; it is truncated")
+    legacy = h.point_format <= 5
+    dtype = np.dtype({"names": ["X", "Y", "Z", "intensity", "bits", "cls"],
+                      "formats": ["<i4", "<i4", "<i4", "<u2", "u1", "u1"],
+                      "offsets": [0, 4, 8, 12, 14, 15 if legacy else 16], "itemsize": h.record_length})
+    rec = np.frombuffer(data, dtype=dtype, count=h.point_count, offset=h.offset_to_points)
+    bits = rec["bits"]
+    cols: dict[str, FloatArray] = {
+        "x": rec["X"] * h.scale[0] + h.offset[0], "y": rec["Y"] * h.scale[1] + h.offset[1],
+        "z": rec["Z"] * h.scale[2] + h.offset[2], "intensity": rec["intensity"].astype(np.float64),
+        "return_number": (bits & (0x07 if legacy else 0x0F)).astype(np.float64),
+        "number_of_returns": ((bits >> 3) & 0x07 if legacy else bits >> 4).astype(np.float64),
+        "classification": (rec["cls"] & 0x1F if legacy else rec["cls"]).astype(np.float64)}
+    return h, cols
+
+
+def load_points(source: bytes | str | os.PathLike[str] | npt.ArrayLike) -> FloatArray:
+    """``N x 3+`` points (x, y, z[, intensity]) from PCD, LAS or KITTI bytes, a file path or an array.
+
+    PCD starts with ``#``, ``VERSION`` or ``FIELDS``; LAS (and LAZ, refused) with ``LASF``;
+    ``.npy`` with its magic; anything else is read as KITTI ``.bin``.
 
     Raises:
         AccordError: unreadable, or no finite x, y, z columns.
@@ -155,6 +260,9 @@ def load_points(source: bytes | str | os.PathLike[str] | npt.ArrayLike) -> Float
                 raise AccordError(f"the PCD file has fields {sorted(cols)}; x, y and z are needed")
             extra = [cols[k] for k in ("intensity", "i") if k in cols][:1]
             pts = np.stack([cols["x"], cols["y"], cols["z"], *extra], axis=1)
+        elif raw[:4] == b"LASF":
+            _, cols = read_las(raw)
+            pts = np.stack([cols["x"], cols["y"], cols["z"], cols["intensity"]], axis=1)
         elif head.startswith(b"\x93NUMPY"):
             import io
 

@@ -17,7 +17,8 @@ looking a name up never imports onnxruntime or OpenCV):
 Other data types (each predictor has a ``modality``, :func:`~.predictor_spec.modality_of`):
 
 * ``vad``: voice activity, :class:`~accord.ml_backends.predictor_audio.EnergyVad` (energy +
-  spectral flatness, numpy; no download).
+  spectral flatness, numpy; no download), or with ``vad_model=PATH`` a user's silero-vad ONNX
+  file run with onnxruntime, :class:`~accord.ml_backends.predictor_audio.SileroVad`.
 * ``speaker-turns``: speaker turns, :class:`~accord.ml_backends.predictor_audio.SpeakerTurns`
   (MFCC + Ward clustering; no download).
 * ``transcribe``: transcripts from a user's model (``asr_model=PATH``),
@@ -26,6 +27,9 @@ Other data types (each predictor has a ``modality``, :func:`~.predictor_spec.mod
   :class:`~accord.ml_backends.predictor_pointcloud.PointCloudCuboids` (no download).
 * ``video-events``: video events from frame differences (hysteresis, merged runs),
   :class:`~accord.ml_backends.predictor_events.FrameEvents` (no download).
+* ``video-tracks``: video tracks from any image detector run frame by frame (``detector=NAME``,
+  ``contours`` by default; Kalman + ByteTrack matching),
+  :class:`~accord.ml_backends.predictor_tracks.VideoTracker` (no download).
 
 Registering a name twice raises; looking up an unknown name raises and lists the
 known ones (the house pattern of :mod:`accord.core.matching.registry`).
@@ -167,4 +171,11 @@ register_predictor("vad", _vad)
 register_predictor("speaker-turns", _speaker_turns)
 register_predictor("transcribe", _asr)
 register_predictor("pointcloud-cuboids", _pointcloud_cuboids)
+def _video_tracks(**params: Any) -> AnyPredictor:
+    from accord.ml_backends.predictor_tracks import video_tracks_from_params
+
+    return video_tracks_from_params(**params)
+
+
 register_predictor("video-events", _frame_events)
+register_predictor("video-tracks", _video_tracks)

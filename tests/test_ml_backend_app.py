@@ -256,7 +256,8 @@ def test_settings_from_env_and_backend_registry() -> None:
         settings_from_env({"ACCORD_SERVE_BASIC_AUTH": "nocolon"})
     with pytest.raises(AccordError, match=r"unknown model 'yolo'; known models: \['box-masks', 'contours', 'grabcut', "
                                           r"'haar-face', 'hog-person', 'image', 'onnx', 'pointcloud-cuboids', "
-                                          r"'speaker-turns', 'text', 'transcribe', 'vad', 'video-events'\]"):
+                                          r"'speaker-turns', 'text', 'transcribe', 'vad', 'video-events', "
+                                          r"'video-tracks'\]"):
         make_backend("yolo")
     s = settings_from_env({"ACCORD_SERVE_MODEL": "onnx", "ACCORD_SERVE_MODEL_PARAMS": '{"onnx_path": "/m.onnx"}'})
     assert (s.model, dict(s.model_params)) == ("onnx", {"onnx_path": "/m.onnx"})

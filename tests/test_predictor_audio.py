@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from accord.core.errors import AccordError, BadPredictionError, BadPredictorError
+from accord.core.errors import AccordError, BadPredictionError, BadPredictorError, MissingExtraError
 from accord.core.model import record_from_dict
 from accord.ml_backends.driver import validate_segments
 from accord.ml_backends.predictor_audio import (
     EnergyVad,
+    SileroVad,
     SpeakerTurns,
     frame_features,
     mfcc,
@@ -295,3 +297,81 @@ def test_label_studio_audio_backend_writes_labels_in_seconds(tmp_path: Path) -> 
                                  "label_config": config})
     assert r.status_code == 422
     assert "expected a PCM WAV file" in r.json()["error"]
+
+
+# -- a user's silero-vad ONNX model (vad_model=PATH) -------------------------------------------
+SILERO_DIR = Path(__file__).parent / "fixtures" / "silero_vad"
+SILERO = SILERO_DIR / "silero_vad_16k_op15.onnx"
+
+
+def _speech_mask(segs: list[SegmentPrediction], duration_s: float) -> np.ndarray:
+    m = np.zeros(round(duration_s * 100), dtype=bool)  # 10 ms cells
+    for s in segs:
+        m[round(s.start * 100):round(s.end * 100)] = True
+    return m
+
+
+def test_silero_vad_model_agrees_with_the_energy_vad_on_real_speech() -> None:
+    """A differential test on real speech (silero-vad's own tests/data/test.wav, first 20 s):
+    silero's network and our energy VAD are independent detectors; their speech time overlaps
+    with IoU 0.93 over the whole 60 s file (measured), required here >= 0.85 on 20 s."""
+    pytest.importorskip("onnxruntime")
+    x, rate = read_wav(SILERO_DIR / "test_first_20s.wav")
+    vad = get_predictor("vad", vad_model=str(SILERO))
+    assert isinstance(vad, SileroVad)
+    assert isinstance(vad, AudioPredictor)
+    segs = validate_segments(vad.predict_audio(x, rate), labels=vad.labels, unit="s", extent=x.size / rate,
+                             predictor="vad", task="test.wav")
+    energy = EnergyVad().predict_audio(x, rate)
+    a, b = _speech_mask(segs, x.size / rate), _speech_mask(energy, x.size / rate)
+    assert len(segs) >= 5
+    assert (a & b).sum() / (a | b).sum() >= 0.85
+    assert all(0.5 <= s.score <= 1.0 for s in segs)  # a segment's mean probability passes the threshold
+
+
+def test_silero_vad_model_finds_no_speech_in_silence_or_white_noise() -> None:
+    pytest.importorskip("onnxruntime")
+    vad = SileroVad(vad_model=SILERO)
+    rng = np.random.default_rng(0)
+    assert vad.predict_audio(np.zeros(SR * 2), SR) == []
+    assert vad.predict_audio(0.3 * rng.standard_normal(SR * 2), SR) == []
+    # 8 kHz and 44.1 kHz audio is resampled to the model's 16 kHz: the same speech is found
+    x, rate = read_wav(SILERO_DIR / "test_first_20s.wav")
+    from scipy.signal import resample_poly
+
+    at16 = [(s.start, s.end) for s in vad.predict_audio(x[:5 * rate], rate)]
+    at44 = [(s.start, s.end) for s in vad.predict_audio(resample_poly(x[:5 * rate], 441, 160), 44100)]
+    assert len(at44) == len(at16) > 0
+    assert all(abs(p - q) <= 0.07 for u, v in zip(at16, at44, strict=True) for p, q in zip(u, v, strict=True))
+
+
+def test_silero_vad_errors_are_one_line_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BadPredictorError, match=r"vad_model='.*missing.onnx' is not a file; pass the path of "
+                                                r"silero-vad's silero_vad.onnx"):
+        get_predictor("vad", vad_model=str(tmp_path / "missing.onnx"))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(BadPredictorError, match="is not an ONNX model onnxruntime can load"):
+        get_predictor("vad", vad_model=str(junk))
+    with pytest.raises(BadPredictorError, match=r"vad with vad_model does not take \['hangover_s'\]"):
+        get_predictor("vad", vad_model=str(SILERO), hangover_s="0.2")
+    with pytest.raises(BadPredictorError, match=r"threshold must be in \(0.15, 1\)"):
+        get_predictor("vad", vad_model=str(SILERO), threshold="0.1")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if onnxruntime were not installed
+    with pytest.raises(MissingExtraError, match=r"vad_model= needs onnxruntime .* pip install onnxruntime"):
+        get_predictor("vad", vad_model=str(SILERO))
+
+
+def test_silero_vad_rejects_an_onnx_model_that_is_not_silero(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    with pytest.raises(BadPredictorError, match=r"has inputs \['x'\]; expected silero-vad v5's"):
+        SileroVad(vad_model=path)

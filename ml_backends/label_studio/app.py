@@ -527,7 +527,9 @@ class MLBackendServer:
         try:
             with st.lock(ProjectState.TRAIN_LOCK):
                 tasks = self.training_tasks(pid, label_config)
-                fitted = self.backend.train(tasks, label_config)
+                policy = self.media_policy(pid, self.settings.media_timeout_s)
+                fitted = self.backend.train(tasks, label_config,
+                                            fetch=lambda ref: files.fetch_bytes(ref, policy=policy))
                 if fitted is None:
                     logger.info("project %s: %d annotated tasks teach nothing yet; model unchanged", pid, len(tasks))
                     self.metrics.trained("skipped")

@@ -73,8 +73,9 @@ class Backend(Protocol):
 
     name: str
 
-    def train(self, tasks: Sequence[TrainingTask], label_config: str) -> Any | None:
-        """A fitted model, or None when the tasks teach nothing (nothing to save)."""
+    def train(self, tasks: Sequence[TrainingTask], label_config: str, *,
+              fetch: Callable[[str], bytes] | None = None) -> Any | None:
+        """A fitted model, or None when the tasks teach nothing (nothing to save); ``fetch`` reads task files."""
 
     def dump(self, fitted: Any) -> SavedModel:
         """``fitted`` (from :meth:`train`) as data that cannot execute code when read back."""
@@ -217,7 +218,8 @@ class TextBackend:
         """See :meth:`TextModel.load`."""
         return TextModel.load(saved)
 
-    def train(self, tasks: Sequence[TrainingTask], label_config: str) -> TextModel | None:
+    def train(self, tasks: Sequence[TrainingTask], label_config: str, *,
+              fetch: Callable[[str], bytes] | None = None) -> TextModel | None:
         """Fit one model per target control on the tasks that annotate it; None if none has data."""
         model = TextModel()
         for t in text_targets(label_config):
@@ -437,9 +439,15 @@ class ImageBackend:
 
     A predictor label fills the config label of the same name; when the control has a
     single label, every region gets it. A keypoint takes its keypoint name as label when
-    the control has that name. Not trainable: ``train`` returns None and the version
-    stays ``<name>-v0``. The task score is the least confident region's score (0.0 when
+    the control has that name. The task score is the least confident region's score (0.0 when
     nothing is found: look at that image first).
+
+    Online training: on Train, a per-label logistic re-scorer
+    (:mod:`accord.ml_backends.rescorer`) is fitted on the predictor's boxes of the annotated
+    tasks against the annotated ``RectangleLabels`` boxes, saved as ``<name>-v<n>``, and applied
+    to later predictions: every region is re-scored from its box's score, size and aspect, and
+    regions under ``rescore_threshold`` are dropped. Before any training the version is
+    ``<name>-v0`` and the predictor's own scores are served.
 
     Interactive mode: when the request carries a ``context`` (a rectangle or keypoints drawn
     with a smart tool), the config has a ``BrushLabels``/``Brush`` over the image and the
@@ -451,32 +459,93 @@ class ImageBackend:
         predictor: The model (default: the ``contours`` baseline with boxes, polygons
             and extent keypoints).
         name: The model family name (the ``model_version`` prefix).
+        rescore_threshold: Re-scored probability under which a region is dropped, in (0, 1).
+        rescore_iou: Least IoU for a predicted box to count as kept by an annotator, in (0, 1].
     """
 
-    def __init__(self, predictor: Any = None, *, name: str = "image") -> None:
+    def __init__(self, predictor: Any = None, *, name: str = "image", rescore_threshold: float = 0.5,
+                 rescore_iou: float = 0.5) -> None:
         from accord.ml_backends.predictors import get_predictor
 
+        if not 0.0 < rescore_threshold < 1.0 or not 0.0 < rescore_iou <= 1.0:
+            raise AccordError(f"rescore_threshold must be in (0, 1) and rescore_iou in (0, 1], got "
+                              f"{rescore_threshold!r} and {rescore_iou!r}")
         self.predictor = predictor if predictor is not None else get_predictor("contours",
                                                                                kinds="box,polygon,keypoints")
         self.name = name
+        self.rescore_threshold = float(rescore_threshold)
+        self.rescore_iou = float(rescore_iou)
 
-    def train(self, tasks: Sequence[TrainingTask], label_config: str) -> None:
-        """Nothing to learn: the predictor is fixed."""
-        return None
+    def train(self, tasks: Sequence[TrainingTask], label_config: str, *,
+              fetch: Callable[[str], bytes] | None = None) -> Any | None:
+        """A :class:`~accord.ml_backends.rescorer.BoxRescorer` fitted on the annotated tasks' boxes.
+
+        For each task with an annotation of a ``RectangleLabels``/``Rectangle`` over an image
+        (an annotation with no box counts: every predicted box is then a false positive), the
+        image is fetched and the predictor run; its boxes are matched to the annotated ones
+        (label-aware, IoU >= ``rescore_iou``) and the re-scorer learns which it keeps. None
+        when no task teaches anything (no box control, no annotated task, a predictor without
+        boxes, or no ``fetch``): the version stays unchanged.
+        """
+        from accord.ml_backends.driver import validate_predictions
+        from accord.ml_backends.rescorer import fit_rescorer, label_examples
+        from accord.plugins.label_studio.convert import ls_box_to_pixels
+
+        if fetch is None or not any(i.kind == "box" for i in self.predictor.labels):
+            return None
+        cfg, keys = _parsed(label_config)
+        controls = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") in ("rectanglelabels",
+                                                                                           "rectangle")
+                    and cfg.objects.get((ls.to_name or "").split(",")[0]) == "image"]
+        labels = tuple(self.predictor.labels)
+        rows = []
+        for ls in controls:
+            to_name = (ls.to_name or "").split(",")[0]
+            label_of = {i.name: found for i in labels if i.kind == "box"
+                        and (found := _pick_label([i.name], ls.labels)) is not None}
+            for task in tasks:
+                ref = task.data.get(keys.get(to_name, ""))
+                mine = [r for r in task.result if r.get("from_name") == ls.name]
+                if not isinstance(ref, str) or (task.result and not mine):
+                    continue  # no image, or annotated on other controls only: says nothing about this one
+                img = decode_image(fetch(ref))
+                h, w = int(img.shape[0]), int(img.shape[1])
+                reference = []
+                for r in mine:
+                    v = r.get("value") or {}
+                    try:
+                        x, y, bw, bh, _ = ls_box_to_pixels(float(v["x"]), float(v["y"]), float(v["width"]),
+                                                           float(v["height"]), float(v.get("rotation") or 0.0), w, h)
+                        name = str((v.get("rectanglelabels") or [""])[0]) if ls.labels else ""
+                    except (KeyError, TypeError, ValueError):
+                        continue
+                    reference.append((name or (ls.labels[0] if ls.labels else ""), x, y, x + bw, y + bh))
+                preds = validate_predictions(self.predictor.predict(img), labels=labels, width=w, height=h,
+                                             predictor=self.name, task=task.task_id)
+                rows += label_examples(preds, reference, w, h, iou_threshold=self.rescore_iou, label_of=label_of)
+        return fit_rescorer(rows, threshold=self.rescore_threshold, iou_threshold=self.rescore_iou)
 
     def dump(self, fitted: Any) -> SavedModel:
-        """Nothing to save (``train`` never returns a model)."""
-        return SavedModel()
+        """The re-scorer (:meth:`~accord.ml_backends.rescorer.BoxRescorer.to_saved`): a JSON header and arrays."""
+        from accord.ml_backends.rescorer import BoxRescorer
 
-    def load(self, saved: SavedModel) -> None:
-        """Nothing to load: the predictor is fixed."""
-        return None
+        if not isinstance(fitted, BoxRescorer):
+            raise AccordError(f"the image backend saves BoxRescorer objects, got {type(fitted).__name__}")
+        meta, arrays = fitted.to_saved()
+        return SavedModel(meta=meta, arrays=arrays)
+
+    def load(self, saved: SavedModel) -> Any:
+        """The re-scorer :meth:`dump` saved, every field checked (AccordError, one line, when damaged)."""
+        from accord.ml_backends.rescorer import BoxRescorer
+
+        return BoxRescorer.from_saved(saved.meta, saved.arrays)
 
     def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
                 context: Mapping[str, Any] | None = None,
                 fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
-        """Regions in Label Studio percent, per task."""
+        """Regions in Label Studio percent, per task (re-scored when ``fitted`` is a trained re-scorer)."""
         from accord.ml_backends.driver import validate_predictions
+        from accord.ml_backends.rescorer import BoxRescorer
         from accord.plugins.label_studio.convert import to_label_studio_prediction
 
         cfg, keys = _parsed(label_config)
@@ -510,9 +579,12 @@ class ImageBackend:
                     img = decode_image(fetch(ref))
                     # the driver checks the output against the predictor's spec (BadPredictionError, an
                     # AccordError: the server answers its message as a 422 JSON error)
-                    by_image[ref] = [img, validate_predictions(
-                        self.predictor.predict(img), labels=labels, width=int(img.shape[1]),
-                        height=int(img.shape[0]), predictor=self.name, task=item_id)]
+                    found = validate_predictions(self.predictor.predict(img), labels=labels,
+                                                 width=int(img.shape[1]), height=int(img.shape[0]),
+                                                 predictor=self.name, task=item_id)
+                    if isinstance(fitted, BoxRescorer):
+                        found = fitted.rescore(found, int(img.shape[1]), int(img.shape[0]))
+                    by_image[ref] = [img, found]
                 img, preds = by_image[ref]
                 want = IMAGE_CONTROLS[ls.tool_type or ""]
                 records = [r for p in preds if p.kind == want
@@ -661,7 +733,8 @@ class _FixedModel:
 
     name: str
 
-    def train(self, tasks: Sequence[TrainingTask], label_config: str) -> None:
+    def train(self, tasks: Sequence[TrainingTask], label_config: str, *,
+              fetch: Callable[[str], bytes] | None = None) -> None:
         """Nothing to learn: the predictor is fixed."""
         return None
 
@@ -841,9 +914,104 @@ class EventBackend(_FixedModel):
         return out
 
 
+class TrackBackend(_FixedModel):
+    """``VideoRectangle`` over ``Video`` from a track predictor (``video-tracks``).
+
+    The task's video is decoded with OpenCV
+    (:func:`accord.ml_backends.predictor_events.read_video_frames`, grey frames, the longer side
+    shrunk to 320 px; coordinates are written in percent, so the shrinking does not move them);
+    each track becomes one ``videorectangle`` result
+    (:func:`accord.ml_backends.tracking.tracks_to_label_studio`): a ``sequence`` of keyframes
+    with ``frame`` (1-based, counted at the ``Video`` tag's ``framerate``, Label Studio's default
+    24 when the tag sets none, so a box lands at the same time in the player whatever the file's
+    own rate), ``enabled`` (false from an ``outside`` frame on), ``x``/``y``/``width``/``height``
+    in percent and ``time`` in seconds; ``framesCount`` and ``duration`` describe the video at the
+    tag's rate. Track labels fill the labels of the ``Labels`` over the same video by
+    :func:`map_labels`. A region's score is its track's, the task's the least confident track's.
+    """
+
+    def __init__(self, predictor: Any, *, name: str = "video-tracks") -> None:
+        self.predictor = predictor
+        self.name = name
+
+    def predict(self, fitted: Any | None, tasks: Sequence[Mapping[str, Any]], label_config: str, *,
+                context: Mapping[str, Any] | None = None,
+                fetch: Callable[[str], bytes] | None = None) -> list[tuple[list[dict[str, Any]], float] | None]:
+        """Tracks per task, in Label Studio's ``videorectangle`` result shape."""
+        from accord.ml_backends.predictor_events import read_video_frames
+        from accord.ml_backends.tracking import tracks_to_label_studio
+
+        cfg, keys = _parsed(label_config)
+        controls = [ls for ls in cfg.schema.label_sets.values() if (ls.tool_type or "") == "videorectangle"
+                    and cfg.objects.get((ls.to_name or "").split(",")[0]) == "video"]
+        out: list[tuple[list[dict[str, Any]], float] | None] = [None] * len(tasks)
+        if not controls:
+            return out
+        if fetch is None:
+            raise AccordError("the track backend needs a file fetcher; it is given by the server")
+        rates = _video_framerates(label_config)
+        for i, task in enumerate(tasks):
+            item_id = str(task.get("id", i))
+            regions: list[dict[str, Any]] = []
+            cache: dict[str, Any] = {}
+            for ls in controls:
+                to_name = (ls.to_name or "").split(",")[0]
+                ref = (task.get("data") or {}).get(keys.get(to_name, ""))
+                if not isinstance(ref, str):
+                    continue
+                if ref not in cache:
+                    frames, fps = read_video_frames(fetch(ref))
+                    cache[ref] = (frames, fps, self.predictor.predict_tracks(frames))
+                frames, fps, found = cache[ref]
+                rate = rates.get(to_name, LS_DEFAULT_FRAMERATE)
+                scale = rate / fps if fps and fps > 0 else 1.0
+                mapping = map_labels(list(dict.fromkeys(t.label for t, _ in found)), tuple(ls.labels))
+                h, w = int(frames[0].shape[0]), int(frames[0].shape[1])
+                n_ls = max(1, round(len(frames) * scale))
+                for track, score in found:
+                    if track.label not in mapping:
+                        continue
+                    moved = _track_at_rate(track, scale, mapping[track.label])
+                    res = tracks_to_label_studio([moved], width=w, height=h, fps=rate, model_version=self.name,
+                                                 from_name=ls.name, to_name=to_name, score=score)["result"]
+                    for r in res:
+                        r["score"] = score
+                        r["value"]["framesCount"] = n_ls
+                        r["value"]["duration"] = n_ls / rate
+                    regions += res
+            for k, r in enumerate(regions):
+                r["id"] = f"{item_id}-{k}"
+            out[i] = (regions, min((float(r["score"]) for r in regions), default=0.0))
+        return out
+
+
+def _track_at_rate(track: Any, scale: float, label: str) -> Any:
+    """``track`` with its 0-based source frames counted at ``scale`` times the file's rate (the first of
+    frames that land on one number kept) and relabelled."""
+    frames, seen = [], set()
+    for f in track.frames:
+        t = round(f.frame * scale)
+        if t not in seen:
+            seen.add(t)
+            frames.append(dataclasses.replace(f, frame=t))
+    return dataclasses.replace(track, label=label, frames=tuple(frames))
+
+
 #: A predictor's modality -> the backend that serves it in Label Studio (3D has no Label Studio tag).
 MODALITY_BACKENDS: Mapping[str, Callable[..., Backend]] = {
-    "image": ImageBackend, "audio": AudioBackend, "events": EventBackend}
+    "image": ImageBackend, "audio": AudioBackend, "events": EventBackend, "tracks": TrackBackend}
+
+
+def _rescore_params(params: dict[str, Any]) -> dict[str, float]:
+    """``rescore_threshold``/``rescore_iou`` taken out of ``params`` (the image backend's own), as floats."""
+    out: dict[str, float] = {}
+    for k in ("rescore_threshold", "rescore_iou"):
+        if k in params:
+            try:
+                out[k] = float(params.pop(k))
+            except (TypeError, ValueError):
+                raise AccordError(f"{k} must be a number in (0, 1), got {params.get(k)!r}") from None
+    return out
 
 
 def _predictor_backend(name: str) -> Callable[..., Backend]:
@@ -851,13 +1019,17 @@ def _predictor_backend(name: str) -> Callable[..., Backend]:
         from accord.ml_backends.predictor_spec import modality_of
         from accord.ml_backends.predictors import get_predictor
 
+        own = _rescore_params(params)
         predictor = get_predictor(name, **params)
         modality = modality_of(predictor)
         maker = MODALITY_BACKENDS.get(modality)
         if maker is None:
             raise AccordError(f"model {name!r} reads {modality} data, which Label Studio has no tag for; use it "
                               "through the CVAT function (accord.ml_backends.cvat_function)")
-        return maker(predictor, name=name)
+        if own and maker is not ImageBackend:
+            raise AccordError(f"model {name!r} is not an image detector; rescore_threshold and rescore_iou are "
+                              "for image backends only")
+        return maker(predictor, name=name, **own)
 
     return factory
 
@@ -866,9 +1038,12 @@ def _image_backend(**params: Any) -> Backend:
     from accord.ml_backends.predictors import get_predictor
 
     predictor = params.pop("predictor", None)
+    own = _rescore_params(params)
+    threshold, iou = own.get("rescore_threshold", 0.5), own.get("rescore_iou", 0.5)
     if predictor is None and not params:
-        return ImageBackend()
-    return ImageBackend(get_predictor(str(predictor or "contours"), **params), name="image")
+        return ImageBackend(rescore_threshold=threshold, rescore_iou=iou)
+    return ImageBackend(get_predictor(str(predictor or "contours"), **params), name="image",
+                        rescore_threshold=threshold, rescore_iou=iou)
 
 
 def _text_backend(**params: Any) -> Backend:
