@@ -71,6 +71,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     help="set jobs with issues to this state")
     r.set_defaults(func=run_report)
 
+    a = csub.add_parser(
+        "annotate", help="pre-annotate a CVAT task with a predictor (images, masks, tracks, cuboids, tags)",
+        description=("Run a registered predictor on a CVAT task's frames and upload its output, checked against "
+                     "the predictor's spec: image predictors (contours, onnx, box-masks, ...) as shapes through "
+                     "cvat-sdk's auto-annotation, video-tracks as box tracks with keyframes and 'outside', "
+                     "pointcloud-cuboids as cuboids of a 3D task, video-events as frame tags. Labels map by name "
+                     "to the task's labels."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a.add_argument("--url", required=True, help="CVAT server URL, e.g. https://app.cvat.ai")
+    a.add_argument("--token", default=None, help="Personal Access Token; else $CVAT_ACCESS_TOKEN")
+    a.add_argument("--user", default=None, help="user name (with --password)")
+    a.add_argument("--password", default=None, help="password; else $CVAT_PASSWORD")
+    a.add_argument("--task", type=positive_int_arg, required=True, help="task id")
+    a.add_argument("--model", required=True, metavar="NAME",
+                   help="registered predictor: contours, onnx, box-masks, video-tracks, pointcloud-cuboids, ...")
+    a.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a predictor parameter (repeatable), e.g. --param detector=contours")
+    a.add_argument("--conf-threshold", type=float, default=None, help="drop predictions scored below this")
+    a.add_argument("--clear-existing", action="store_true", help="replace the task's annotations instead of adding")
+    a.add_argument("--allow-unmatched-labels", action="store_true",
+                   help="skip predictor labels the task lacks instead of failing")
+    a.set_defaults(func=run_annotate)
+
     def usage(_args: argparse.Namespace) -> int:
         p.print_help()
         return 2
@@ -81,6 +104,65 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _usage(msg: str) -> int:
     sys.stderr.write(f"accord cvat report: error: {msg}\n")
     return 2
+
+
+def _login(args: argparse.Namespace) -> tuple[str | None, str | None] | None:
+    token = args.token or (None if args.user else os.environ.get("CVAT_ACCESS_TOKEN"))
+    password = args.password or os.environ.get("CVAT_PASSWORD")
+    if token is None and (args.user is None or password is None):
+        return None
+    return token, password
+
+
+def run_annotate(args: argparse.Namespace) -> int:
+    """``accord cvat annotate``: a predictor's output uploaded to a task, by the predictor's modality."""
+    from cvat_sdk.api_client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    import accord.ml_backends.cvat_function as fn
+    from accord.ml_backends.predictor_registry import get_predictor
+    from accord.ml_backends.predictor_spec import modality_of
+    from accord.plugins.cvat.client import connect
+
+    from .cmd_preannotate import _params
+
+    login = _login(args)
+    if login is None:
+        return _usage("log in with --token PAT (or $CVAT_ACCESS_TOKEN), or --user and --password")
+    token, password = login
+    params = _params(args.param)
+    modality = modality_of(get_predictor(args.model, **params))  # a bad name or parameter fails here
+    common = {"clear_existing": args.clear_existing, "allow_unmatched_labels": args.allow_unmatched_labels}
+    try:
+        client = connect(args.url, token=token, user=None if token else args.user,
+                         password=None if token else password)
+        if modality == "tracks":
+            n = fn.annotate_video_task(client, args.task, model=args.model, conf_threshold=args.conf_threshold,
+                                       **common, **params)
+            what = "tracks"
+        elif modality == "pointcloud":
+            n = fn.annotate_point_cloud_task(client, args.task, model=args.model,
+                                             conf_threshold=args.conf_threshold, **common, **params)
+            what = "cuboids"
+        elif modality == "events":
+            n = fn.annotate_events_task(client, args.task, model=args.model, **common, **params)
+            what = "frame tags"
+        elif modality == "image":
+            from cvat_sdk.auto_annotation import annotate_task
+
+            annotate_task(client, args.task, fn.create(model=args.model, **params), conf_threshold=args.conf_threshold,
+                          clear_existing=args.clear_existing, allow_unmatched_labels=args.allow_unmatched_labels)
+            n, what = -1, "shapes"
+        else:
+            return _usage(f"model {args.model!r} reads {modality} data, which CVAT has no task for")
+    except ApiException as e:
+        return _usage(f"CVAT at {args.url} answered {e.status} {e.reason} for task {args.task}; check the id and "
+                      "that your token or login may edit it")
+    except HTTPError as e:
+        return _usage(f"cannot reach CVAT at {args.url}: {e}; check --url")
+    done = f"{n} {what}" if n >= 0 else what
+    sys.stdout.write(f"task {args.task}: {done} by {args.model} uploaded\n")
+    return 0
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -87,7 +87,8 @@ class PredictorFunction:
         self.name = name or type(predictor).__name__
         modality = modality_of(predictor)
         if modality != "image":
-            helper = {"pointcloud": "annotate_point_cloud_task", "events": "annotate_events_task"}.get(modality)
+            helper = {"pointcloud": "annotate_point_cloud_task", "events": "annotate_events_task",
+                      "tracks": "annotate_video_task"}.get(modality)
             raise BadPredictorError(f"model {self.name!r} reads {modality} data, not images; "
                                     + (f"use accord.ml_backends.cvat_function.{helper}(client, task_id, "
                                        f"model={self.name!r})" if helper else "CVAT has no task for it"))
@@ -207,15 +208,17 @@ def _label_ids(client: Any, task_id: int, wanted: Sequence[str], allow_unmatched
     return {w: ids[w] for w in wanted if w in ids}
 
 
-def _upload(client: Any, task_id: int, shapes: list[Any], tags: list[Any], clear_existing: bool) -> None:
+def _upload(client: Any, task_id: int, shapes: list[Any], tags: list[Any], clear_existing: bool,
+            tracks: list[Any] | None = None) -> None:
     import cvat_sdk.models as models
 
+    more = {"tracks": tracks} if tracks else {}
     if clear_existing:
         client.tasks.api.update_annotations(task_id, labeled_data_request=models.LabeledDataRequest(
-            tags=tags, shapes=shapes))
+            tags=tags, shapes=shapes, **more))
     else:
         client.tasks.api.partial_update_annotations("create", task_id, patched_labeled_data_request=(
-            models.PatchedLabeledDataRequest(tags=tags, shapes=shapes)))
+            models.PatchedLabeledDataRequest(tags=tags, shapes=shapes, **more)))
 
 
 def annotate_point_cloud_task(client: Any, task_id: int, *, model: str = "pointcloud-cuboids",
@@ -282,5 +285,46 @@ def annotate_events_task(client: Any, task_id: int, *, model: str = "video-event
     return len(tags)
 
 
-__all__: Sequence[str] = ("PredictorFunction", "annotate_events_task", "annotate_point_cloud_task", "create",
-                          "detect", "spec")
+def annotate_video_task(client: Any, task_id: int, *, model: str = "video-tracks", conf_threshold: float | None = None,
+                        clear_existing: bool = False, allow_unmatched_labels: bool = False, **params: Any) -> int:
+    """Pre-annotate a CVAT video (or image-sequence) task with box tracks; returns how many were uploaded.
+
+    Every frame goes through the tracker's image detector (each frame's output checked by the
+    driver), the boxes are linked over time (Kalman + ByteTrack matching,
+    :class:`accord.ml_backends.predictor_tracks.VideoTracker`), and each confirmed track is
+    uploaded as a CVAT ``rectangle`` track (source ``auto``): a keyframe per tracked frame, and an
+    ``outside`` keyframe where the object leaves (or a gap is longer than ``interpolate_gap``),
+    which is how CVAT ends a track. ``conf_threshold`` drops tracks with a lower mean score.
+
+    Raises:
+        BadPredictorError: the model is not a track predictor, a detection breaks the detector's
+            spec, or the task lacks one of its labels.
+        AccordError: a frame is not an image.
+    """
+    import cvat_sdk.models as models
+
+    from .label_studio.backends import decode_image
+
+    predictor = get_predictor(model, **params)
+    if modality_of(predictor) != "tracks":
+        raise BadPredictorError(f"model {model!r} is not a track predictor; use video-tracks (detector=NAME)")
+    labels = tuple(predictor.labels)
+    ids = _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
+    frames = [decode_image(b) for b in _task_frames(client, task_id)]
+    tracks = []
+    for track, score in predictor.predict_tracks(frames):
+        if track.label not in ids or (conf_threshold is not None and score < conf_threshold):
+            continue
+        shapes = [models.TrackedShapeRequest(type="rectangle", frame=int(f.frame), outside=bool(f.outside),
+                                             keyframe=True, occluded=False, z_order=0, rotation=0.0, attributes=[],
+                                             points=[float(f.x), float(f.y), float(f.x + f.width),
+                                                     float(f.y + f.height)])
+                  for f in track.frames]
+        tracks.append(models.LabeledTrackRequest(frame=int(track.frames[0].frame), label_id=ids[track.label],
+                                                 group=0, source="auto", shapes=shapes, attributes=[]))
+    _upload(client, task_id, [], [], clear_existing, tracks)
+    return len(tracks)
+
+
+__all__: Sequence[str] = ("PredictorFunction", "annotate_events_task", "annotate_point_cloud_task",
+                          "annotate_video_task", "create", "detect", "spec")

@@ -43,7 +43,7 @@ LabelKind: TypeAlias = Literal["box", "polygon", "mask", "keypoints", "tag", "se
 LABEL_KINDS: tuple[str, ...] = get_args(LabelKind)
 """Every kind a :class:`LabelInfo` may declare: the image kinds, ``segment`` (audio, events) and ``cuboid``."""
 
-Modality: TypeAlias = Literal["image", "audio", "pointcloud", "events"]
+Modality: TypeAlias = Literal["image", "audio", "pointcloud", "events", "tracks"]
 MODALITIES: tuple[str, ...] = get_args(Modality)
 """What a predictor reads (its ``modality`` attribute; ``image`` when it has none)."""
 

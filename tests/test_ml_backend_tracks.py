@@ -125,3 +125,89 @@ def test_video_tracks_parameters_and_errors() -> None:
         get_predictor("video-tracks", detector="video-tracks")
     with pytest.raises(AccordError, match="needs a file fetcher"):
         make_backend("video-tracks").predict(None, [{"id": 1, "data": {"video": "x"}}], CONFIG)
+
+
+def _video_server() -> Any:
+    import io
+
+    from cvat_server import Server, _label
+    from PIL import Image
+
+    srv = Server().start()
+    srv.state.add_task(7, name="video", frames=[(f"{k:03d}.png", W, H) for k in range(N_FRAMES)],
+                       labels=[_label(71, "object", "rectangle"), _label(72, "other", "tag")],
+                       mode="interpolation")
+    blobs = []
+    for im in frames():
+        buf = io.BytesIO()
+        Image.fromarray(im[..., ::-1]).save(buf, format="PNG")
+        blobs.append(buf.getvalue())
+    srv.state.images[7] = blobs
+    srv.state.add_job(70, task_id=7, start=0, stop=N_FRAMES - 1, assignee="alice")
+    return srv
+
+
+def _check_cvat_tracks(up: dict[str, Any]) -> None:
+    assert len(up["tracks"]) == 2
+    assert up["shapes"] == []
+    for tr in up["tracks"]:
+        assert tr["label_id"] == 71
+        assert tr["source"] == "auto"
+        visible = [s for s in tr["shapes"] if not s["outside"]]
+        assert [s["frame"] for s in visible] == list(range(tr["frame"], N_FRAMES))
+        assert all(s["type"] == "rectangle" and s["keyframe"] for s in tr["shapes"])
+        first = visible[0]["points"]
+        label = min(TRUTH, key=lambda lab: abs(truth_box(lab, visible[0]["frame"])[0] - first[0]))
+        for s in visible:
+            x, y, w, h = truth_box(label, s["frame"])
+            assert s["points"] == pytest.approx([x, y, x + w, y + h], abs=2.0)
+
+
+def test_cvat_box_tracks_through_the_test_server() -> None:
+    """The same video as a CVAT task's frames: one ``rectangle`` track per block, a keyframe per
+    frame within 2 px of the true box, and an ``outside`` keyframe only past the last frame."""
+    from cvat_sdk import make_client
+
+    import accord.ml_backends.cvat_function as fn
+
+    srv = _video_server()
+    try:
+        client = make_client(srv.url, access_token="pat-123")
+        assert fn.annotate_video_task(client, 7) == 2
+        _check_cvat_tracks(srv.state.task_annotations[7])
+        with pytest.raises(BadPredictorError, match=r"is not a track predictor; use video-tracks"):
+            fn.annotate_video_task(client, 7, model="contours")
+        with pytest.raises(BadPredictorError, match=r"reads tracks data, not images; use .*annotate_video_task"):
+            fn.create(model="video-tracks")
+    finally:
+        srv.stop()
+
+
+def test_accord_cvat_annotate_cli_tracks_and_shapes() -> None:
+    """``accord cvat annotate`` picks the upload by the predictor: tracks for video-tracks, shapes
+    (cvat-sdk's auto-annotation) for an image detector; a bad model is one line, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    srv = _video_server()
+    env = {**os.environ, "CVAT_ACCESS_TOKEN": "pat-123"}
+    base = [sys.executable, "-m", "accord", "-q", "cvat", "annotate", "--url", srv.url, "--task", "7"]
+    try:
+        r = subprocess.run([*base, "--model", "video-tracks"], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "task 7: 2 tracks by video-tracks uploaded" in r.stdout
+        _check_cvat_tracks(srv.state.task_annotations[7])
+        r = subprocess.run([*base, "--model", "contours", "--param", "kinds=box", "--clear-existing"],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        up = srv.state.task_annotations[7]
+        assert len(up["shapes"]) == 2 * N_FRAMES  # two blocks on every frame
+        assert {s["type"] for s in up["shapes"]} == {"rectangle"}
+        bad = subprocess.run([*base, "--model", "no-such-model"], capture_output=True, text=True, env=env,
+                             timeout=120)
+        assert bad.returncode != 0
+        assert "Traceback" not in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    finally:
+        srv.stop()
