@@ -244,6 +244,36 @@ def ledger_decisions(args: argparse.Namespace) -> list[Any]:
     return found
 
 
+def review_section(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The review app's adjudication in the ledger (``accord review``): decision counts and each
+    first-pass reviewer's agreement with second passes and with experts, with Wilson 95 %
+    intervals; None when the ledger is off or holds no decision."""
+    if getattr(args, "ledger", None) is False:
+        return None
+    from .cmd_ledger import existing_ledger
+
+    ledger = existing_ledger(getattr(args, "db", None))
+    if ledger is None:
+        return None
+    from accord.review.queue import decisions_by_key, reviewer_scores
+
+    with ledger:
+        by_key = decisions_by_key(ledger.decisions())
+    every = [d for ds in by_key.values() for d in ds]
+    if not every:
+        return None
+    return {
+        "n_decisions": len(every), "n_conflicts": len(by_key),
+        "n_second_passes": sum(d.second_pass for d in every),
+        "n_expert_decisions": sum(d.role.startswith("expert") and d.status != "escalated" for d in every),
+        "n_escalations": sum(d.status == "escalated" for d in every),
+        "n_ambiguous": sum(d.status == "ambiguous" for d in every),
+        "reviewers": reviewer_scores(by_key),
+        "note": "agreement of each first-pass reviewer's decision with the blind second pass and with the expert "
+                "on the same conflict (Wilson 95 % intervals)",
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from accord.core.qa.report import build_report, config_from_toml
 
@@ -300,6 +330,9 @@ def run(args: argparse.Namespace) -> int:
         from accord.cluster.report import note_skipped
 
         note_skipped(report, cluster_run)
+    review = review_section(args)
+    if review is not None:
+        report["review"] = review
     if args.trend:
         from .cmd_runs import report_trend
 

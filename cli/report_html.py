@@ -694,7 +694,32 @@ def _model_vs_human_section(r: Mapping[str, Any]) -> str:
 
 
 OPTIONAL_SECTIONS = (("attributes", "Attribute agreement"), ("tracks", "Tracks"), ("cvat", "CVAT"),
-                     ("trend", "Trend across runs"), ("model_vs_human", "Model vs human"))
+                     ("trend", "Trend across runs"), ("model_vs_human", "Model vs human"),
+                     ("review", "Review (adjudication)"))
+
+
+def _review_section(r: Mapping[str, Any]) -> str:
+    """Adjudication in the review app: decision counts and each reviewer's agreement with second
+    passes and experts (Wilson 95 % intervals)."""
+    v = r.get("review") or {}
+    parts = [f"<p>{_num(v.get('n_decisions'))} decisions on {_num(v.get('n_conflicts'))} conflicts: "
+             f"{_num(v.get('n_second_passes'))} second passes, {_num(v.get('n_expert_decisions'))} expert "
+             f"decisions, {_num(v.get('n_escalations'))} escalations, {_num(v.get('n_ambiguous'))} marked "
+             "ambiguous.</p>"]
+
+    def cell(c: Mapping[str, Any] | None) -> str:
+        if not c or not c.get("n"):
+            return "-"
+        return f"{_num(c.get('estimate'))} [{_num(c.get('low'))}, {_num(c.get('high'))}] ({c['agreements']}/{c['n']})"
+
+    rows = [(who, _Raw(escape(cell(sc.get("second_pass")))), _Raw(escape(cell(sc.get("expert")))))
+            for who, sc in sorted((v.get("reviewers") or {}).items())]
+    if rows:
+        parts.append(_table(["first-pass reviewer", "agrees with second pass [95% CI] (k/n)",
+                             "agrees with expert [95% CI] (k/n)"], rows))
+    else:
+        parts.append("<p class='muted'>No second pass or expert decision yet: reviewer agreement needs one.</p>")
+    return "".join(parts)
 
 
 def _trend_section(r: Mapping[str, Any]) -> str:
@@ -713,7 +738,7 @@ RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "conflicts": _conflicts, "sampling": _sampling, "bias": _bias,
     "checks": _checks, "cost": _cost,
     "attributes": _attributes_section, "tracks": _tracks_section, "cvat": _cvat_section,
-    "trend": _trend_section, "model_vs_human": _model_vs_human_section,
+    "trend": _trend_section, "model_vs_human": _model_vs_human_section, "review": _review_section,
 }
 
 
