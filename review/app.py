@@ -4,7 +4,15 @@ Every route checks the signed-in user's role server-side (read from the users ta
 request); every POST form carries the session's CSRF token (missing or wrong: 403); every action
 is a ledger decision (who, role, when). Errors reach the client as one line, never a traceback.
 Conflicts are addressed by their number in the report's queue (``/c/{n}``, an integer), so no
-path is ever built from a request; static files come from the package folder only.
+path is ever built from a request; static files come from the package folder only. Item images
+(``/media/{n}``) are looked up from the conflict's item in the report and read or fetched by
+:mod:`.media` (a confined folder, or the one configured Label Studio host).
+
+Edits (``choice=edit``) start from one annotator's version: per region keep or drop, a new class
+(one of the label set's classes the report knows), a moved start / end for spans (characters) and
+segments (seconds); every field is validated by :func:`.queue.apply_edit` (400 with one line
+otherwise). ``POST /api/preview/{n}`` draws the edited version with :mod:`.render` before it is
+applied.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -32,6 +40,7 @@ from accord.store.ledger import Ledger
 
 from . import render
 from .auth import ROLES, AuthError, Sessions, User, add_user, authenticate, csrf_ok, ensure_tables, list_users
+from .media import MediaSource
 from .queue import (
     SECOND,
     Conflict,
@@ -39,8 +48,10 @@ from .queue import (
     Policy,
     QueueError,
     Stage,
+    apply_edit,
     conflicts_of,
     decisions_by_key,
+    label_vocabulary,
     last_first_pass,
     load_report,
     may_act,
@@ -58,6 +69,7 @@ COOKIE = "accord_review"
 ACTIONS = ("accept", "consensus", "edit", "ambiguous", "escalate")
 CLASS_KINDS = ("classification", "multilabel")
 MAX_FIELD = 2000
+MAX_FORM_FIELDS = 4000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +81,7 @@ class Settings:
     secret: bytes
     seed: int = 0
     secure_cookie: bool = False
+    media: MediaSource = field(default_factory=MediaSource)
 
 
 def templates() -> Environment:
@@ -77,13 +90,33 @@ def templates() -> Environment:
     return env
 
 
-def render_conflict(c: Conflict, versions: dict[str, Any] | None = None, size_px: int = 320) -> Markup:
-    """Every version of a conflict drawn by ``review.render`` (its output escapes every data string)."""
+def render_conflict(c: Conflict, versions: dict[str, Any] | None = None, size_px: int = 320,
+                    image_href: str | None = None, colors: dict[str, str] | None = None) -> Markup:
+    """Every version of a conflict drawn by ``review.render`` (its output escapes every data string);
+    ``image_href`` is the app's URL of the item's image, drawn under the shapes."""
     it = c.item
     html = render.render_versions(versions if versions is not None else c.versions, kind=c.kind,
                                   width=it.get("width"), height=it.get("height"), text=it.get("text"),
-                                  duration=it.get("duration_s"), size_px=size_px)
+                                  duration=it.get("duration_s"), size_px=size_px, image_href=image_href,
+                                  colors=colors)
     return Markup(html)
+
+
+def describe_region(v: Any) -> str:
+    """One region of a version as a short line for the edit panel (kind, class, where)."""
+    if not isinstance(v, dict):
+        return repr(v)[:80]
+    kind, lab = v.get("kind"), v.get("label")
+    where = ""
+    if kind == "box":
+        where = f"({float(v['x']):.0f},{float(v['y']):.0f}) {float(v['width']):.0f}×{float(v['height']):.0f}"
+    elif kind == "span":
+        where = f"[{v.get('start')}:{v.get('end')}]" + (f" “{v['text']}”" if isinstance(v.get("text"), str) else "")
+    elif kind == "segment":
+        where = f"{float(v['start']):g}–{float(v['end']):g} {'frames' if v.get('unit') == 'frame' else 's'}"
+    elif kind in ("polygon", "polyline", "keypoints"):
+        where = f"{len(v.get('points') or [])} points"
+    return " ".join(x for x in (str(kind), str(lab) if lab is not None else "", where) if x)
 
 
 def describe(chosen: Any) -> str:
@@ -98,7 +131,9 @@ def describe(chosen: Any) -> str:
             return "ambiguous (" + ", ".join(f"{k} {v:.2f}" for k, v in soft.items()) + ")"
         src = chosen.get("from") or chosen.get("accept")
         if chosen.get("accept") == "edit":
-            return f"edited from {src}: {chosen.get('label')}"
+            if chosen.get("label"):
+                return f"edited from {src}: {chosen.get('label')}"
+            return f"edited from {src}: {len(chosen.get('values') or [])} region(s) kept"
         if chosen.get("accept") == "consensus":
             return f"consensus (version of {src})"
         return f"version of {src}"
@@ -112,6 +147,7 @@ class State:
         self.settings = settings
         self.report = load_report(settings.report_path)
         self.conflicts = conflicts_of(self.report)
+        self.labels = label_vocabulary(self.report, self.conflicts)
         self.sessions = Sessions(settings.secret)
         self.env = templates()
         db = Ledger.init(settings.db_url).db
@@ -212,6 +248,19 @@ Staff = Annotated[Ctx, Depends(need("reviewer", "expert", "admin"))]
 Admin = Annotated[Ctx, Depends(need("admin"))]
 Annotator = Annotated[Ctx, Depends(need("annotator"))]
 CSRF = [Depends(check_csrf)]
+async def form_fields(request: Request) -> dict[str, str]:
+    """The POSTed form's text fields (first value of each name), bounded in number and size."""
+    form = await request.form()
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    if len(items) > MAX_FORM_FIELDS:
+        raise HTTPException(400, f"the form has {len(items)} fields; at most {MAX_FORM_FIELDS} are read")
+    out: dict[str, str] = {}
+    for k, v in items:
+        out.setdefault(k[:100], _short(v, f"field {k[:40]!r}"))
+    return out
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
 Field = Annotated[str, Form()]
 OptField = Annotated[str, Form()]
 
@@ -330,12 +379,61 @@ def create_app(settings: Settings) -> FastAPI:
         history = [] if s == "second" else ds  # second passes are blind
         annotators = list(k.versions)
         return st.page("conflict.html", **base_ctx(
-            c, k=k, stage=s, drawing=render_conflict(k), annotators=annotators, history=history,
-            describe=describe, prev_n=prev_n, next_n=next_n, suggestion=describe(k.suggestion) if
-            k.suggestion is not None else None, class_kind=k.kind in CLASS_KINDS))
+            c, k=k, stage=s, drawing=render_conflict(k, image_href=image_href(k), colors=palette(k)),
+            annotators=annotators,
+            history=history, describe=describe, prev_n=prev_n, next_n=next_n, suggestion=describe(k.suggestion) if
+            k.suggestion is not None else None, class_kind=k.kind in CLASS_KINDS,
+            labels=sorted(st.labels.get(k.label_set, ())), describe_region=describe_region,
+            movable=("span", "segment")))
+
+    def palette(k: Conflict) -> dict[str, str]:
+        """One colour per class of the label set, so a relabelled region shows its new class's colour."""
+        return render.label_colors(st.labels.get(k.label_set, ()))
+
+    def image_href(k: Conflict) -> str | None:
+        """The app's URL of the item's image when a media source is configured and the item names one."""
+        if k.kind in render.IMAGE_KINDS and settings.media.configured and isinstance(k.item.get("image"), str):
+            return f"/media/{k.index}"
+        return None
+
+    @app.get("/media/{n}")
+    def media(n: int, c: Anyone) -> Response:
+        """The conflict's item image, looked up from the report (never from the request)."""
+        k = conflict(n)
+        if c.user.role == "annotator" and c.user.name not in k.versions:
+            raise HTTPException(403, "annotators see only the images of their own work")
+        got = settings.media.get(k.item.get("image")) if image_href(k) else None
+        if got is None:
+            raise HTTPException(404, f"no image reachable for conflict {n}; the page shows a placeholder canvas")
+        return Response(got[0], media_type=got[1], headers={
+            "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'",
+            "Cache-Control": "private, max-age=600"})
+
+    def open_for(c: Ctx, k: Conflict) -> tuple[list[Decision], Stage]:
+        ds = decisions(c.db).get((k.item_id, k.label_set), [])
+        s = stage_of(k, ds, read_policies(c.db), settings.seed)
+        if s == "resolved":
+            raise HTTPException(409, "this conflict is resolved already")
+        if not may_act(c.user.role, c.user.name, s, ds):
+            raise HTTPException(403, "this conflict waits for another reviewer or an expert")
+        return ds, s
+
+    @app.post("/api/preview/{n}", dependencies=CSRF)
+    def preview(n: int, c: Staff, form: FormFields) -> Response:
+        """The edit panel's result drawn as the page draws versions (or a one-line error, 400)."""
+        k = conflict(n)
+        open_for(c, k)
+        annotator = form.get("edit_from", "")
+        try:
+            values = apply_edit(k, annotator, form, st.labels.get(k.label_set, frozenset()),
+                                relabel_all=form.get("label", ""))
+        except QueueError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"n_regions": len(values), "html": str(render_conflict(
+            k, {f"edited (from {annotator})": values}, image_href=image_href(k), colors=palette(k)))})
 
     @app.post("/c/{n}/decide", dependencies=CSRF)
-    def decide(n: int, choice: Field, c: Staff, edit_from: OptField = "", label: OptField = "",
+    def decide(n: int, choice: Field, c: Staff, form: FormFields, edit_from: OptField = "", label: OptField = "",
                rationale: OptField = "", rule: OptField = "") -> Response:
         k = conflict(n)
         action, _, annotator = choice.partition(":")
@@ -346,13 +444,8 @@ def create_app(settings: Settings) -> FastAPI:
         rationale, rule = _short(rationale, "the rationale"), _short(rule, "the rule")
         label = _short(label, "the label")
         ledger = Ledger(c.db)
-        ds = decisions(c.db).get((k.item_id, k.label_set), [])
-        s = stage_of(k, ds, read_policies(c.db), settings.seed)
-        if s == "resolved":
-            raise HTTPException(409, "this conflict is resolved already")
-        if not may_act(c.user.role, c.user.name, s, ds):
-            raise HTTPException(403, "this conflict waits for another reviewer or an expert")
-        chosen = choose(k, action, annotator, label)
+        ds, s = open_for(c, k)
+        chosen = choose(k, action, annotator, label, form)
         role = (c.user.role + SECOND if s == "second" else
                 ("expert" if c.user.role == "expert" else f"expert ({c.user.role})") if s == "expert"
                 else c.user.role)
@@ -371,7 +464,7 @@ def create_app(settings: Settings) -> FastAPI:
         later = [i for i in order if i > n] or order
         return RedirectResponse(f"/c/{later[0]}" if later else "/queue", status_code=303)
 
-    def choose(k: Conflict, action: str, annotator: str, label: str) -> Any:
+    def choose(k: Conflict, action: str, annotator: str, label: str, form: dict[str, str]) -> Any:
         if action == "escalate":
             return {"status": "escalated", "why": "escalated by the reviewer"}
         if action == "ambiguous":
@@ -391,12 +484,20 @@ def create_app(settings: Settings) -> FastAPI:
             if k.kind in CLASS_KINDS and values and isinstance(values[0].get("label"), str):
                 return values[0]["label"]
             return {"accept": annotator, "values": values}
-        if not label:  # edit
-            raise HTTPException(400, "editing needs the new class in the label field")
+        known = st.labels.get(k.label_set, frozenset())
         if k.kind in CLASS_KINDS:
+            if label not in known:
+                raise HTTPException(400, f"class {label[:60]!r} is not a class of label set {k.label_set!r}; "
+                                         f"pick one of {', '.join(sorted(known))}")
             return label
-        return {"accept": "edit", "from": annotator, "label": label,
-                "values": [{**v, "label": label} if "label" in v else v for v in values]}
+        try:
+            edited = apply_edit(k, annotator, form, known, relabel_all=label)
+        except QueueError as e:
+            raise HTTPException(400, str(e)) from e
+        out: dict[str, Any] = {"accept": "edit", "from": annotator, "values": edited}
+        if label:
+            out["label"] = label
+        return out
 
     # ---------------------------------------------------------------- annotators
     @app.get("/mine", response_class=HTMLResponse)

@@ -11,7 +11,9 @@ A conflict's **stage** follows from its decisions (oldest first):
 
 Decision values (the ledger's ``chosen``): for a classification label set the chosen label as a
 string (so ``build_report(resolutions=...)`` lets it override consensus); otherwise
-``{"accept": annotator | "consensus", "values": [...]}``; ``{"status": "ambiguous", "soft": {label:
+``{"accept": annotator | "consensus", "values": [...]}``; an edit ``{"accept": "edit", "from":
+annotator, "values": [...]}`` (the kept regions, relabelled or moved; ``"label"`` too when every
+region got one class); ``{"status": "ambiguous", "soft": {label:
 share}}`` keeps a soft label; ``{"status": "escalated", "proposed": ...}`` waits for an expert.
 Second passes are recorded with role ``"<role>/second-pass"``.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -301,4 +304,114 @@ def reviewer_scores(by_key: Mapping[tuple[str, str], Sequence[Decision]]) -> dic
                          "low": None if not r.defined else round(r.low, 6),
                          "high": None if not r.defined else round(r.high, 6), "method": "wilson", "confidence": 0.95}
         out[who] = row
+    return out
+
+
+def label_vocabulary(report: Mapping[str, Any], conflicts: Iterable[Conflict]) -> dict[str, frozenset[str]]:
+    """Per label set, every class the report knows: its conflicts' labels and versions, the agreement's
+    per-label rows and the consensus' class priors (the report carries no schema; this is what it saw)."""
+    out: dict[str, set[str]] = {}
+    for k in conflicts:
+        s = out.setdefault(k.label_set, set())
+        s.update(k.labels)
+        s.update(lab for vs in k.versions.values() for v in vs if isinstance(lab := v.get("label"), str))
+    for ls, sec in (report.get("agreement") or {}).items():
+        if isinstance(sec, Mapping) and isinstance(sec.get("per_label"), Mapping):
+            out.setdefault(str(ls), set()).update(str(x) for x in sec["per_label"])
+    for ls, sec in (report.get("consensus") or {}).items():
+        if isinstance(sec, Mapping) and isinstance(sec.get("class_priors"), Mapping):
+            out.setdefault(str(ls), set()).update(str(x) for x in sec["class_priors"])
+    return {ls: frozenset(s) for ls, s in out.items()}
+
+
+#: Value kinds whose boundaries an edit may move: spans in characters, segments in seconds (or frames).
+MOVABLE = ("span", "segment")
+EDIT_FIELDS = ("keep", "label", "start", "end")
+MAX_LABEL = 200
+
+
+def _bound(k: Conflict, v: Mapping[str, Any], i: int, start: str, end: str) -> tuple[float, float]:
+    kind = v.get("kind")
+    s0, e0 = v.get("start"), v.get("end")
+    try:
+        s = (int(start) if kind == "span" else float(start)) if start else s0
+        e = (int(end) if kind == "span" else float(end)) if end else e0
+    except ValueError as err:
+        what = "whole characters" if kind == "span" else "numbers of seconds"
+        raise QueueError(f"region {i}: start and end must be {what}; got {start!r} / {end!r}") from err
+    if not isinstance(s, (int, float)) or not isinstance(e, (int, float)) or not (math.isfinite(s) and
+                                                                                    math.isfinite(e)):
+        raise QueueError(f"region {i}: start and end must be finite numbers; got {start!r} / {end!r}")
+    if kind == "span":
+        text = k.item.get("text")
+        limit: float | None = len(text) if isinstance(text, str) else None
+        unit = "characters"
+    else:
+        dur = k.item.get("duration_s")
+        limit = float(dur) if isinstance(dur, (int, float)) and v.get("unit", "s") == "s" else None
+        unit = "frames" if v.get("unit") == "frame" else "s"
+    if s < 0 or (limit is not None and e > limit):
+        top = f"{limit:g}" if limit is not None else "the end"
+        raise QueueError(f"region {i}: start and end must lie in 0..{top} {unit}; got {s:g}..{e:g}")
+    if not s < e:
+        raise QueueError(f"region {i}: start must be before end; got {s:g}..{e:g}")
+    return s, e
+
+
+def apply_edit(k: Conflict, annotator: str, form: Mapping[str, str], labels: frozenset[str], *,
+               relabel_all: str = "") -> list[dict[str, Any]]:
+    """An annotator's version of a conflict edited region by region, every field validated.
+
+    ``form`` holds the edit panel of annotator number ``a`` (their position in ``k.versions``):
+    ``e{a}-n`` the region count the page showed, and per region ``i`` ``e{a}-keep-{i}`` (present:
+    kept; absent: dropped), ``e{a}-label-{i}`` (a new class, from ``labels``), ``e{a}-start-{i}`` /
+    ``e{a}-end-{i}`` (spans: character offsets within the item text; segments: seconds within the
+    duration; start < end). ``relabel_all``, when given, is the new class of every kept region.
+    Without ``e{a}-n`` (an older form) every region is kept and relabelled with ``relabel_all``.
+
+    Raises:
+        QueueError: a one-line message naming the region and the field that does not fit.
+    """
+    if annotator not in k.versions:
+        raise QueueError(f"edit_from must be one of this conflict's annotators: {', '.join(k.versions)}")
+    for lab in (relabel_all, *(form[f] for f in form if "-label-" in f)):
+        if lab and (len(lab) > MAX_LABEL or lab.strip() not in labels):
+            raise QueueError(f"class {lab[:60]!r} is not a class of label set {k.label_set!r}; pick one of "
+                             f"{', '.join(sorted(labels)) or '(none seen in the report)'}")
+    values = [dict(v) for v in k.versions[annotator]]
+    pre = f"e{list(k.versions).index(annotator)}-"
+    if pre + "n" not in form:
+        if not relabel_all:
+            raise QueueError("editing needs the new class in the label field, or the edit panel's regions")
+        return [{**v, "label": relabel_all.strip()} if "label" in v else v for v in values]
+    if form[pre + "n"] != str(len(values)):
+        raise QueueError(f"the edit form shows {form[pre + 'n'][:10]!r} regions but {annotator}'s version has "
+                         f"{len(values)}; reload the page")
+    for name in form:
+        if not name.startswith(pre) or name == pre + "n":
+            continue
+        what, _, idx = name[len(pre):].rpartition("-")
+        if what not in EDIT_FIELDS or not idx.isdigit() or not int(idx) < len(values):
+            raise QueueError(f"edit field {name[:60]!r} names no region of {annotator}'s version (regions "
+                             f"0..{len(values) - 1}, fields {', '.join(EDIT_FIELDS)})")
+    out = []
+    for i, v in enumerate(values):
+        if pre + f"keep-{i}" not in form:
+            continue  # dropped
+        lab = (form.get(pre + f"label-{i}") or relabel_all).strip()
+        if lab:
+            if "label" not in v:
+                raise QueueError(f"region {i} of {annotator}'s version ({v.get('kind')}) has no class to change")
+            v["label"] = lab
+        start, end = (form.get(pre + f"{f}-{i}", "").strip() for f in ("start", "end"))
+        if start or end:
+            if v.get("kind") not in MOVABLE:
+                raise QueueError(f"region {i} is a {v.get('kind')}: only spans and segments have a start and end")
+            s, e = _bound(k, v, i, start, end)
+            if (s, e) != (v.get("start"), v.get("end")):
+                v["start"], v["end"] = s, e
+                text = k.item.get("text")
+                if v.get("kind") == "span" and isinstance(text, str) and "text" in v:
+                    v["text"] = text[int(s):int(e)]
+        out.append(v)
     return out

@@ -9,7 +9,9 @@ Per data type (the value ``kind`` of :mod:`accord.core.model`):
 * ``box`` (with ``rotation``, degrees clockwise about the centre), ``polygon``,
   ``polyline``, ``keypoints`` and ``mask`` are drawn as SVG on a canvas of the
   item's image size, in image pixels (the ``viewBox`` is the image), over a
-  labelled placeholder background (no image is fetched). Without a known size the
+  labelled placeholder background; this module fetches nothing, but given the URL of
+  the item's image (``image_href``, the review app's ``/media/N``) it draws an SVG
+  ``<image>`` between the placeholder and the shapes. Without a known size the
   canvas is the extent of the shapes, and the placeholder says so. When every
   version's shapes fit in a quarter of a known image, :func:`render_versions` adds
   one shared close-up (the same crop for every annotator) below the whole image. Masks are
@@ -326,7 +328,8 @@ def _shape(v: Mapping[str, Any], colors: Mapping[str, str]) -> str:
 
 def _image_svg(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str], *, width: float | None,
                height: float | None, size_px: int, placeholder: str,
-               canvas: tuple[float, float, float, float, bool] | None = None, note: str | None = None) -> str:
+               canvas: tuple[float, float, float, float, bool] | None = None, note: str | None = None,
+               image_href: str | None = None, image_size: tuple[float, float] | None = None) -> str:
     x0, y0, w, h, known = canvas or _canvas(values, width, height)
     scale = size_px / max(w, h)
     tw, th = max(1, round(w * scale)), max(1, round(h * scale))
@@ -338,6 +341,9 @@ def _image_svg(values: Sequence[Mapping[str, Any]], colors: Mapping[str, str], *
     body = [f'<rect class="rr-placeholder" x="{_n(x0)}" y="{_n(y0)}" width="{_n(w)}" height="{_n(h)}" '
             'fill="#eef0f3" stroke="#c9ced6" vector-effect="non-scaling-stroke"/>',
             f'<text class="rr-placeholder" {at} fill="#8a919b" font-size="{_n(11 / scale)}">{escape(note)}</text>']
+    if image_href and image_size:  # the real image over the placeholder (which shows if it cannot load)
+        body.append(f'<image class="rr-image" href="{escape(image_href)}" x="0" y="0" width="{_n(image_size[0])}" '
+                    f'height="{_n(image_size[1])}" preserveAspectRatio="none"/>')
     body.extend(_shape(v, colors) for v in values if v.get("kind") in IMAGE_KINDS)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="rr-thumb" width="{tw}" height="{th}" '
             f'viewBox="{_n(x0)} {_n(y0)} {_n(w)} {_n(h)}" style="{_FONT};background:#fff">'
@@ -673,7 +679,8 @@ def _detail(vals: Mapping[str, Sequence[Mapping[str, Any]]], canvas: tuple[float
 
 def render_versions(versions: Mapping[str, Iterable[Any]], *, kind: str | None = None,
                     width: float | None = None, height: float | None = None, text: str | None = None,
-                    duration: float | None = None, size_px: int = 180) -> str:
+                    duration: float | None = None, size_px: int = 180, image_href: str | None = None,
+                    colors: Mapping[str, str] | None = None) -> str:
     """Every annotator's version of one item side by side, with a label legend.
 
     Args:
@@ -681,6 +688,10 @@ def render_versions(versions: Mapping[str, Iterable[Any]], *, kind: str | None =
             empty list is "looked and found nothing".
         kind: The value kind (default: inferred from the records; image kinds win).
         width, height, text, duration, size_px: As for :func:`render_thumbnail`.
+        image_href: A URL of the item's image (image kinds with a known size): drawn as an SVG
+            ``<image>`` under the shapes, over the placeholder, which stays visible if it fails to load.
+        colors: Label -> CSS colour for the labels drawn (default :func:`label_colors` of these
+            versions); give the label set's palette so an edited version keeps the page's colours.
 
     Returns:
         A ``<div class="rr-versions">`` of one ``<figure>`` per annotator (id escaped),
@@ -688,7 +699,8 @@ def render_versions(versions: Mapping[str, Iterable[Any]], *, kind: str | None =
     """
     vals = {a: to_value_dicts(rs) for a, rs in versions.items()}
     k = kind or _dominant_kind(vals)
-    colors = label_colors(lab for vs in vals.values() for v in vs for lab in _labels_of(v))
+    used = label_colors(lab for vs in vals.values() for v in vs for lab in _labels_of(v))
+    colors = used if colors is None else {lab: colors.get(lab, c) for lab, c in used.items()}
     # one canvas for every version: the image, or the extent of all versions' shapes
     canvas = _canvas([v for vs in vals.values() for v in vs], width, height) if k in IMAGE_KINDS else None
     detail, detail_note = _detail(vals, canvas)
@@ -717,11 +729,12 @@ def render_versions(versions: Mapping[str, Iterable[Any]], *, kind: str | None =
         elif k == "cuboid":
             thumb = _cuboid_views(vs, colors, size_px, cuboid_extents)
         elif canvas is not None:
+            size = (canvas[2], canvas[3]) if canvas[4] and image_href else None
             thumb = _image_svg(vs, colors, width=width, height=height, size_px=size_px, placeholder="no image",
-                               canvas=canvas)
+                               canvas=canvas, image_href=image_href, image_size=size)
             if detail is not None:
                 thumb += _image_svg(vs, colors, width=None, height=None, size_px=size_px, placeholder="",
-                                    canvas=detail, note=detail_note)
+                                    canvas=detail, note=detail_note, image_href=image_href, image_size=size)
         else:
             thumb = render_thumbnail(k, vs, width=width, height=height, text=text, duration=duration,
                                      colors=colors, size_px=size_px)

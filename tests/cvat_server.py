@@ -4,7 +4,8 @@ CVAT's server cannot run here (no Docker, not in any registry), and cvat-sdk spe
 urllib3, so request mocking libraries do not intercept it. This server answers the
 endpoints cvat-sdk 2.80 calls (``/api/server/about``, auth, tasks, jobs, labels,
 annotations, data meta, data chunks for ``annotate_task``, issues, comments, job
-PATCH) with bodies built by the rules in ../shared/notes/cvat.md: every required
+PATCH, job annotations PATCH ``?action=create|update|delete``, issue PATCH) with bodies
+built by the rules in ../shared/notes/cvat.md: every required
 field of the SDK's generated models is present (TaskRead ``jobs`` and ``labels``
 summaries, JobRead ``issues`` and ``labels``, ``organization`` even as null), lists are
 paginated ``{"count", "next": null, "previous": null, "results"}``. The SDK parses
@@ -170,6 +171,14 @@ class FakeCvat:
             self.comments.append({"id": len(self.comments) + 1, "issue": iid, "owner": _user(1, "owner"),
                                   "message": body["message"], "created_date": _DATE, "updated_date": _DATE})
             return 201, self.issue_view(issue), {}
+        if len(parts) == 4 and parts[2] == "issues" and method == "PATCH":
+            issue = next((i for i in self.issues if str(i["id"]) == parts[3]), None)
+            if issue is None:
+                return 404, {"detail": "No Issue matches the given query."}, {}
+            for k in ("resolved", "assignee", "position"):  # IssueWriteSerializer: frame, job, message write-once
+                if k in body:
+                    issue[k] = body[k]
+            return 200, self.issue_view(issue), {}
         if p == "/api/comments" and method == "GET":
             cs = [c for c in self.comments if "issue_id" not in one or str(c["issue"]) == one["issue_id"]]
             return 200, self.page(cs), {}
@@ -212,9 +221,83 @@ class FakeCvat:
                     if k in body:
                         self.jobs[jid][k] = body[k]
                 return 200, self.jobs[jid], {}
+            if rest == ["annotations"] and method == "PATCH":
+                return self.patch_job_annotations(jid, one.get("action"), body)
             if rest == ["annotations"]:
                 return 200, self.annotations[jid], {}
         return 404, {"detail": f"fake CVAT has no route for {method} {path}"}, {}
+
+    def patch_job_annotations(self, jid: int, action: str | None, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """``PATCH /api/jobs/<id>/annotations?action=create|update|delete`` as CVAT's JobViewSet answers it.
+
+        CVAT (cvat/apps/engine/views.py, ``annotations``) refuses another action with a DRF
+        ValidationError (400, a JSON list), validates the body with LabeledDataSerializer
+        (serializers.py: ``source`` defaults to "manual", ``group`` to null, ``rotation`` in
+        [0, 360]), answers 400 with the error text when a label is unknown (an AttributeError in
+        dm.task), and 200 with the data it applied: new ids on create; on update/delete the
+        shapes/tags matched by id. Sub-shapes (skeleton elements) get ids of their own.
+        """
+        if action not in ("create", "update", "delete"):
+            return 400, ["Please specify a correct 'action' for the request"], {}
+        job = self.annotations[jid]
+        tid = self.jobs[jid]["task_id"]
+        known = {int(lab["id"]) for lab in self.labels[tid]}
+        known |= {int(s["id"]) for lab in self.labels[tid] for s in lab.get("sublabels") or ()}
+        kinds = ("tags", "shapes", "tracks")
+        for kind in kinds:
+            for a in body.get(kind) or ():
+                for x in [a, *(a.get("elements") or ())]:
+                    if int(x["label_id"]) not in known:
+                        return 400, f"label_id {x['label_id']} is not a label of job {jid}", {}
+                    if kind == "shapes" and not 0 <= float(x.get("rotation") or 0) <= 360:
+                        return 400, {"shapes": [{"rotation": ["Ensure this value is less than or equal to 360."]}]}, {}
+        out: dict[str, Any] = {"version": 0, "tags": [], "shapes": [], "tracks": []}
+        if action == "create":
+            for kind in kinds:
+                for a in body.get(kind) or ():
+                    stored = self.full(kind, a)
+                    job[kind].append(stored)
+                    out[kind].append(stored)
+            return 200, out, {}
+        for kind in kinds:
+            ids = {int(a["id"]) for a in body.get(kind) or () if a.get("id") is not None}
+            if action == "delete":
+                out[kind] = [a for a in job[kind] if int(a["id"]) in ids]
+                job[kind] = [a for a in job[kind] if int(a["id"]) not in ids]
+            else:
+                new = {int(a["id"]): a for a in body.get(kind) or () if a.get("id") is not None}
+                job[kind] = [{**self.full(kind, new[int(a["id"])]), "id": a["id"]} if int(a["id"]) in new else a
+                             for a in job[kind]]
+                out[kind] = [a for a in job[kind] if int(a["id"]) in ids]
+        return 200, out, {}
+
+    def next_id(self) -> int:
+        top = [int(x["id"]) for a in self.annotations.values() for kind in ("tags", "shapes", "tracks")
+               for s in a[kind] for x in [s, *(s.get("elements") or ())] if x.get("id") is not None]
+        return max(top, default=0) + 1
+
+    def full(self, kind: str, a: dict[str, Any]) -> dict[str, Any]:
+        """A shape or tag as CVAT returns it after saving (every field, defaults filled, a new id)."""
+        base = {"id": self.next_id(), "label_id": int(a["label_id"]), "frame": int(a["frame"]),
+                "group": a.get("group"), "source": a.get("source") or "manual", "attributes": a.get("attributes") or []}
+        if kind == "tags":
+            return base
+        out = {**base, "type": a["type"], "occluded": bool(a.get("occluded", False)),
+               "outside": bool(a.get("outside", False)), "z_order": int(a.get("z_order", 0)),
+               "rotation": float(a.get("rotation", 0.0)), "points": list(a.get("points") or [])}
+        elements = []
+        for e in a.get("elements") or ():
+            el = {"id": 0, "type": e["type"], "label_id": int(e["label_id"]), "frame": int(e["frame"]),
+                  "points": list(e.get("points") or []), "occluded": bool(e.get("occluded", False)),
+                  "outside": bool(e.get("outside", False)), "z_order": int(e.get("z_order", 0)),
+                  "rotation": float(e.get("rotation", 0.0)), "group": e.get("group"),
+                  "source": e.get("source") or "manual", "attributes": e.get("attributes") or []}
+            elements.append(el)
+        out["elements"] = elements
+        # ids after the parent's, so next_id sees them
+        for i, el in enumerate(elements):
+            el["id"] = out["id"] + 1 + i
+        return out
 
     def chunk(self, tid: int) -> bytes:
         buf = io.BytesIO()

@@ -5,6 +5,9 @@ transcript) with the keyboard and escalates a fourth (NER spans); the expert tak
 Then the ledger rows and the queue are checked. A second test builds a video-track and a 3D-cuboid
 dataset with three disagreeing annotators, runs ``accord report`` on it, and walks a blind second pass
 (policy ``passes=2, second_pass_share=all``) to the expert; the next report's queue is then empty.
+A third test edits versions region by region with the edit panel's keys (a box dropped, one relabelled, a
+span's end moved) and shows a box conflict over its real image, fetched by the server from a local HTTP
+server standing in for the configured Label Studio host.
 Screenshots: benchmarks/artifacts/review_*.png.
 """
 
@@ -31,6 +34,7 @@ from accord.core.model import Cuboid, Dataset, Item, Record, Track, TrackFrame  
 from accord.core.schema import LabelSet, Schema  # noqa: E402
 from accord.review.app import Settings, create_app  # noqa: E402
 from accord.review.auth import add_user, ensure_tables  # noqa: E402
+from accord.review.media import MediaSource  # noqa: E402
 from accord.review.queue import Policy, conflicts_of, load_report, write_policy  # noqa: E402
 from accord.store.ledger import Ledger  # noqa: E402
 
@@ -53,11 +57,11 @@ def need_chromium() -> None:
 
 
 @contextmanager
-def serving(report: Path, url: str) -> Iterator[str]:
+def serving(report: Path, url: str, media: MediaSource | None = None) -> Iterator[str]:
     """The app on a free localhost port under a real uvicorn, stopped on exit."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(report_path=report, db_url=url, secret=b"k" * 32)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    settings = Settings(report_path=report, db_url=url, secret=b"k" * 32, media=media or MediaSource())
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -285,3 +289,129 @@ def test_video_and_3d_with_a_blind_second_pass_in_chromium(tmp_path: Path) -> No
     again = tmp_path / "again.json"
     assert main(["-q", "report", str(data), "--no-checks", "--db", url, "--json", str(again)]) == 0
     assert conflicts_of(load_report(again)) == []
+
+
+def street_png(path: Path, boxes: list[dict[str, float]]) -> bytes:
+    """A 640 x 480 picture: sky, a road, and a dark figure inside each box (so boxes visibly sit on something)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (640, 480), (150, 190, 230))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 260, 640, 480), fill=(95, 95, 100))
+    draw.rectangle((0, 360, 640, 372), fill=(235, 235, 235))
+    for b in boxes:
+        x, y, w, h = b["x"], b["y"], b["width"], b["height"]
+        draw.ellipse((x + w * 0.3, y, x + w * 0.7, y + h * 0.25), fill=(60, 40, 30))
+        draw.rectangle((x + w * 0.2, y + h * 0.25, x + w * 0.8, y + h), fill=(40, 40, 90))
+    img.save(path, format="PNG")
+    return path.read_bytes()
+
+
+def test_region_edits_and_a_real_image_in_chromium(tmp_path: Path) -> None:
+    from test_review_app import _FakeLabelStudio
+
+    need_chromium()
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    report = tmp_path / "report.json"
+    conflicts = conflicts_of(load_report(report))
+    box = next(c for c in conflicts if c.label_set == "objects" and any(len(v) >= 2 for v in c.versions.values()))
+    ner = next(c for c in conflicts if c.label_set == "entities")
+    assert box.item["image"].startswith("/data/upload/")  # the sample is a Label Studio export
+    png = street_png(tmp_path / "street.png", [dict(v) for vs in box.versions.values() for v in vs])
+    ls = _FakeLabelStudio("browser-token", png)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.init(url) as ledger:
+        ensure_tables(ledger.db)
+        add_user(ledger.db, "rev", "reviewer", PASSWORD)
+    media = MediaSource(label_studio_url=ls.url, token="browser-token")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    box_from = next(a for a, vs in box.versions.items() if len(vs) >= 2)
+    ner_from = list(ner.versions)[1]
+    ner_vs = ner.versions[ner_from]
+    try:
+        with serving(report, url, media) as base, sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            sign_in(page, base, "rev")
+            # the box conflict over its real image, fetched server-side from the configured host with the token
+            with page.expect_response(lambda r: r.url == f"{base}/media/{box.index}") as got:
+                page.goto(f"{base}/c/{box.index}")
+            assert got.value.status == 200
+            assert got.value.headers["content-type"] == "image/png"
+            assert got.value.body() == png
+            assert ls.seen[-1] == (box.item["image"], "Token browser-token")
+            assert page.locator("svg image.rr-image").count() >= len(box.versions)
+            drawn = page.evaluate("""() => { const i = new Image(); i.src = document.querySelector('image.rr-image')
+                .getAttribute('href'); return i.decode().then(() => [i.naturalWidth, i.naturalHeight]); }""")
+            assert drawn == [640, 480]
+            page.screenshot(path=str(ARTIFACTS / "review_image_real.png"), full_page=True)
+            # edit with the keys: t opens the panel, f picks the annotator, arrows pick a region,
+            # d drops it, r types a new class; the preview is redrawn by the server after each change
+            page.keyboard.press("t")
+            for _ in range(len(conflicts[0].versions) + 3):
+                if page.input_value("#edit-from") == box_from:
+                    break
+                page.keyboard.press("f")
+            assert page.input_value("#edit-from") == box_from
+            page.keyboard.press("d")  # drop region 0
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("r")
+            page.keyboard.type("Bicycle")
+            page.keyboard.press("Escape")
+            preview = page.locator("#edit-preview")
+            n_left = len(box.versions[box_from]) - 1
+            page.wait_for_function("() => { const p = document.getElementById('edit-preview');"
+                                   f" return p.dataset.state === 'ok' && p.dataset.regions === '{n_left}'"
+                                   " && p.querySelector('[data-label=Bicycle]') !== null; }")
+            assert preview.locator("rect[data-label=Bicycle]").count() >= 1
+            assert preview.locator("image.rr-image").count() >= 1  # the preview is drawn over the image too
+            page.screenshot(path=str(ARTIFACTS / "review_edit_boxes.png"), full_page=True)
+            with page.expect_navigation():
+                page.keyboard.press("s")
+            # a span boundary: bob's LOC ends after the full stop; } / { move the end by one character
+            page.goto(f"{base}/c/{ner.index}")
+            page.keyboard.press("t")
+            for _ in range(len(conflicts[0].versions) + 3):
+                if page.input_value("#edit-from") == ner_from:
+                    break
+                page.keyboard.press("f")
+            assert page.input_value("#edit-from") == ner_from
+            loc = next(i for i, v in enumerate(ner_vs) if v["label"] == "LOC")
+            for _ in range(loc):
+                page.keyboard.press("ArrowDown")
+            page.keyboard.press("{")
+            page.keyboard.press("{")
+            page.keyboard.press("}")
+            ner_ai = list(ner.versions).index(ner_from)
+            assert page.input_value(f"input[name='e{ner_ai}-end-{loc}']") == str(int(ner_vs[loc]["end"]) - 1)
+            page.wait_for_function("() => document.getElementById('edit-preview').dataset.state === 'ok'")
+            page.screenshot(path=str(ARTIFACTS / "review_edit_span.png"), full_page=True)
+            # a bad boundary typed by hand is refused by the server with one line
+            end_field = page.locator(f"input[name='e{ner_ai}-end-{loc}']")
+            end_field.fill("99999")
+            page.wait_for_function("() => document.getElementById('edit-preview').dataset.state === 'error'")
+            assert "must lie in 0.." in preview.inner_text()
+            end_field.fill(str(int(ner_vs[loc]["end"]) - 1))
+            page.keyboard.press("Escape")
+            page.fill("#rationale", "the full stop is not part of the place name")
+            page.keyboard.press("Escape")
+            page.keyboard.press("t")  # closed: s no longer applies an edit ...
+            page.keyboard.press("s")
+            assert page.url.endswith(f"/c/{ner.index}")
+            page.keyboard.press("t")  # ... open again: it does
+            with page.expect_navigation():
+                page.keyboard.press("s")
+            browser.close()
+    finally:
+        ls.close()
+    with Ledger.open(url) as ledger:
+        rows = ledger.decisions()
+    assert [(d.item_id, d.reviewer) for d in rows] == [(box.item_id, "rev"), (ner.item_id, "rev")]
+    kept = [dict(v) for v in box.versions[box_from][1:]]
+    kept[0]["label"] = "Bicycle"
+    assert rows[0].decision == {"accept": "edit", "from": box_from, "values": kept}
+    end = int(ner_vs[loc]["end"]) - 1
+    moved = [dict(v) for v in ner_vs]
+    moved[loc] = {**moved[loc], "end": end, "text": ner.item["text"][int(moved[loc]["start"]):end]}
+    assert rows[1].decision == {"accept": "edit", "from": ner_from, "values": moved}
+    assert rows[1].rationale == "the full stop is not part of the place name"

@@ -7,6 +7,10 @@ annotator, "values": [...]}`` for regions; an escalation and an ambiguous soft l
 sent), then ``accord review push`` (not a dry run) writes them. The predictions are read back through
 the API: model_version ``accord-adjudicated``, one per decided task, values equal to the decisions
 (boxes as percentages of the image size, ``100 * x / W``, as Label Studio stores them).
+
+With ``--as annotation`` the decisions become ground-truth annotations (``ground_truth: true``) by the
+token's user; they are read back through the API, a re-push updates the same annotation (its result
+ids carry accord's prefix, which Label Studio keeps), a later decision replaces the earlier values.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import test_label_studio_live as live
 from accord.cli import main
 from accord.core.formats.jsonl import dumps_dataset
 from accord.core.qa.conflicts import Resolution
-from accord.review.push import MODEL_VERSION
+from accord.review.push import MODEL_VERSION, REGION_PREFIX
 from accord.review.queue import Conflict, conflicts_of, load_report
 from accord.store.ledger import Ledger
 
@@ -49,10 +53,10 @@ def _decide(url: str, rows: list[tuple[Conflict, Any, str]]) -> None:
 
 
 def _push(env: Env, project: int, tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
-          capsys: pytest.CaptureFixture[str]) -> str:
+          capsys: pytest.CaptureFixture[str], *extra: str) -> str:
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", env.token)
     assert main(["review", "push", "--report", str(tmp_path / "report.json"), "--db", url,
-                 "--label-studio-url", env.url, "--project", str(project)]) == 0
+                 "--label-studio-url", env.url, "--project", str(project), *extra]) == 0
     return capsys.readouterr().out
 
 
@@ -130,3 +134,53 @@ def test_push_boxes_to_label_studio(env: Env, tmp_path: Path, monkeypatch: pytes
     # another model's prediction on the same task is untouched by all three pushes
     theirs = [p for p in env.client().list_predictions(pid) if p["model_version"] == "their-boxes"]
     assert [(p["task"], p["result"][0]["value"]["rectanglelabels"]) for p in theirs] == [(int(k.item_id), ["car"])]
+
+
+def _annotations(env: Env, task: int) -> list[dict[str, Any]]:
+    return [a.model_dump() if hasattr(a, "model_dump") else dict(a) for a in env.ls.annotations.list(id=task)]
+
+
+def test_push_ground_truth_annotations_to_label_studio(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    pid = env.image["id"]
+    conflicts = [k for k in _report(env, pid, tmp_path) if k.label_set == "objects"]
+    k = next(c for c in conflicts if c.item_id == str(env.image["task_ids"][2]))
+    task = int(k.item_id)
+    theirs = {a["id"]: a["result"] for a in _annotations(env, task)}
+    second = list(k.versions)[1]
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _decide(url, [(k, {"accept": second, "values": list(k.versions[second])}, "reviewer")])
+    out = _push(env, pid, tmp_path, url, monkeypatch, capsys, "--as", "annotation")
+    assert f"wrote 1 ground-truth annotation(s) to project {pid} (1 created, 0 updated)" in out
+    try:
+        ours = [a for a in _annotations(env, task) if a["id"] not in theirs]
+        assert len(ours) == 1
+        (ann,) = ours
+        assert ann["ground_truth"] is True
+        assert ann["completed_by"] == env.ls.users.whoami().id  # the token's user is the author
+        (res,) = ann["result"]
+        assert res["id"].startswith(REGION_PREFIX)  # Label Studio keeps the result id accord sent
+        (x, y, w, h, lab) = BOXES[2][1][0]  # the second annotator's box, in pixels of a 200 x 100 image
+        assert res["value"]["rectanglelabels"] == [lab]
+        assert [res["value"][c] for c in ("x", "y", "width", "height")] == pytest.approx(
+            [100 * x / W, 100 * y / H, 100 * w / W, 100 * h / H])
+        # a re-push updates that annotation: still one of ours, same id
+        out = _push(env, pid, tmp_path, url, monkeypatch, capsys, "--as", "annotation")
+        assert "(0 created, 1 updated)" in out
+        assert [a["id"] for a in _annotations(env, task) if a["id"] not in theirs] == [ann["id"]]
+        # the expert takes the first version: the same annotation now holds it
+        first = next(iter(k.versions))
+        _decide(url, [(k, {"accept": first, "values": list(k.versions[first])}, "expert")])
+        _push(env, pid, tmp_path, url, monkeypatch, capsys, "--as", "annotation")
+        (now,) = [a for a in _annotations(env, task) if a["id"] not in theirs]
+        assert now["id"] == ann["id"]
+        assert now["ground_truth"] is True
+        (x, y, w, h, lab) = BOXES[2][0][0]
+        assert now["result"][0]["value"]["rectanglelabels"] == [lab]
+        assert now["result"][0]["value"]["x"] == pytest.approx(100 * x / W)
+        # the annotators' own annotations are untouched
+        assert {a["id"]: a["result"] for a in _annotations(env, task) if a["id"] in theirs} == theirs
+    finally:  # the session's projects are shared with other tests: leave the task as it was
+        for a in _annotations(env, task):
+            if a["id"] not in theirs:
+                env.ls.annotations.delete(id=a["id"])

@@ -361,7 +361,9 @@ def sample_report() -> dict[str, Any]:
     for c in report["conflicts"]["items"]:
         per = ds.grouped(c["label_set"], source="human").get(c["item_id"], {})
         assert c["versions"] == {a: [value_to_dict(r.value) for r in rs] for a, rs in sorted(per.items())}
-        assert set(c["item"]) == {"width", "height", "duration_s", "text"}
+        assert set(c["item"]) == {"width", "height", "duration_s", "text", "image"}
+        item = ds.items[c["item_id"]]
+        assert c["item"]["image"] == (item.data.get("image") if isinstance(item.data.get("image"), str) else None)
     return report
 
 
@@ -444,3 +446,31 @@ def test_conflict_table_screenshot_in_headless_chromium(sample_report: dict[str,
                     "--virtual-time-budget=3000", page.as_uri()], capture_output=True, timeout=120, env=env,
                    check=True)
     assert out.stat().st_size > 20_000
+
+
+# --------------------------------------------------------------------------- the item's image under the shapes
+
+def test_image_href_is_drawn_under_the_shapes_over_the_placeholder() -> None:
+    box = {"kind": "box", "label": "Person", "x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0}
+    html = render_versions({"a": [box]}, width=640, height=480, image_href='/media/3?"><script>x</script>')
+    svg = html[html.index("<svg"):]
+    assert svg.index('class="rr-placeholder"') < svg.index("<image") < svg.index("<rect data-kind")
+    assert '<image class="rr-image" href="/media/3?&quot;&gt;&lt;script&gt;x&lt;/script&gt;" x="0" y="0" ' \
+           'width="640" height="480"' in svg  # the image spans the whole viewBox (image pixels)
+    assert "<script>" not in html
+    # a small box on a large image: the close-up shows the same image, cropped by its viewBox
+    assert html.count("<image ") == 2
+    # without a known image size there is nothing to place the image on: placeholder only
+    assert "<image" not in render_versions({"a": [box]}, image_href="/media/3")
+    assert "<image" not in render_versions({"a": [box]}, width=640, height=480)
+
+
+def test_given_colors_keep_a_relabelled_region_in_its_classes_colour() -> None:
+    palette = label_colors(["Bicycle", "Car", "Person"])
+    box = {"kind": "box", "label": "Person", "x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0}
+    own = render_versions({"a": [box]}, width=640, height=480)
+    fixed = render_versions({"a": [box]}, width=640, height=480, colors=palette)
+    assert f'stroke="{label_colors(["Person"])["Person"]}"' in own
+    assert f'data-label="Person" stroke="{palette["Person"]}"' in fixed
+    assert palette["Person"] != label_colors(["Person"])["Person"]  # sorted third vs first: the palette differs
+    assert "Bicycle" not in fixed  # the legend lists only the labels drawn

@@ -1043,8 +1043,10 @@ def _conflict_dict(ds: Dataset, c: Conflict, human: Mapping[str, Mapping[str, li
 def _item_view(ds: Dataset, item_id: str) -> dict[str, Any]:
     it = ds.items.get(item_id)
     text = it.data.get("text") if it is not None else None
+    image = it.data.get("image") if it is not None else None  # the task's image URL or path, for the review app
     return {"width": it.width if it else None, "height": it.height if it else None,
-            "duration_s": it.duration_s if it else None, "text": text if isinstance(text, str) else None}
+            "duration_s": it.duration_s if it else None, "text": text if isinstance(text, str) else None,
+            "image": image if isinstance(image, str) else None}
 
 
 def _describe(r: Record) -> str:
