@@ -7,9 +7,10 @@ import argparse
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 from ._validate import positive_int_arg
-from .atomic import write_bytes_atomic, write_text_atomic
+from .atomic import write_atomic, write_bytes_atomic, write_text_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,6 +56,65 @@ def output_format(path: Path, to: str = "auto") -> str:
     return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl"
 
 
+def _streamed_jsonl(args: argparse.Namespace) -> tuple[int, int, int] | None:
+    """One Label Studio export to accord JSON Lines while it is read: records go to a spool file as
+    each task is converted, and only the items and submissions (the header) stay in memory; the
+    output is the header, then the spool, written atomically. ``(records, items, annotators)``, or
+    None when the export cannot be streamed (the whole-file path then converts it). The bytes
+    equal the whole-file path's."""
+    import logging
+    import tempfile
+    from collections.abc import Iterator
+
+    from accord.core.formats.jsonl import header_line, record_line
+    from accord.core.model import Dataset, Item, Submission
+
+    from .io import NotStreamableError, stream_label_studio_file
+
+    path: Path = args.inputs[0]
+    warnings: list[str] = []
+    items: dict[str, Item] = {}
+    subs: list[Submission] = []
+    annotators: set[str] = set()
+    n_records = 0
+    with tempfile.TemporaryFile(prefix="accord-convert-") as spool:
+        try:
+            stream: Iterator[Any] = stream_label_studio_file(
+                path, explicit=args.format == "label-studio", label_config=args.label_config,
+                meta_keys=args.meta_keys, warnings=warnings)
+            schema = next(stream)
+            lines: list[bytes] = []
+            for recs, ss, item in stream:
+                for r in recs:
+                    lines.append(record_line(r).encode("utf-8"))
+                    annotators.add(r.annotator_id)
+                n_records += len(recs)
+                subs += ss
+                items[item.item_id] = item
+                if len(lines) >= 4096:
+                    spool.write(b"\n".join(lines) + b"\n")
+                    lines.clear()
+            if lines:
+                spool.write(b"\n".join(lines) + b"\n")
+        except NotStreamableError:
+            return None
+        for w in warnings:
+            logging.getLogger("accord.io").warning("%s: %s", path, w)
+        annotators.update(s.annotator_id for s in subs)
+        # the header's items and submissions as a Dataset keeps them (its skip and duplicate rules)
+        head = Dataset(records=(), schema=schema, items=items, submissions=tuple(subs), name=path.stem)
+
+        def chunks() -> Iterator[bytes]:
+            yield header_line(name=head.name, schema=head.schema, items=head.items.values(),
+                              submissions=head.submissions).encode() + b"\n"
+            spool.seek(0)
+            while block := spool.read(1 << 20):
+                yield block
+
+        write_atomic(args.output, chunks())
+    return n_records, len(items), len(annotators)
+
+
 def run(args: argparse.Namespace) -> int:
     from .io import load_dataset
 
@@ -63,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
         from accord.store.parquet import require_pyarrow
 
         require_pyarrow()  # a missing extra is said before the inputs are read, not after
+    elif (len(args.inputs) == 1 and args.reference is None and args.format in ("auto", "label-studio")
+          and args.inputs[0].is_file()):
+        done = _streamed_jsonl(args)
+        if done is not None:
+            n_rec, n_items, n_ann = done
+            sys.stderr.write(f"accord convert: {n_rec} records, {n_items} items, {n_ann} annotators -> "
+                             f"{args.output} ({to})\n")
+            return 0
     ds = load_dataset(args.inputs, format=args.format, reference=args.reference, label_config=args.label_config,
                       meta_keys=args.meta_keys, join_items=args.join_items)
     if to == "parquet":

@@ -310,6 +310,53 @@ def _stream_label_studio(path: Path, *, explicit: bool, label_config: Path | str
     return ds
 
 
+class NotStreamableError(Exception):
+    """The file is not a plain Label Studio task list that can be converted while it is read."""
+
+
+def stream_label_studio_file(path: Path, *, explicit: bool = False, label_config: Path | str | None = None,
+                             meta_keys: Sequence[str] = (), warnings: list[str] | None = None
+                             ) -> Iterator[Schema | tuple[list[Record], list[Submission], Item]]:
+    """A Label Studio export converted task by task while it is read: first its :class:`Schema`,
+    then each task's ``(records, submissions, item)``; the warnings are appended at the end.
+
+    The same conversion as :func:`load_dataset` on this one file (same decoder, converter and
+    item ids), for writers that stream (``accord convert``). Raises :class:`NotStreamableError`
+    (possibly after some tasks were yielded) where the whole-file path must read it instead: not
+    a list of tasks, COCO results, a JSON_MIN export, or JSON the streaming decoder leaves to
+    ``json.loads``.
+    """
+    from accord.plugins.label_studio.convert import label_studio_task_stream
+
+    with path.open("rb") as f:
+        head = f.read(_SHORT_PREFIX).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")
+        if head[:1] != b"[":
+            raise NotStreamableError
+        f.seek(0)
+        elements = _json_array_elements(f)
+        try:
+            head_values = list(itertools.islice(elements, 1))
+            first = head_values[0] if head_values else None
+            if not explicit and isinstance(first, dict) and "image_id" in first and "category_id" in first:
+                raise NotStreamableError  # COCO results
+            found = label_studio_task_stream(itertools.chain(head_values, elements),
+                                             _label_config_for(path, label_config), meta_keys=meta_keys,
+                                             warnings=warnings)
+            if found is None:
+                raise NotStreamableError
+            schema, tasks = found
+            yield schema
+            yield from tasks
+        except _NotStreamedError:
+            raise NotStreamableError from None
+        except ConversionError as e:  # named after the file, as load_dataset's errors are
+            if str(path) in str(e):
+                raise
+            named = ConversionError(f"{path}: {e}")
+            named.item_id, named.field = e.item_id, e.field
+            raise named from e
+
+
 def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:
     """One dataset from several: records and submissions concatenated, schemas and items merged."""
     if len(datasets) == 1 and name is None:

@@ -32,7 +32,7 @@ import itertools
 import logging
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from accord.core import rle
@@ -694,6 +694,25 @@ def from_label_studio_export(tasks: Any, label_config: str | Schema | None = Non
                        default_size=default_size, name=name)
 
 
+def label_studio_task_stream(tasks: Iterable[Any], label_config: str | Schema | None = None, *,
+                             meta_keys: Sequence[str] = (), warnings: list[str] | None = None,
+                             default_size: tuple[float, float] | None = None
+                             ) -> tuple[Schema, Iterator[tuple[list[Record], list[Submission], Item]]] | None:
+    """The schema and a per-task iterator (:func:`iter_tasks`) over an export's top-level list,
+    or ``None`` for a JSON_MIN export (it is converted whole: :func:`from_label_studio_stream`)."""
+    schema = _schema_of(label_config, warnings)
+    it = iter(tasks)
+    head: list[Any] = []
+    for t in it:  # the shape is decided by the first object, as detect_export_shape does
+        head.append(t)
+        if isinstance(t, dict):
+            break
+    if detect_export_shape(head) == "json_min":
+        return None
+    return schema, iter_tasks(itertools.chain(head, it), schema, meta_keys=meta_keys, warnings=warnings,
+                              default_size=default_size)
+
+
 def from_label_studio_stream(tasks: Iterable[Any], label_config: str | Schema | None = None, *,
                              meta_keys: Sequence[str] = (), warnings: list[str] | None = None,
                              default_size: tuple[float, float] | None = None,
@@ -728,6 +747,26 @@ def _from_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence
     records: list[Record] = []
     submissions: list[Submission] = []
     items: dict[str, Item] = {}
+    for r, s, it in iter_tasks(task_list, schema, meta_keys=meta_keys, warnings=warnings, default_size=default_size):
+        records += r
+        submissions += s
+        items[it.item_id] = it
+    return Dataset(records=tuple(records), schema=schema, items=items, submissions=tuple(submissions), name=name)
+
+
+def iter_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence[str] = (),
+               warnings: list[str] | None = None, default_size: tuple[float, float] | None = None
+               ) -> Iterator[tuple[list[Record], list[Submission], Item]]:
+    """Each task's ``(records, submissions, item)`` as it is converted (the streaming form of
+    :func:`from_label_studio_export` for a list of tasks).
+
+    A writer can stream the records out and keep only the items and submissions (``accord
+    convert`` does). The warnings are appended when the iterator is exhausted, in the order the
+    whole-export conversion gives them.
+
+    Raises:
+        ConversionError: a task that is not valid, or a task id seen twice (naming both tasks).
+    """
     later: list[str] = []  # the per-task warnings, said after the count of id-only predictions
     ids_only = 0
     first: dict[str, int] = {}
@@ -744,15 +783,12 @@ def _from_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence
                 "different tasks would merge into one item; export each project to its own file, or give the "
                 "tasks unique ids", item_id=it.item_id, field="id")
         first[it.item_id] = n
-        records += r
-        submissions += s
-        items[it.item_id] = it
+        yield r, s, it
     if ids_only:
         _warn(warnings, f"skipped {ids_only} predictions listed by id only (Label Studio's plain JSON export); "
                         "export a snapshot with full prediction objects to compare model predictions")
     for w in later:
         _warn(warnings, w)
-    return Dataset(records=tuple(records), schema=schema, items=items, submissions=tuple(submissions), name=name)
 
 
 # --------------------------------------------------------------------------- back to Label Studio
