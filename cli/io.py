@@ -278,6 +278,25 @@ def _json_array_elements(f: BinaryIO) -> Iterator[Any]:
         raise _NotStreamedError  # data after the array: json.loads says where
 
 
+def _task_elements(f: BinaryIO, *, explicit: bool) -> Iterator[Any] | None:
+    """The elements of the file's top-level JSON list, decoded one at a time; None when the file
+    is not a list, or is COCO results (unless ``explicit``: the user said it is Label Studio).
+
+    Raises:
+        _NotStreamedError: JSON the streaming decoder leaves to the whole-file path.
+    """
+    head = f.read(_SHORT_PREFIX).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")
+    if head[:1] != b"[":
+        return None
+    f.seek(0)
+    elements = _json_array_elements(f)
+    head_values = list(itertools.islice(elements, 1))
+    first = head_values[0] if head_values else None
+    if not explicit and isinstance(first, dict) and "image_id" in first and "category_id" in first:
+        return None  # COCO results
+    return itertools.chain(head_values, elements)
+
+
 def _stream_label_studio(path: Path, *, explicit: bool, label_config: Path | str | None,
                          meta_keys: Sequence[str]) -> Dataset | None:
     """A Label Studio export converted while it is read, task by task; ``None`` when it is not a list of
@@ -289,18 +308,11 @@ def _stream_label_studio(path: Path, *, explicit: bool, label_config: Path | str
     from accord.plugins.label_studio.convert import from_label_studio_stream
 
     with path.open("rb") as f:
-        head = f.read(_SHORT_PREFIX).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")
-        if head[:1] != b"[":
-            return None
-        f.seek(0)
-        elements = _json_array_elements(f)
         try:
-            head_values = list(itertools.islice(elements, 1))
-            first = head_values[0] if head_values else None
-            if not explicit and isinstance(first, dict) and "image_id" in first and "category_id" in first:
-                return None  # COCO results
+            tasks = _task_elements(f, explicit=explicit)
+            if tasks is None:
+                return None
             warnings: list[str] = []
-            tasks = itertools.chain(head_values, elements)
             ds = from_label_studio_stream(tasks, _label_config_for(path, label_config), meta_keys=meta_keys,
                                           warnings=warnings, name=path.stem)
         except _NotStreamedError:
@@ -329,18 +341,11 @@ def stream_label_studio_file(path: Path, *, explicit: bool = False, label_config
     from accord.plugins.label_studio.convert import label_studio_task_stream
 
     with path.open("rb") as f:
-        head = f.read(_SHORT_PREFIX).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")
-        if head[:1] != b"[":
-            raise NotStreamableError
-        f.seek(0)
-        elements = _json_array_elements(f)
         try:
-            head_values = list(itertools.islice(elements, 1))
-            first = head_values[0] if head_values else None
-            if not explicit and isinstance(first, dict) and "image_id" in first and "category_id" in first:
-                raise NotStreamableError  # COCO results
-            found = label_studio_task_stream(itertools.chain(head_values, elements),
-                                             _label_config_for(path, label_config), meta_keys=meta_keys,
+            elements = _task_elements(f, explicit=explicit)
+            if elements is None:
+                raise NotStreamableError
+            found = label_studio_task_stream(elements, _label_config_for(path, label_config), meta_keys=meta_keys,
                                              warnings=warnings)
             if found is None:
                 raise NotStreamableError

@@ -694,6 +694,18 @@ def from_label_studio_export(tasks: Any, label_config: str | Schema | None = Non
                        default_size=default_size, name=name)
 
 
+def _up_to_first_object(tasks: Iterable[Any]) -> tuple[list[Any], Iterator[Any]]:
+    """The elements up to the first object (the shape is decided by it, as detect_export_shape
+    does) and an iterator over the rest."""
+    it = iter(tasks)
+    head: list[Any] = []
+    for t in it:
+        head.append(t)
+        if isinstance(t, dict):
+            break
+    return head, it
+
+
 def label_studio_task_stream(tasks: Iterable[Any], label_config: str | Schema | None = None, *,
                              meta_keys: Sequence[str] = (), warnings: list[str] | None = None,
                              default_size: tuple[float, float] | None = None
@@ -701,12 +713,7 @@ def label_studio_task_stream(tasks: Iterable[Any], label_config: str | Schema | 
     """The schema and a per-task iterator (:func:`iter_tasks`) over an export's top-level list,
     or ``None`` for a JSON_MIN export (it is converted whole: :func:`from_label_studio_stream`)."""
     schema = _schema_of(label_config, warnings)
-    it = iter(tasks)
-    head: list[Any] = []
-    for t in it:  # the shape is decided by the first object, as detect_export_shape does
-        head.append(t)
-        if isinstance(t, dict):
-            break
+    head, it = _up_to_first_object(tasks)
     if detect_export_shape(head) == "json_min":
         return None
     return schema, iter_tasks(itertools.chain(head, it), schema, meta_keys=meta_keys, warnings=warnings,
@@ -727,12 +734,7 @@ def from_label_studio_stream(tasks: Iterable[Any], label_config: str | Schema | 
         ConversionError: as :func:`from_label_studio_export`.
     """
     schema = _schema_of(label_config, warnings)
-    it = iter(tasks)
-    head: list[Any] = []
-    for t in it:  # the shape is decided by the first object, as detect_export_shape does
-        head.append(t)
-        if isinstance(t, dict):
-            break
+    head, it = _up_to_first_object(tasks)
     if detect_export_shape(head) == "json_min":
         rows = head + list(it)
         recs, subs, items = _from_json_min(rows, schema)
