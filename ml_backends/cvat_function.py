@@ -221,6 +221,27 @@ def _upload(client: Any, task_id: int, shapes: list[Any], tags: list[Any], clear
             models.PatchedLabeledDataRequest(tags=tags, shapes=shapes, **more)))
 
 
+def _prepare(client: Any, task_id: int, model: str, modality: str, use: str, allow_unmatched_labels: bool,
+             params: dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, int]]:
+    """The predictor ``model`` (which must be of ``modality``), its labels, and their ids in the task."""
+    predictor = get_predictor(model, **params)
+    if modality_of(predictor) != modality:
+        raise BadPredictorError(f"model {model!r} is not a{'n' if modality[0] in 'aeiou' else ''} "
+                                f"{_MODALITY_WORD.get(modality, modality)} predictor; use {use}")
+    labels = tuple(predictor.labels)
+    return predictor, labels, _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
+
+
+def _decoded_frames(client: Any, task_id: int) -> list[Any]:
+    """The task's frames decoded as images (an :class:`AccordError` names a frame that is not one)."""
+    from .label_studio.backends import decode_image
+
+    return [decode_image(b) for b in _task_frames(client, task_id)]
+
+
+_MODALITY_WORD = {"pointcloud": "point-cloud", "events": "event", "tracks": "track"}
+
+
 def annotate_point_cloud_task(client: Any, task_id: int, *, model: str = "pointcloud-cuboids",
                               conf_threshold: float | None = None, clear_existing: bool = False,
                               allow_unmatched_labels: bool = False, **params: Any) -> int:
@@ -240,11 +261,8 @@ def annotate_point_cloud_task(client: Any, task_id: int, *, model: str = "pointc
     from .driver import validate_cuboids
     from .predictor_pointcloud import cuboid_points_cvat, load_points
 
-    predictor = get_predictor(model, **params)
-    if modality_of(predictor) != "pointcloud":
-        raise BadPredictorError(f"model {model!r} is not a point-cloud predictor; use pointcloud-cuboids")
-    labels = tuple(predictor.labels)
-    ids = _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
+    predictor, labels, ids = _prepare(client, task_id, model, "pointcloud", "pointcloud-cuboids",
+                                      allow_unmatched_labels, params)
     shapes = []
     for k, data in enumerate(_task_frames(client, task_id)):
         preds = validate_cuboids(predictor.predict_points(load_points(data)), labels=labels, predictor=model,
@@ -269,14 +287,10 @@ def annotate_events_task(client: Any, task_id: int, *, model: str = "video-event
     import cvat_sdk.models as models
 
     from .driver import validate_segments
-    from .label_studio.backends import decode_image
 
-    predictor = get_predictor(model, **params)
-    if modality_of(predictor) != "events":
-        raise BadPredictorError(f"model {model!r} is not an event predictor; use video-events")
-    labels = tuple(predictor.labels)
-    ids = _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
-    frames = [decode_image(b) for b in _task_frames(client, task_id)]
+    predictor, labels, ids = _prepare(client, task_id, model, "events", "video-events", allow_unmatched_labels,
+                                      params)
+    frames = _decoded_frames(client, task_id)
     events = validate_segments(predictor.predict_frames(frames), labels=labels, unit="frame", extent=len(frames),
                                predictor=model, task=f"task {task_id}")
     tags = [models.LabeledImageRequest(frame=f, label_id=ids[e.label], source="auto", attributes=[])
@@ -303,14 +317,9 @@ def annotate_video_task(client: Any, task_id: int, *, model: str = "video-tracks
     """
     import cvat_sdk.models as models
 
-    from .label_studio.backends import decode_image
-
-    predictor = get_predictor(model, **params)
-    if modality_of(predictor) != "tracks":
-        raise BadPredictorError(f"model {model!r} is not a track predictor; use video-tracks (detector=NAME)")
-    labels = tuple(predictor.labels)
-    ids = _label_ids(client, task_id, [i.name for i in labels], allow_unmatched_labels)
-    frames = [decode_image(b) for b in _task_frames(client, task_id)]
+    predictor, _, ids = _prepare(client, task_id, model, "tracks", "video-tracks (detector=NAME)",
+                                 allow_unmatched_labels, params)
+    frames = _decoded_frames(client, task_id)
     tracks = []
     for track, score in predictor.predict_tracks(frames):
         if track.label not in ids or (conf_threshold is not None and score < conf_threshold):
