@@ -6,9 +6,14 @@
   groups of about ``target_rows`` records (a row group never splits an item, so neither does a
   partition), plus one small ``parquet-rest`` partition for the items and submissions that have
   no record (a skipped task), which only a whole-file read sees;
-* every other export file (Label Studio JSON, CVAT XML or zip, COCO, accord JSON Lines) is one
-  partition, read by the same loader as ``accord report`` without ``--dask``
-  (:mod:`accord.io`). Splitting those by byte range is not done yet.
+* a Label Studio JSON export of more than about two ``target_bytes`` gives one ``json-range``
+  partition per byte range of about ``target_bytes``, cut between tasks
+  (:func:`~accord.cluster.json_split.array_splits` finds the array's own commas without
+  decoding); each range knows the index of its first task, so tasks are numbered, and a task
+  id seen twice is reported, as the whole-file reader does;
+* every other export file (a smaller Label Studio export, CVAT XML or zip, COCO, accord JSON
+  Lines, a JSON_MIN export) is one partition, read by the same loader as ``accord report``
+  without ``--dask`` (:mod:`accord.io`).
 
 :func:`load_partition` runs on a worker and returns a :class:`Loaded`: the records with their
 place in the file (so the client can put a file back together in its original order), the
@@ -35,9 +40,13 @@ from ._wire import enable_pickling
 
 __all__ = ["Loaded", "Partition", "expand_inputs", "load_partition", "plan_partitions"]
 
-PartitionKind = Literal["file", "row-groups", "parquet-rest"]
+PartitionKind = Literal["file", "row-groups", "parquet-rest", "json-range"]
 #: Records per Parquet partition, about (whole row groups are joined up to this many).
 DEFAULT_TARGET_ROWS = 65_536
+#: Bytes per range of a Label Studio JSON export, about (whole tasks).
+DEFAULT_TARGET_BYTES = 32 << 20
+#: A task's records are numbered ``task << _TASK_SHIFT | k`` so that ranges sort back into file order.
+_TASK_SHIFT = 32
 _MAGIC = b"PAR1"
 _GLOB_CHARS = frozenset("*?[")
 
@@ -71,11 +80,15 @@ class Partition:
         index: Position in the plan.
         file_index: Position of the file among the inputs (references after the inputs).
         path: The file.
-        kind: ``file`` (the whole file), ``row-groups`` or ``parquet-rest`` (the items and
-            submissions of a Parquet file that have no record).
+        kind: ``file`` (the whole file), ``row-groups``, ``parquet-rest`` (the items and
+            submissions of a Parquet file that have no record) or ``json-range`` (some tasks
+            of a Label Studio export).
         format: The ``--format`` asked for (``auto`` detects it).
         row_groups: The row groups, for ``row-groups``.
-        n_rows: Records in those row groups (0 when not known).
+        n_rows: Records in those row groups (0 when not known); tasks in a ``json-range``.
+        byte_range: ``(start, end)`` of a ``json-range``, end exclusive: its tasks, without the commas around them
+            (``where`` shows the last byte, inclusive).
+        first_task: The index in the export of a ``json-range``'s first task.
         label_config: The Label Studio labeling config (a path or the XML), or None.
         meta_keys: Label Studio ``data`` keys copied into item metadata.
         reference: A gold export: its records become ``source="reference"``.
@@ -89,6 +102,8 @@ class Partition:
     format: str = "auto"
     row_groups: tuple[int, ...] = ()
     n_rows: int = 0
+    byte_range: tuple[int, int] = (0, 0)
+    first_task: int = 0
     label_config: str | None = None
     meta_keys: tuple[str, ...] = ()
     reference: bool = False
@@ -103,6 +118,9 @@ class Partition:
             return f"{self.path} {span}"
         if self.kind == "parquet-rest":
             return f"{self.path} (items without records)"
+        if self.kind == "json-range":
+            a, z = self.byte_range
+            return f"{self.path} bytes {a}-{z - 1} (tasks #{self.first_task}-#{self.first_task + self.n_rows - 1})"
         return self.path
 
 
@@ -144,11 +162,13 @@ class Loaded:
 
 def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_config: Path | str | None = None,
                     meta_keys: Sequence[str] = (), references: Sequence[Path | str] = (),
-                    target_rows: int = DEFAULT_TARGET_ROWS) -> list[Partition]:
+                    target_rows: int = DEFAULT_TARGET_ROWS, target_bytes: int = DEFAULT_TARGET_BYTES
+                    ) -> list[Partition]:
     """Partitions for ``paths`` (already expanded: :func:`expand_inputs`) and gold ``references``.
 
-    Only Parquet footers are read here (row-group sizes); the files themselves are read by
-    :func:`load_partition`, on the workers.
+    Only Parquet footers (row-group sizes) and the brackets and commas of a big Label Studio
+    export (its task boundaries, and its first task) are read here; the files themselves are
+    read by :func:`load_partition`, on the workers.
 
     Raises:
         ConversionError: no input; ``--format parquet`` for a file that is not Parquet.
@@ -156,8 +176,9 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
     """
     if not paths:
         raise ConversionError("no input files given; pass at least one export file", field="paths")
-    if isinstance(target_rows, bool) or not isinstance(target_rows, int) or target_rows < 1:
-        raise ConversionError(f"target_rows must be a whole number >= 1, got {target_rows!r}", field="target_rows")
+    for what, v in (("target_rows", target_rows), ("target_bytes", target_bytes)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConversionError(f"{what} must be a whole number >= 1, got {v!r}", field=what)
     config = str(label_config) if label_config is not None else None
     limits = current_limits()
     out: list[Partition] = []
@@ -168,6 +189,11 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
                                   "reference": ref, "limits": limits}
         # A gold file is read whole (as accord report reads it), whatever its format.
         groups = None if ref else _row_group_sizes(path, fmt)
+        ranges = None if ref or groups is not None else _task_ranges(path, fmt, target_bytes)
+        if ranges:
+            out += [Partition(index=len(out) + k, kind="json-range", byte_range=(r.start, r.end), first_task=r.first,
+                              n_rows=r.count, **common) for k, r in enumerate(ranges)]
+            continue
         if groups is None:
             out.append(Partition(index=len(out), kind="file", **common))
             continue
@@ -183,6 +209,35 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
             out.append(Partition(index=len(out), kind="row-groups", row_groups=tuple(run), n_rows=rows, **common))
         out.append(Partition(index=len(out), kind="parquet-rest", **common))
     return out
+
+
+def _task_ranges(path: Path, fmt: str, target_bytes: int) -> list[Any] | None:
+    """Byte ranges of a big Label Studio export, cut between tasks; None to read the file whole
+    (small, not one JSON array, or not a plain task list: COCO results, JSON_MIN, a broken first task)."""
+    from accord.plugins.label_studio.convert import detect_export_shape
+
+    from .json_split import array_splits
+
+    if fmt not in ("auto", "label-studio") or path.stat().st_size < 2 * target_bytes:
+        return None
+    with path.open("rb") as f:
+        if f.read(64).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")[:1] != b"[":
+            return None
+    ranges = array_splits(path, target_bytes=target_bytes)
+    if not ranges or len(ranges) < 2:
+        return None
+    with path.open("rb") as f:
+        f.seek(ranges[0].start)
+        head = f.read(min(ranges[0].end - ranges[0].start, 1 << 24))
+    try:
+        first, _ = json.JSONDecoder().raw_decode(head.decode("utf-8").lstrip(" \t\n\r"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None  # the whole-file reader says what is wrong with it
+    if not isinstance(first, dict) or (fmt == "auto" and "image_id" in first and "category_id" in first):
+        return None
+    if detect_export_shape([first]) == "json_min":
+        return None
+    return ranges
 
 
 def _row_group_sizes(path: Path, fmt: str) -> list[int] | None:
@@ -222,6 +277,8 @@ def load_partition(part: Partition) -> Loaded:
         with input_limits(**{f: getattr(part.limits, f) for f in part.limits.__slots__}):
             if part.kind == "file":
                 return _load_file(part)
+            if part.kind == "json-range":
+                return _load_json_range(part)
             return _load_parquet(part)
     except AccordError as e:
         text = " ".join(str(e).split())
@@ -242,6 +299,49 @@ def _load_file(part: Partition) -> Loaded:
     return Loaded(partition=part, fmt=fmt, name=ds.name, schema=ds.schema, records=list(ds.records),
                   seq=list(range(len(ds.records))), items=list(enumerate(ds.items.values())),
                   submissions=list(enumerate(ds.submissions)))
+
+
+def _load_json_range(part: Partition) -> Loaded:
+    """Some tasks of a Label Studio export, converted as the whole-file reader converts them
+    (the same decoder and converter; tasks numbered from the range's first task)."""
+    import io
+    import logging
+
+    from accord.io import _json_array_elements, _label_config_for, _NotStreamedError
+    from accord.plugins.label_studio.convert import _schema_of, iter_tasks
+
+    path = Path(part.path)
+    a, z = part.byte_range
+    with path.open("rb") as f:
+        f.seek(a)
+        body = f.read(z - a)
+    warnings: list[str] = []
+    schema = _schema_of(_label_config_for(path, part.label_config), warnings)
+    records: list[Record] = []
+    seq: list[int] = []
+    items: list[tuple[int, Item]] = []
+    subs: list[tuple[int, Submission]] = []
+    n = part.first_task
+    try:
+        tasks = _json_array_elements(io.BytesIO(b"[" + body + b"]"))
+        for n, (recs, ss, item) in enumerate(iter_tasks(tasks, schema, meta_keys=part.meta_keys, warnings=warnings,
+                                                        start=part.first_task), start=part.first_task):
+            base = n << _TASK_SHIFT
+            seq += range(base, base + len(recs))
+            records += recs
+            subs += [(base + k, s) for k, s in enumerate(ss)]
+            items.append((n, item))
+    except _NotStreamedError:
+        raise ConversionError(f"{part.where}: not valid JSON after task #{n}; the export is damaged or was cut "
+                              "short: export the project again", field="file") from None
+    log = logging.getLogger("accord.io")
+    for w in warnings:
+        log.warning("%s: %s", part.where, w)
+    if len(items) != part.n_rows:
+        raise ConversionError(f"{part.where}: expected {part.n_rows} tasks, read {len(items)}; the file changed "
+                              "while the report ran: run it again", field="file")
+    return Loaded(partition=part, fmt="label-studio", name=path.stem, schema=schema, records=records, seq=seq,
+                  items=items, submissions=subs)
 
 
 def _load_parquet(part: Partition) -> Loaded:

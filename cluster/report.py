@@ -25,10 +25,16 @@ conflicts, sampling, bias, checks, region and text agreement, the pairwise kappa
 still computed on the client over the merged dataset, so the client holds the whole dataset.
 They are not mergeable sections yet (a later step of issue #16 makes them so).
 
+**Partitions** (:func:`~.partitions.plan_partitions`): one per file; a Parquet file per run of
+row groups; a Label Studio JSON export at least two targets big (32 MiB by default) in byte
+ranges cut between tasks (:mod:`.json_split` finds the top-level commas with numpy, without
+parsing), each range read on its worker with the task numbering of the whole file, and a task id
+in two ranges stopping the run with the whole-file reader's message.
+
 The result equals the single-process report on the same inputs. Tasks are pure functions of
 their partitions, so a worker lost mid-run only costs a recomputation (Dask reschedules its
 tasks from their inputs). A partition that fails to parse stops the run with a one-line error
-naming the file and the row groups; with ``skip_bad_partitions`` the run goes on without it and
+naming the file and the row groups or byte range; with ``skip_bad_partitions`` the run goes on without it and
 the report says what was skipped (``cluster.skipped`` and the first headline).
 """
 
@@ -48,7 +54,7 @@ from accord.core.report.engine import Context, run_sections
 from accord.core.schema import Schema
 
 from ._wire import enable_pickling
-from .partitions import DEFAULT_TARGET_ROWS, Loaded, Partition, load_partition, plan_partitions
+from .partitions import DEFAULT_TARGET_BYTES, DEFAULT_TARGET_ROWS, Loaded, Partition, load_partition, plan_partitions
 
 __all__ = ["ClusterRun", "DaskFold", "SkippedPartition", "cluster_dataset", "cluster_report", "note_skipped"]
 
@@ -284,6 +290,26 @@ def _assemble(parts: Sequence[Partition], loaded: Mapping[int, Loaded], prefixes
     return merge(files, name=files[0].name if n_inputs == 1 else "merged")
 
 
+def _no_task_twice(parts: Sequence[Partition], summaries: Mapping[int, _Summary]) -> None:
+    """A task id in two byte ranges of one export stops the run, as the whole-file reader stops
+    (each range has already checked its own tasks); the message names both tasks."""
+    seen: dict[tuple[int, str], int] = {}
+    for k in sorted(summaries):
+        part = parts[k]
+        if part.kind != "json-range":
+            continue
+        for n, item in enumerate(summaries[k].item_ids, start=part.first_task):
+            was = seen.setdefault((part.file_index, item), n)
+            if was != n:
+                inner = ConversionError(
+                    f"task id {item} appears twice in this export (tasks #{was} and #{n}), so two "
+                    "different tasks would merge into one item; export each project to its own file, or give the "
+                    "tasks unique ids", item_id=item, field="id")
+                named = ConversionError(f"{part.path}: {inner}")  # worded as accord.io names a file's error
+                named.item_id, named.field = item, "id"
+                raise named
+
+
 def _default_bar(it: Iterable[Any], total: int) -> Iterable[Any]:
     from accord.progress import progress
 
@@ -295,6 +321,7 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
                     label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                     reference: Path | str | None = None, join_items: bool = False, config: Any = None,
                     seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
+                    target_bytes: int = DEFAULT_TARGET_BYTES,
                     bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
                     ) -> tuple[Dataset, dict[str, Any], ClusterRun]:
     """Read ``inputs`` on the cluster and compute the mergeable sections there.
@@ -314,7 +341,7 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     run = ClusterRun(n_workers=len((client.scheduler_info() or {}).get("workers") or {}))
     refs = [] if reference is None else [reference]
     parts = plan_partitions(list(inputs), format=format, label_config=label_config, meta_keys=meta_keys,
-                            references=refs, target_rows=target_rows)
+                            references=refs, target_rows=target_rows, target_bytes=target_bytes)
     run.n_partitions = len(parts)
     t0 = time.perf_counter()
     loads, summaries = _load_all(client, parts, skip_bad=skip_bad_partitions, run=run, bar=bar or _default_bar)
@@ -322,6 +349,7 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     if not summaries:
         raise ConversionError("every partition failed to load: " + "; ".join(s.error for s in run.skipped[:3]),
                               field="paths")
+    _no_task_twice(parts, summaries)
     t1 = time.perf_counter()
     # Namespacing and the schema, exactly as accord.io.load_dataset decides them (file by file).
     file_fmt: dict[int, str] = {}
@@ -390,6 +418,7 @@ def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "
                    label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                    reference: Path | str | None = None, join_items: bool = False, config: Any = None,
                    seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
+                   target_bytes: int = DEFAULT_TARGET_BYTES,
                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
                    **report_options: Any) -> tuple[Any, Dataset, ClusterRun]:
     """The QA report of ``inputs`` with parsing and class agreement on the cluster (see the module
@@ -405,7 +434,7 @@ def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "
     dataset, sections, run = cluster_dataset(
         client, inputs, format=format, label_config=label_config, meta_keys=meta_keys, reference=reference,
         join_items=join_items, config=config, seed=seed, skip_bad_partitions=skip_bad_partitions,
-        target_rows=target_rows, bar=bar)
+        target_rows=target_rows, target_bytes=target_bytes, bar=bar)
     report = build_report(dataset, config=config, seed=seed, sections=sections, **report_options)
     note_skipped(report, run)
     return report, dataset, run

@@ -757,14 +757,15 @@ def _from_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence
 
 
 def iter_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence[str] = (),
-               warnings: list[str] | None = None, default_size: tuple[float, float] | None = None
-               ) -> Iterator[tuple[list[Record], list[Submission], Item]]:
+               warnings: list[str] | None = None, default_size: tuple[float, float] | None = None,
+               start: int = 0) -> Iterator[tuple[list[Record], list[Submission], Item]]:
     """Each task's ``(records, submissions, item)`` as it is converted (the streaming form of
     :func:`from_label_studio_export` for a list of tasks).
 
     A writer can stream the records out and keep only the items and submissions (``accord
     convert`` does). The warnings are appended when the iterator is exhausted, in the order the
-    whole-export conversion gives them.
+    whole-export conversion gives them. ``start`` is the index of the first task in the export
+    (a part of an export read on its own, as ``accord report --dask`` reads byte ranges).
 
     Raises:
         ConversionError: a task that is not valid, or a task id seen twice (naming both tasks).
@@ -772,7 +773,7 @@ def iter_tasks(task_list: Iterable[Any], schema: Schema, *, meta_keys: Sequence[
     later: list[str] = []  # the per-task warnings, said after the count of id-only predictions
     ids_only = 0
     first: dict[str, int] = {}
-    for n, task in enumerate(task_list):
+    for n, task in enumerate(task_list, start=start):
         if isinstance(task, dict) and isinstance(task.get("predictions"), list):
             ids_only += sum(1 for p in task["predictions"] if not isinstance(p, dict))
         try:
