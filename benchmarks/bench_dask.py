@@ -4,8 +4,9 @@ Usage: python benchmarks/bench_dask.py [--sizes 100000 1000000] [--shards 8] [--
 
 For each size (annotations; a Choices export of 3 annotations per task from
 ``bench_report_scale.py``'s seeded generator) the export is written as ``--shards`` Label Studio
-JSON files and as one accord Parquet file (``accord convert``, 65,536-row row groups). Each
-configuration runs in a fresh child process (so peak RSS is its own):
+JSON files, as one Label Studio JSON file (which the cluster cuts into about ``--shards`` byte
+ranges between tasks) and as one accord Parquet file (``accord convert``, 65,536-row row
+groups). Each configuration runs in a fresh child process (so peak RSS is its own):
 
 * ``single``: :func:`accord.io.load_dataset` + :func:`build_report` (what ``accord report`` does);
 * ``local:1`` / ``local:2``: :func:`accord.cluster.report.cluster_report` on a LocalCluster of
@@ -37,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def _child(mode: str, inputs: list[str]) -> dict[str, Any]:
+def _child(mode: str, inputs: list[str], target_bytes: int) -> dict[str, Any]:
     import gc
 
     from accord.core.qa.report import build_report
@@ -60,7 +61,7 @@ def _child(mode: str, inputs: list[str]) -> dict[str, Any]:
         client = distributed.Client(cluster)
         out["start_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        report, _, run = cluster_report(client, inputs, seed=0)
+        report, _, run = cluster_report(client, inputs, seed=0, target_bytes=target_bytes)
         out["wall_s"] = time.perf_counter() - t1
         out.update(map_s=run.map_s, sections_s=run.sections_s, gather_s=run.gather_s, n_partitions=run.n_partitions)
         out["report_s"] = out["wall_s"] - run.map_s - run.sections_s - run.gather_s
@@ -75,8 +76,9 @@ def _child(mode: str, inputs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _run_child(mode: str, inputs: list[Path]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", mode, *map(str, inputs)], capture_output=True,
+def _run_child(mode: str, inputs: list[Path], target_bytes: int) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--child", mode, "--target-bytes", str(target_bytes),
+                           *map(str, inputs)], capture_output=True,
                           text=True, timeout=3600, env={"PYTHONHASHSEED": "0", **_env()})
     if proc.returncode != 0:
         raise SystemExit(f"{mode} failed: {proc.stderr[-800:]}")
@@ -96,10 +98,13 @@ def main() -> int:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--keep", type=Path, default=None)
     ap.add_argument("--child", default=None)
+    ap.add_argument("--target-bytes", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("inputs", nargs="*")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child, args.inputs)))
+        from accord.cluster.partitions import DEFAULT_TARGET_BYTES
+
+        print(json.dumps(_child(args.child, args.inputs, args.target_bytes or DEFAULT_TARGET_BYTES)))
         return 0
     sys.path.insert(0, str(HERE))
     import bench_report_scale as gen
@@ -116,8 +121,9 @@ def main() -> int:
         (d / "label_config.xml").write_text(gen.CHOICES_CONFIG)
         whole = d / "whole.tmp"
         gen.generate(whole, n_tasks=n_tasks, kind="choices", seed=0)
-        tasks = json.loads(whole.read_text())
-        whole.unlink()
+        one = d / "whole.json"
+        whole.rename(one)
+        tasks = json.loads(one.read_text())
         step = math.ceil(len(tasks) / args.shards)
         shards = []
         for k in range(args.shards):
@@ -127,8 +133,13 @@ def main() -> int:
         del tasks
         pq = d / "all.parquet"
         write_parquet(load_dataset(shards), pq)
-        for label, inputs in ((f"LS JSON x{args.shards}", shards), ("Parquet", [pq])):
-            rows = {m: _run_child(m, inputs) for m in ("single", "local:1", "local:2")}
+        ranges = math.ceil(one.stat().st_size / args.shards)  # about --shards byte ranges of the one file
+        from accord.cluster.partitions import DEFAULT_TARGET_BYTES
+
+        for label, inputs, target in ((f"LS JSON x{args.shards}", shards, DEFAULT_TARGET_BYTES),
+                                      (f"one LS JSON, ~{args.shards} byte ranges", [one], ranges),
+                                      ("Parquet", [pq], DEFAULT_TARGET_BYTES)):
+            rows = {m: _run_child(m, inputs, target) for m in ("single", "local:1", "local:2")}
             print(f"\n{size:,} annotations, {label}")
             print(f"{'mode':<9} {'wall s':>7} {'map s':>6} {'rest s':>7} {'start s':>7} {'client MiB':>10} "
                   f"{'worker MiB':>14} same")

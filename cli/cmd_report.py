@@ -12,8 +12,8 @@ from typing import Any
 
 from accord.core.errors import ConversionError
 
-from ._validate import agreement_arg, positive_int_arg, read_previous_report, read_text, seed_arg
-from .atomic import write_text_atomic
+from ._validate import agreement_arg, positive_int_arg, read_previous_report, read_text, seed_arg, unit_interval_arg
+from .atomic import write_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +31,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+    p.add_argument("inputs", nargs="+", type=_input, metavar="INPUT",
                    help="export files (Label Studio JSON, CVAT XML or zip, COCO JSON, accord JSONL, accord "
-                        "Parquet); a quoted pattern such as 'shards/*.json' is expanded")
+                        "Parquet); a quoted pattern such as 'shards/*.json' is expanded; with --dask, also URLs "
+                        "that fsspec reads ('s3://bucket/shards/*.json', with s3fs installed)")
     p.add_argument("--format", default="auto",
                    choices=["auto", "label-studio", "cvat", "coco", "jsonl", "parquet"], help="input format")
     p.add_argument("--label-config", type=Path, default=None,
@@ -68,6 +69,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="OKS falloff for keypoints: a number sets it for every keypoint without one (default "
                         "0.05; CVAT names points 0, 1, ...), NAME=SIGMA for one name; repeatable. Overrides "
                         "[report] default_keypoint_sigma / keypoint_sigmas in --config")
+    p.add_argument("--ambiguity-threshold", type=unit_interval_arg, default=None, metavar="H",
+                   help="classification items whose difficulty (a normalised entropy in [0, 1]) is above H are "
+                        "ambiguous: listed with their soft label and left out of the conflict queue (default 0.8; "
+                        "1 turns it off). Overrides [report] ambiguity_threshold in --config")
+    p.add_argument("--soft-labels", type=Path, default=None, metavar="JSONL",
+                   help="write every classification item's soft label here for training: one JSON object a line, "
+                        "{item, label_set, distribution: {class: share}, ambiguous}")
     p.add_argument("--seed", type=seed_arg, default=0, help="seed for bootstrap and samples")
     p.add_argument("--dask", nargs="?", const="", default=None, metavar="SPEC",
                    help="read the inputs and compute class agreement on a Dask cluster (needs accord[dask]; same "
@@ -88,11 +96,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
+def _input(text: str) -> Path | str:
+    """An INPUT argument: a URL stays a string (a Path would fold its '//')."""
+    from accord.cluster.remote import is_url
+
+    return text if is_url(text) else Path(text)
+
+
+def report_json(report: dict[str, Any]) -> bytes:
+    """The report as indented UTF-8 JSON. With orjson installed (``accord[cli]``) it is encoded
+    about 30x faster than by the standard library, whose indenting encoder is pure Python (about
+    1 s per 15 MB of report, 100,000 annotations): the same document, parsed; numbers may be
+    spelled differently (``8.8e-05`` against ``0.000088``)."""
+    try:
+        import orjson
+    except ImportError:
+        return (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    try:
+        return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+                            | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    except (orjson.JSONEncodeError, TypeError):  # a value orjson does not take (an int past 64 bits)
+        return (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
 def write_outputs(report: dict[str, Any], *, json_path: Path | None, html_path: Path | None) -> None:
     from .report_html import render_html
 
     if json_path is not None:
-        write_text_atomic(json_path, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        write_atomic(json_path, [report_json(report)])
         logger.info("wrote %s", json_path)
     if html_path is not None:
         write_text_atomic(html_path, render_html(report))
@@ -225,6 +256,32 @@ def with_keypoint_sigmas(config: Any, values: list[str] | None) -> Any:
     return replace(cfg, keypoint_sigmas=sigmas, default_keypoint_sigma=default)
 
 
+def with_ambiguity_threshold(config: Any, value: float | None) -> Any:
+    """The report config with ``--ambiguity-threshold`` applied (unchanged without it)."""
+    from dataclasses import replace
+
+    from accord.core.qa.report import ReportConfig
+
+    return config if value is None else replace(config or ReportConfig(), ambiguity_threshold=value)
+
+
+def write_soft_labels(report: Any, path: Path) -> int:
+    """Write each classification item's soft label to ``path`` as JSON Lines; returns the rows written."""
+    from accord.core.qa.ambiguity import soft_label_rows
+
+    written = 0
+
+    def lines() -> Any:
+        nonlocal written
+        for row in soft_label_rows(getattr(report, "ambiguity", {})):
+            written += 1
+            yield json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
+
+    write_atomic(path, lines())  # streamed: the rows are never all in memory
+    logger.info("wrote %d soft labels to %s", written, path)
+    return written
+
+
 def ledger_decisions(args: argparse.Namespace) -> list[Any]:
     """The reviewers' latest decisions in the ledger (``accord review``), when the ledger is in use
     (``--db``, ``$ACCORD_DB`` or an existing ``.accord/ledger.db``; not with ``--no-ledger``).
@@ -281,6 +338,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_toml(read_text(args.config, what="--config file")) if args.config else None
     config = with_keypoint_sigmas(config, args.keypoint_sigma)
+    config = with_ambiguity_threshold(config, getattr(args, "ambiguity_threshold", None))
     from accord.cluster.partitions import expand_inputs
 
     inputs = expand_inputs(args.inputs)
@@ -300,6 +358,12 @@ def run(args: argparse.Namespace) -> int:
             from accord.core.errors import ConfigError
 
             raise ConfigError("--skip-bad-partitions works with --dask only; add --dask local:N, or drop it")
+        remote = [str(p) for p in inputs if isinstance(p, str)]
+        if remote:
+            from accord.core.errors import ConfigError
+
+            raise ConfigError(f"{remote[0]} is a URL: URLs are read with --dask (add --dask local:2 to read it on "
+                              "this machine), or copy the file to a local path")
         dataset = load_dataset(inputs, format=args.format, reference=args.reference,
                                label_config=args.label_config, join_items=args.join_items)
     cost = None
@@ -338,6 +402,8 @@ def run(args: argparse.Namespace) -> int:
 
         report["trend"] = report_trend(args, report)
     write_outputs(report, json_path=args.json_path, html_path=args.html)
+    if getattr(args, "soft_labels", None) is not None:
+        write_soft_labels(report, args.soft_labels)
     print_summary(report)
     from .cmd_runs import record_if_ledger
 

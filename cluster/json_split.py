@@ -119,21 +119,24 @@ def scan_array(f: BinaryIO, *, chunk_bytes: int = _SCAN_BYTES) -> _Scan | None:
                  commas=np.concatenate(commas) if commas else np.zeros(0, dtype=np.int64))
 
 
-def array_splits(path: Path | str, *, target_bytes: int) -> list[ArraySplit] | None:
+def array_splits(source: Path | str | BinaryIO, *, target_bytes: int) -> list[ArraySplit] | None:
     """Ranges of about ``target_bytes`` each, cut between the top-level array's elements.
 
+    ``source`` is a path or a seekable binary file (an fsspec file of a remote export).
     ``None`` when the file is not one non-empty JSON array (the caller reads it whole). One range
     when it is smaller than about two targets.
     """
-    with Path(path).open("rb") as f:
-        scan = scan_array(f)
+    if isinstance(source, (str, Path)):
+        with Path(source).open("rb") as local:
+            return array_splits(local, target_bytes=target_bytes)
+    f = source
+    scan = scan_array(f)
     if scan is None:
         return None
     # element k spans (bounds[k], bounds[k + 1]) exclusive of both: '[' or a comma, then a comma or ']'
     bounds = np.concatenate([[scan.open_at], scan.commas, [scan.close_at]]).astype(np.int64)
-    with Path(path).open("rb") as f:
-        f.seek(scan.open_at + 1)
-        inner = f.read(min(4096, scan.close_at - scan.open_at - 1))
+    f.seek(scan.open_at + 1)
+    inner = f.read(min(4096, scan.close_at - scan.open_at - 1))
     if not bytes(inner).strip(bytes(_SPACE)) and scan.commas.size == 0:
         return None  # an empty array
     n_elements = bounds.size - 1

@@ -24,6 +24,7 @@ is a :class:`~accord.core.errors.ConversionError` whose message starts with
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 from collections.abc import Sequence
@@ -51,16 +52,23 @@ _MAGIC = b"PAR1"
 _GLOB_CHARS = frozenset("*?[")
 
 
-def expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
+def expand_inputs(inputs: Sequence[Path | str]) -> list[Path | str]:
     """The inputs with shell-style patterns (``shards/*.json``, ``part-[0-9].parquet``) expanded,
     each pattern's matches sorted; a path that exists is kept as it is, even with ``*`` in its name.
+    A URL (``s3://bucket/shards/*.json``) stays a string, its pattern expanded by its fsspec
+    filesystem (:mod:`.remote`).
 
     Raises:
         ConversionError: a pattern that matches no file.
     """
-    out: list[Path] = []
+    from .remote import expand_url, is_url
+
+    out: list[Path | str] = []
     for raw in inputs:
         text = str(raw)
+        if is_url(raw):
+            out.extend(expand_url(text))
+            continue
         if Path(text).exists() or not (_GLOB_CHARS & set(text)):
             out.append(Path(text))
             continue
@@ -182,10 +190,11 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
     config = str(label_config) if label_config is not None else None
     limits = current_limits()
     out: list[Partition] = []
-    todo = [(Path(p), format, False) for p in paths] + [(Path(p), "auto", True) for p in references]
+    todo = [(_source(p), format, False) for p in paths] + [(_source(p), "auto", True) for p in references]
     for file_index, (path, fmt, ref) in enumerate(todo):
         common: dict[str, Any] = {"file_index": file_index, "path": str(path), "format": fmt,
-                                  "label_config": config, "meta_keys": () if ref else tuple(meta_keys),
+                                  "label_config": _url_config(path, config) if is_url(path) else config,
+                                  "meta_keys": () if ref else tuple(meta_keys),
                                   "reference": ref, "limits": limits}
         # A gold file is read whole (as accord report reads it), whatever its format.
         groups = None if ref else _row_group_sizes(path, fmt)
@@ -211,22 +220,67 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
     return out
 
 
-def _task_ranges(path: Path, fmt: str, target_bytes: int) -> list[Any] | None:
+def _source(p: Path | str) -> Path | str:
+    """A local input as a Path; a URL as it is (``Path`` would fold its ``//``)."""
+    from .remote import is_url
+
+    return p if is_url(p) else Path(p)
+
+
+def is_url(p: Path | str) -> bool:
+    from .remote import is_url as _is_url
+
+    return _is_url(p)
+
+
+def _open(path: Path | str) -> Any:
+    """A context manager giving the file opened for binary reading (local or by URL)."""
+    from .remote import open_url
+
+    return open_url(path) if isinstance(path, str) else path.open("rb")
+
+
+def _stem(path: Path | str) -> str:
+    """The file name without its suffix, of a path or a URL (``s3://b/shards/x.json`` -> ``x``)."""
+    return Path(str(path).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]).stem
+
+
+def _size(path: Path | str) -> int:
+    from .remote import size_of
+
+    return size_of(path) if isinstance(path, str) else path.stat().st_size
+
+
+def _url_config(url: Path | str, config: str | None) -> str | None:
+    """The labeling config of a remote export as XML, read here once, so that no worker needs the
+    client's files: the ``--label-config`` file, or the config beside the export."""
+    from accord.io import _label_config_for
+
+    from .remote import sibling_config
+
+    if config is not None:
+        text: str | None = _label_config_for(Path("."), config)
+        return text
+    return sibling_config(str(url))
+
+
+def _task_ranges(path: Path | str, fmt: str, target_bytes: int) -> list[Any] | None:
     """Byte ranges of a big Label Studio export, cut between tasks; None to read the file whole
     (small, not one JSON array, or not a plain task list: COCO results, JSON_MIN, a broken first task)."""
     from accord.plugins.label_studio.convert import detect_export_shape
 
     from .json_split import array_splits
 
-    if fmt not in ("auto", "label-studio") or path.stat().st_size < 2 * target_bytes:
+    if fmt not in ("auto", "label-studio") or _size(path) < 2 * target_bytes:
         return None
-    with path.open("rb") as f:
+    with _open(path) as f:
         if f.read(64).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")[:1] != b"[":
             return None
-    ranges = array_splits(path, target_bytes=target_bytes)
+        f.seek(0)
+        ranges = array_splits(f, target_bytes=target_bytes)
     if not ranges or len(ranges) < 2:
         return None
-    with path.open("rb") as f:
+    with _open(path) as f:
         f.seek(ranges[0].start)
         head = f.read(min(ranges[0].end - ranges[0].start, 1 << 24))
     try:
@@ -240,12 +294,12 @@ def _task_ranges(path: Path, fmt: str, target_bytes: int) -> list[Any] | None:
     return ranges
 
 
-def _row_group_sizes(path: Path, fmt: str) -> list[int] | None:
+def _row_group_sizes(path: Path | str, fmt: str) -> list[int] | None:
     """Rows per row group of an accord Parquet file; None for other files (and for a Parquet file
     whose footer cannot be read: it is then loaded whole, and its error names it there)."""
     if fmt not in ("auto", "parquet"):
         return None
-    with path.open("rb") as f:
+    with _open(path) as f:
         head = f.read(4)
     if head != _MAGIC:
         if fmt == "parquet":
@@ -256,7 +310,7 @@ def _row_group_sizes(path: Path, fmt: str) -> list[int] | None:
 
     pa, pq = require_pyarrow()
     try:
-        with pq.ParquetFile(path) as pf:
+        with _open(path) as f, pq.ParquetFile(f) as pf:
             meta = pf.metadata
             return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
     except (pa.ArrowException, OSError, ValueError):
@@ -292,8 +346,19 @@ def load_partition(part: Partition) -> Loaded:
 def _load_file(part: Partition) -> Loaded:
     from accord.io import _as_reference, _load
 
-    ds, fmt = _load(part.path, format=part.format, label_config=part.label_config,
-                    meta_keys=part.meta_keys)
+    if is_url(part.path):
+        from .remote import local_copy
+
+        with local_copy(part.path) as copy:
+            try:
+                ds, fmt = _load(copy, format=part.format, label_config=part.label_config, meta_keys=part.meta_keys)
+            except AccordError as e:  # name the URL, not the private copy
+                err = ConversionError(str(e).replace(str(copy), part.path))
+                err.item_id, err.field = getattr(e, "item_id", None), getattr(e, "field", None)
+                raise err from None
+    else:
+        ds, fmt = _load(part.path, format=part.format, label_config=part.label_config,
+                        meta_keys=part.meta_keys)
     if part.reference:
         ds = _as_reference(ds)
     return Loaded(partition=part, fmt=fmt, name=ds.name, schema=ds.schema, records=list(ds.records),
@@ -310,13 +375,20 @@ def _load_json_range(part: Partition) -> Loaded:
     from accord.io import _json_array_elements, _label_config_for, _NotStreamedError
     from accord.plugins.label_studio.convert import _schema_of, iter_tasks
 
-    path = Path(part.path)
     a, z = part.byte_range
-    with path.open("rb") as f:
-        f.seek(a)
-        body = f.read(z - a)
+    remote = is_url(part.path)
+    if remote:
+        from .remote import read_range
+
+        body = read_range(part.path, a, z)
+    else:
+        with Path(part.path).open("rb") as f:
+            f.seek(a)
+            body = f.read(z - a)
     warnings: list[str] = []
-    schema = _schema_of(_label_config_for(path, part.label_config), warnings)
+    # a remote export's config came as XML from the client (None: there is none)
+    config = part.label_config if remote else _label_config_for(Path(part.path), part.label_config)
+    schema = _schema_of(config, warnings)
     records: list[Record] = []
     seq: list[int] = []
     items: list[tuple[int, Item]] = []
@@ -340,7 +412,7 @@ def _load_json_range(part: Partition) -> Loaded:
     if len(items) != part.n_rows:
         raise ConversionError(f"{part.where}: expected {part.n_rows} tasks, read {len(items)}; the file changed "
                               "while the report ran: run it again", field="file")
-    return Loaded(partition=part, fmt="label-studio", name=path.stem, schema=schema, records=records, seq=seq,
+    return Loaded(partition=part, fmt="label-studio", name=_stem(part.path), schema=schema, records=records, seq=seq,
                   items=items, submissions=subs)
 
 
@@ -352,13 +424,21 @@ def _load_parquet(part: Partition) -> Loaded:
 
     pa, pq = require_pyarrow()
     name = part.path
+    opened = None
     try:
-        pf = pq.ParquetFile(part.path)
+        if is_url(part.path):
+            from .remote import _fs
+
+            fs, inner = _fs(part.path)
+            opened = fs.open(inner, "rb")
+        pf = pq.ParquetFile(opened if opened is not None else part.path)
     except (pa.ArrowException, OSError, ValueError) as e:
+        if opened is not None:
+            opened.close()
         raise ConversionError(f"{part.where}: not a readable Parquet file ({' '.join(str(e).split())[:120]}); the "
                               "file is damaged or truncated: convert the export again", field="file") from None
     numbered: list[tuple[int, Record]] = []
-    with pf:
+    with pf, opened if opened is not None else contextlib.nullcontext():
         ds_name, schema, item_ds, sub_ds = _header(pf.metadata.metadata, name)
         missing = [c for c in ("seq", *_KEY_COLUMNS, "record") if c not in pf.schema_arrow.names]
         if missing:
@@ -391,6 +471,6 @@ def _load_parquet(part: Partition) -> Loaded:
     if bad:
         raise ConversionError(f"{part.where}: malformed accord Parquet metadata: expected objects in "
                               f"'accord.items' / 'accord.submissions', got {json.dumps(bad[0])[:60]}", field="items")
-    return Loaded(partition=part, fmt="parquet", name=ds_name if ds_name != "dataset" else Path(part.path).stem,
+    return Loaded(partition=part, fmt="parquet", name=ds_name if ds_name != "dataset" else _stem(part.path),
                   schema=schema, records=[r for _, r in numbered], seq=[s for s, _ in numbered], items=items,
                   submissions=subs)
