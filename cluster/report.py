@@ -171,6 +171,22 @@ def _group_stats(ds: Dataset, label_sets: Sequence[str]) -> tuple[tuple[str, ...
     return ds.annotators(), out
 
 
+def _truth_stats(ds: Dataset, label_sets: Sequence[str]) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Per label set, the labels (as text) and the annotators of the group's human judgments:
+    what a Dawid-Skene section must know of the whole label set before its first pass."""
+    enable_pickling()
+    out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    for name in label_sets:
+        rows = ds.select(label_set=name, source="human")
+        out[name] = (frozenset(str(value_label(r.value)) for r in rows), frozenset(r.annotator_id for r in rows))
+    return out
+
+
+def _truth_columns(ds: Dataset, section: Any) -> Any:
+    enable_pickling()
+    return section.columns(ds)
+
+
 def _fold_one(part: Any, section: Any, ctx: Context) -> Any:
     return section.add(section.create(ctx), part, ctx)
 
@@ -317,6 +333,30 @@ def _default_bar(it: Iterable[Any], total: int) -> Iterable[Any]:
     return bar
 
 
+def _dawid_skene(client: Any, group_futs: Sequence[Any], label_sets: Sequence[str], cfg: Any, seed: int,
+                 schema: Schema) -> dict[str, Any]:
+    """Dawid-Skene of each classification label set as map-reduce rounds: each group's judgments
+    become columns once (kept on its worker), then every EM pass maps the E-step over them and
+    merges the sums (:class:`~accord.core.report.truth.DawidSkeneSection`)."""
+    from accord.core.report.truth import DawidSkeneSection
+
+    stats = client.gather(client.map(_truth_stats, list(group_futs), label_sets=list(label_sets), pure=False))
+    ctx = Context(config=cfg, seed=seed, schema=schema)
+    out: dict[str, Any] = {}
+    for name in label_sets:
+        labels = sorted(set().union(*(st[name][0] for st in stats)))
+        annotators = sorted(set().union(*(st[name][1] for st in stats)))
+        if not labels or not annotators:
+            continue
+        section = DawidSkeneSection(name, labels, annotators)
+        cols = client.map(_truth_columns, list(group_futs), section=section, pure=False)
+        try:
+            out.update(run_sections([section], cols, ctx, fold=DaskFold(client)))
+        finally:
+            client.cancel(cols)
+    return out
+
+
 def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = "auto",
                     label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                     reference: Path | str | None = None, join_items: bool = False, config: Any = None,
@@ -375,11 +415,14 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
             if name not in first or cand < first[name]:
                 first[name] = cand
     nominal = []
+    classification = []
     for name in [*schema.label_sets, *sorted(set(first) - set(schema.label_sets))]:
         ls = schema.label_sets.get(name)
         kind = ls.kind if ls else first.get(name, (0, 0, ""))[2]
-        if kind == "classification" and (ls.scale if ls else "nominal") == "nominal" and name in first:
-            nominal.append(name)
+        if kind == "classification" and name in first:
+            classification.append(name)
+            if (ls.scale if ls else "nominal") == "nominal":
+                nominal.append(name)
     group_futs = [client.submit(_group_dataset, [loads[k] for k in g], [prefixes[k] for k in g], schema, pure=False)
                   for g in groups]
     results: dict[str, Any] = {}
@@ -402,7 +445,9 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
             sections.append(ClassAgreementSection(name, cats, annotators, bcfg.n_bootstrap))
         ctx = Context(config=cfg, seed=seed, schema=schema)
         results = run_sections(sections, group_futs, ctx, fold=DaskFold(client))
-        run.sections = sorted(results)
+    if classification and cfg.consensus_method == "dawid_skene":
+        results.update(_dawid_skene(client, group_futs, classification, cfg, seed, schema))
+    run.sections = sorted(results)
     client.cancel(group_futs)
     run.sections_s = time.perf_counter() - t1
     t2 = time.perf_counter()

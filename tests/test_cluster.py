@@ -118,7 +118,7 @@ def test_bundled_sample_equals_single_process(client: Any) -> None:
     inputs = [SAMPLE / "text_sentiment.json", SAMPLE / "images_boxes.json", SAMPLE / "text_ner.json"]
     report, dataset, run = cluster_report(client, inputs, seed=SEED)
     assert dataset == load_dataset(inputs)
-    assert run.sections == ["agreement:sentiment"]
+    assert run.sections == ["agreement:sentiment", "consensus:sentiment"]
     assert run.n_partitions == 3
     _assert_same(report, _single(inputs))
 
@@ -127,7 +127,7 @@ def test_bundled_sample_equals_single_process(client: Any) -> None:
 def test_sharded_label_studio_equals_single_process(client: Any, shards: list[Path]) -> None:
     report, _, run = cluster_report(client, shards, seed=SEED)
     assert run.n_groups == 3
-    assert run.sections == ["agreement:sentiment"]
+    assert run.sections == ["agreement:sentiment", "consensus:sentiment"]
     want = _single(shards)
     _assert_same(report, want)
     # the figures the workers merged are really there (not an empty section)
