@@ -126,9 +126,11 @@ def _agreement(r: Mapping[str, Any]) -> str:
         if a.get("note"):
             parts.append(f"<p class='muted'>{escape(a['note'])}</p>")
         coefs = a.get("coefficients", {})
+        iv = a.get("intervals") or {}
         if coefs:
             parts.append(_table(["coefficient", "estimate [95% CI]"],
-                                [(k, _Raw(_interval(v))) for k, v in coefs.items()]))
+                                [(k, _Raw(_interval(_with_interval(v, (iv.get("coefficients") or {}).get(k)))))
+                                 for k, v in coefs.items()]))
         charts = []
         pw = a.get("pairwise")
         rest = a.get("annotator_vs_rest") or {}
@@ -138,7 +140,8 @@ def _agreement(r: Mapping[str, Any]) -> str:
                                       vmin=0.0, vmax=1.0))
         elif pw and pw.get("annotators"):
             parts.append(_annotators_vs_rest(name, pw, rest))
-        per_label = a.get("per_label") or {}
+        per_label = {lb: _with_interval(v, (iv.get("per_label") or {}).get(lb))
+                     for lb, v in (a.get("per_label") or {}).items()}
         if per_label:
             charts.append(svg.interval_bars(
                 [(lb, v.get("estimate"), v.get("low"), v.get("high")) for lb, v in per_label.items()],
@@ -146,7 +149,51 @@ def _agreement(r: Mapping[str, Any]) -> str:
                 lo=0.0))
         if charts:
             parts.append('<div class="charts">' + "".join(charts) + "</div>")
+        parts.append(_pair_intervals(name, pw or {}, iv))
+        parts.append(_cpwer(name, a.get("cpwer")))
     return "".join(parts) or "<p class='muted'>No label set with two or more annotators.</p>"
+
+
+def _with_interval(c: Mapping[str, Any], boot: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A figure with the bootstrap bounds of ``agreement.<set>.intervals`` where it has none of its own."""
+    if not boot or c.get("low") is not None or boot.get("low") is None:
+        return c
+    return {**c, "low": boot.get("low"), "high": boot.get("high")}
+
+
+def _pair_intervals(name: str, pw: Mapping[str, Any], iv: Mapping[str, Any]) -> str:
+    """Each annotator pair's figure with its item-bootstrap interval, in a collapsed table."""
+    bounds = iv.get("pairwise") or {}
+    anns = bounds.get("annotators") or []
+    if not anns or pw.get("annotators") != anns:
+        return ""
+    rows = [(a, b, _Raw(_interval({"estimate": pw["matrix"][i][j], "low": bounds["low"][i][j],
+                                   "high": bounds["high"][i][j], "n": bounds["n_items"][i][j]})))
+            for i, a in enumerate(anns) for j, b in enumerate(anns)
+            if j > i and bounds["n_items"][i][j] is not None]
+    if not rows:
+        return ""
+    return (f"<details><summary>{escape(name)}: {len(rows)} annotator pairs, "
+            f"{escape(str(bounds.get('metric', '')))} with its 95% item-bootstrap interval "
+            f"({_num(iv.get('n_resamples'))} resamples, seed {_num(iv.get('seed'))})</summary>"
+            + _table(["annotator", "annotator", "estimate [95% CI] n items"], rows) + "</details>")
+
+
+def _cpwer(name: str, cp: Mapping[str, Any] | None) -> str:
+    """cpWER rows of a label set of speaker-attributed transcripts."""
+    if not cp or not cp.get("rows"):
+        return ""
+    rows: list[tuple[Any, ...]]
+    if cp.get("against") == "gold":
+        head, rows = ["annotator"], [(x["annotator_id"],) for x in cp["rows"]]
+    else:
+        head, rows = ["annotator", "annotator"], [(x["annotator_a"], x["annotator_b"]) for x in cp["rows"]]
+    body = [(*who, x.get("n_items"), x.get("errors"), x.get("n_reference_words"), x.get("cpwer"))
+            for who, x in zip(rows, cp["rows"], strict=True)]
+    return (f"<h4>{escape(name)}: per-speaker word error rate (cpWER) against {escape(str(cp.get('against')))}</h4>"
+            f"<p class='muted'>{escape(str(cp.get('method', '')))}.</p>"
+            + _table([*head, "items", "word errors", "reference words", "cpWER"], body,
+                     numeric=tuple(range(len(head), len(head) + 4))))
 
 
 #: Pairwise heat maps are drawn up to this many annotators (56 px a cell: about 1,700 px);
@@ -294,10 +341,51 @@ def _consensus(r: Mapping[str, Any]) -> str:
             parts.append(f"<p>{_num(v.get('n_items'))} items fused into {_num(v.get('n_regions'))} consensus "
                          f"regions; {escape(v.get('note', ''))}.</p>")
             parts.append(_truth_inference(v.get("truth_inference")))
+        elif v.get("strategy"):
+            parts.append(_multilabel_consensus(v))
         elif v.get("n_items") is not None:
             parts.append(f"<p>{_num(v.get('n_items'))} items; {_num(v.get('n_ties', 0))} unresolved ties; "
                          f"{_num(v.get('n_changed_from_majority', 0))} differ from the plain majority.</p>")
+            parts.append(_ambiguous(v))
     return "".join(parts)
+
+
+def _ambiguous(v: Mapping[str, Any]) -> str:
+    """Ambiguous items of a class label set (consensus.<set>.ambiguous): soft labels, not conflicts."""
+    how = v.get("ambiguity")
+    if not how:
+        return ""
+    n, listed = v.get("n_ambiguous", 0), v.get("ambiguous") or []
+    text = (f"<h4>Ambiguous items</h4><p>{_num(n)} items are ambiguous (difficulty above "
+            f"{_num(how.get('threshold'), 2)}): skilled annotators split on them, so they are kept as soft "
+            f"labels and left out of the conflict queue. Ambiguous means: {escape(str(how.get('rule', '')))}. "
+            f"Difficulty: {escape(str(how.get('difficulty', '')))}; "
+            f"soft label: {escape(str(how.get('soft_label', '')))}.</p>")
+    if not listed:
+        return text
+    rows = [(a["item_id"], a.get("difficulty"),
+             ", ".join(f"{escape(str(c))} {_num(p, 2)}" for c, p in sorted(
+                 (a.get("distribution") or {}).items(), key=lambda cp: -(cp[1] or 0)) if p))
+            for a in listed[:200]]
+    return text + (f"<details><summary>{len(rows)} of {_num(n)} ambiguous items, most difficult first"
+                   "</summary>" + _table(["item", "difficulty", "soft label"], rows) + "</details>")
+
+
+def _multilabel_consensus(v: Mapping[str, Any]) -> str:
+    """Binary-relevance consensus of a multi-select label set: prevalence and agreement per label."""
+    per = v.get("per_label") or {}
+    labels = list(per)
+    agree = (v.get("annotator_agreement") or {}).get("annotators") or {}
+    text = (f"<p>{_num(v.get('n_items'))} items; {escape(str(v.get('strategy', '')))}.</p>"
+            + _table(["label", "prevalence", "items with it"],
+                     [(lab, per[lab].get("prevalence"), per[lab].get("n_items_present")) for lab in labels],
+                     numeric=(2,)))
+    if agree and labels:
+        text += ("<p class='muted'>Agreement with the consensus: share of each annotator's present/absent "
+                 "answers equal to it, per label.</p>"
+                 + _table(["annotator", *labels], [(a, *((row.get(lab) or {}).get("estimate") for lab in labels))
+                                                   for a, row in agree.items()]))
+    return text
 
 
 def _label_errors(r: Mapping[str, Any]) -> str:
@@ -431,6 +519,14 @@ def _sampling(r: Mapping[str, Any]) -> str:
     if al:
         parts.append(f"<h3>Review next (active learning: {escape(al.get('strategy', ''))})</h3>"
                      + _table(["item", "score"], [(x["item_id"], x["score"]) for x in al.get("items", [])[:20]]))
+        orders = al.get("orders") or []
+        if orders:
+            parts.append("<p class='muted'>Every order the model predictions support (the top of each):</p>"
+                         + _table(["method", "label set", "basis", "ranked", "of", "first items"],
+                                  [(o.get("method"), o.get("label_set") or "all", o.get("basis"), o.get("n_ranked"),
+                                    o.get("n_candidates"),
+                                    ", ".join(x["item_id"] for x in (o.get("items") or [])[:5]))
+                                   for o in orders], numeric=(3, 4)))
     return "".join(parts) or "<p class='muted'>No sampling computed.</p>"
 
 

@@ -299,15 +299,16 @@ def test_written_json_is_complete(tmp_path: Path) -> None:
 
 
 def test_report_json_is_the_same_document_with_and_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.cmd_demo import load_sample
     from accord.cmd_report import report_json
     from accord.core.qa.report import build_report
-    from accord.cmd_demo import load_sample
 
     report = build_report(load_sample(), seed=0)
     fast = report_json(report)
     monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson now raises ImportError
     plain = report_json(report)
     assert plain == (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
-    assert fast.endswith(b"\n") and fast.startswith(b'{\n  "')  # indented, one document
+    assert fast.endswith(b"\n")
+    assert fast.startswith(b'{\n  "')
     assert json.loads(fast) == json.loads(plain)
     assert json.loads(fast) == json.loads(json.dumps(report))  # tuples come back as lists both ways

@@ -28,6 +28,14 @@ Label sets are handled by the family of their value kind:
   cuboids): one-to-one matching per item and annotator pair; Krippendorff's
   alpha with an item-level distance between annotation sets;
 * free text (transcripts): word error rates between annotators.
+
+Figures that are ratios of per-item counts (regions' matched F1, mean matched similarity,
+per-label and pairwise cells; classes' per-label specific agreement) get a seeded
+item-bootstrap interval under ``agreement.<label set>.intervals``
+(:mod:`accord.core.qa.region_intervals`); segment label sets whose segments carry a speaker
+and text get cpWER under ``agreement.<label set>.cpwer`` (:mod:`accord.core.qa.cpwer`); and
+``sampling.active_learning.orders`` lists least-confidence, committee (vote entropy) and
+k-center orders (:mod:`accord.core.qa.active_learning_orders`).
 """
 
 from __future__ import annotations
@@ -58,10 +66,14 @@ from ..schema import Schema
 from . import gold as gold_mod
 from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
+from .active_learning_orders import active_learning_orders
+from .ambiguity import DEFAULT_AMBIGUITY_THRESHOLD, Ambiguity
 from .annotator_eval import annotators_vs_gold_coco, annotators_vs_gold_der
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ConsensusMethod
+from .cpwer import annotators_cpwer
 from .grades import Grade, grade_estimate
+from .region_intervals import RatioStats, ratio_bootstrap
 from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
@@ -124,6 +136,16 @@ class ReportConfig:
             :data:`~accord.core.qa.consensus.CONSENSUS_METHODS` (default ``"dawid_skene"``);
             the consensus section names the method and gives each annotator's skill with a
             seeded item-bootstrap interval (:func:`~accord.core.qa.consensus.skill_intervals`).
+            Multi-select label sets get a binary-relevance consensus
+            (:mod:`accord.core.qa.multilabel_consensus`): per-label majority under
+            ``"majority_vote"``, per-label two-class Dawid-Skene under every other method.
+        ambiguity_threshold: A classification item whose difficulty (a normalised entropy in
+            [0, 1], :mod:`accord.core.qa.ambiguity`) is above it is *ambiguous*: listed under
+            ``consensus.<label set>.ambiguous`` with its soft label and left out of the conflict
+            queue, provided it stays above it when any one judgment is removed (one slip is an
+            error: a 2-1 split of three annotators never is ambiguous). Default
+            :data:`~accord.core.qa.ambiguity.DEFAULT_AMBIGUITY_THRESHOLD` (0.8: a 70/30 split of
+            the weighted votes over two classes has 0.88, an 80/20 split 0.72); 1.0 turns it off.
         taxonomy: The error taxonomy.
     """
 
@@ -146,6 +168,7 @@ class ReportConfig:
     keypoint_sigmas: Mapping[str, float] = field(default_factory=dict)
     default_keypoint_sigma: float | None = DEFAULT_KEYPOINT_SIGMA
     consensus_method: ConsensusMethod = "dawid_skene"
+    ambiguity_threshold: float = DEFAULT_AMBIGUITY_THRESHOLD
     taxonomy: Taxonomy = field(default_factory=lambda: DEFAULT_TAXONOMY)
 
     def __post_init__(self) -> None:
@@ -169,6 +192,10 @@ class ReportConfig:
                               or d <= 0):
             raise ConfigError(f"[report] default_keypoint_sigma must be a number > 0 (COCO's sigmas are "
                               f"0.025-0.107), got {d!r}")
+        t = self.ambiguity_threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 1:
+            raise ConfigError(f"[report] ambiguity_threshold is a normalised entropy in [0, 1] (default "
+                              f"{DEFAULT_AMBIGUITY_THRESHOLD}; 1 turns ambiguity off), got {t!r}")
         for name in ("min_pair_items", "max_headlines", "n_bootstrap"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -426,7 +453,26 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
     out["per_label"] = {cats[k]: {"metric": "specific_agreement", "estimate": _f(num[k] / den[k] if den[k] else None),
                                   "low": None, "high": None, "n": int(den[k])}
                         for k in sorted(np.flatnonzero(seen), key=lambda k: cats[k])}
+    out["intervals"] = _specific_agreement_intervals(counts[pairable], n_i[pairable], cats, seen, config, seed)
     return out, item_scores
+
+
+def _specific_agreement_intervals(counts: npt.NDArray[np.int64], n_i: npt.NDArray[np.int64], cats: Sequence[str],
+                                  seen: npt.NDArray[np.bool_], config: ReportConfig, seed: int) -> dict[str, Any]:
+    """Item-bootstrap intervals of each label's specific agreement, from each item's label counts.
+
+    Per item the numerator is ``c_k (c_k - 1)`` and the denominator ``c_k (n_i - 1)``; a resample
+    re-sums them (:func:`~accord.core.qa.region_intervals.ratio_bootstrap`).
+    """
+    cols = sorted(np.flatnonzero(seen), key=lambda k: cats[k])
+    c = counts[:, cols].astype(np.float64)
+    n_boot = min(_boot_cfg(config, max(int(np.count_nonzero(c)), 1)).n_bootstrap, 1000)
+    res = ratio_bootstrap(c * (c - 1), c * (n_i[:, None] - 1), n_resamples=n_boot, seed=seed,
+                          keys=tuple(cats[k] for k in cols))
+    return {"method": "percentile bootstrap over items (drawn with replacement) of each item's label counts",
+            "n_resamples": n_boot, "seed": seed, "confidence": 0.95,
+            "per_label": {lab: _ci_dict(res.estimate[j], res.low[j], res.high[j], int(res.n_items[j]))
+                          for j, lab in enumerate(res.keys)}}
 
 
 def _nominal_section(name: str, cats: Sequence[str], annotators: Sequence[str], items: Sequence[str],
@@ -611,8 +657,11 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
     pair_tp: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     label_tp: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     sims: list[float] = []
-    for item, per in units.items():
+    # Each item's counts, once, for the item-bootstrap intervals (accord.core.qa.region_intervals).
+    stats = RatioStats(n_items=len(units))
+    for ix, (item, per) in enumerate(units.items()):
         f1s = []
+        item_label: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for a, b in itertools.combinations(sorted(per), 2):
             ra, rb = per[a], per[b]
             m = match([r.value for r in ra], [r.value for r in rb])
@@ -620,17 +669,24 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
             acc[0] += m.tp
             acc[1] += m.n_reference + m.n_candidate
             acc[2] += sum(m.similarity)
+            stats.add(ix, ("pair", a, b), 2.0 * m.tp, float(m.n_reference + m.n_candidate))
+            stats.add(ix, "matched_f1", 2.0 * m.tp, float(m.n_reference + m.n_candidate))
+            stats.add(ix, "mean_matched_similarity", float(sum(m.similarity)), float(len(m.similarity)))
             f1s.append(m.f1_score())
             sims.extend(m.similarity)
             bad = set(m.label_mismatches)
             for k, (i, _) in enumerate(m.pairs):
                 lab = str(value_label(ra[i].value))
-                label_tp[lab][0] += 2 * (k not in bad)
-                label_tp[lab][1] += 2
+                item_label[lab][0] += 2 * (k not in bad)
+                item_label[lab][1] += 2
             for i in m.unmatched_reference:
-                label_tp[str(value_label(ra[i].value))][1] += 1
+                item_label[str(value_label(ra[i].value))][1] += 1
             for j in m.unmatched_candidate:
-                label_tp[str(value_label(rb[j].value))][1] += 1
+                item_label[str(value_label(rb[j].value))][1] += 1
+        for lab, (num, den) in item_label.items():
+            label_tp[lab][0] += num
+            label_tp[lab][1] += den
+            stats.add(ix, ("label", lab), num, den)
         item_scores[item] = float(np.mean(f1s)) if f1s else 1.0
     memo: dict[tuple[int, int], float] = {}
 
@@ -676,7 +732,41 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
     out["pairwise"] = {"annotators": list(annotators), "metric": "matched_f1", "matrix": mat}
     out["per_label"] = {lab: {"metric": "matched_f1", "estimate": _f(a / b if b else None), "low": None,
                               "high": None, "n": int(b)} for lab, (a, b) in sorted(label_tp.items())}
+    out["intervals"] = _region_intervals(stats, annotators, sorted(label_tp), config, seed)
     return out, item_scores, []
+
+
+def _region_intervals(stats: RatioStats, annotators: Sequence[str], labels: Sequence[str], config: ReportConfig,
+                      seed: int) -> dict[str, Any]:
+    """Item-bootstrap intervals of matched F1, mean matched similarity, each label and each pair cell.
+
+    The matcher ran once per item and pair; each resample re-weights those per-item counts
+    (:func:`~accord.core.qa.region_intervals.ratio_bootstrap`), capped like alpha's.
+    """
+    num, den, keys = stats.matrices()
+    pairs = [k for k in keys if isinstance(k, tuple) and k[0] == "pair"]
+    n_boot = min(_boot_cfg(config, max(num.nnz, 1)).n_bootstrap, 1000)
+    res = ratio_bootstrap(num, den, n_resamples=n_boot, seed=seed, keys=keys)
+
+    def ci(key: Any) -> dict[str, Any]:
+        j = res.index(key)
+        return _ci_dict(res.estimate[j], res.low[j], res.high[j], int(res.n_items[j]))
+
+    where = {(a, b): res.index(("pair", a, b)) for _, a, b in pairs}
+
+    def cell(a: str, b: str, bound: Any) -> Any:
+        j = where.get((a, b), where.get((b, a)))
+        return None if j is None or a == b else (int(bound[j]) if bound is res.n_items else _f(bound[j]))
+
+    return {"method": "percentile bootstrap over items (drawn with replacement); each resample re-sums the "
+                      "per-item counts of the matches computed once",
+            "n_resamples": n_boot, "seed": seed, "confidence": 0.95,
+            "coefficients": {k: ci(k) for k in ("matched_f1", "mean_matched_similarity") if k in keys},
+            "per_label": {lab: ci(("label", lab)) for lab in labels if ("label", lab) in keys},
+            "pairwise": {"annotators": list(annotators), "metric": "matched_f1",
+                         "low": [[cell(a, b, res.low) for b in annotators] for a in annotators],
+                         "high": [[cell(a, b, res.high) for b in annotators] for a in annotators],
+                         "n_items": [[cell(a, b, res.n_items) for b in annotators] for a in annotators]}}
 
 
 # --------------------------------------------------------------------------- text
@@ -737,11 +827,17 @@ def _text_agreement(ds: Dataset, name: str, config: ReportConfig) -> tuple[dict[
 _SKILL_BOOTSTRAP_JUDGMENTS = 1_000_000
 
 
-def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int
-                     ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Consensus labels of a class label set by ``cfg.consensus_method``, with annotator skills."""
+def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
+                     sections: Mapping[str, Any] | None = None
+                     ) -> tuple[dict[str, Any], dict[str, str], Ambiguity | None]:
+    """Consensus labels of a class label set by ``cfg.consensus_method``, with annotator skills,
+    and each item's soft label and difficulty (:mod:`accord.core.qa.ambiguity`). A Dawid-Skene
+    fit computed elsewhere (``sections["consensus:<set>"]``, the map-reduce rounds of
+    :mod:`accord.core.report.truth`) is used instead of fitting here."""
+    from .ambiguity import ambiguity
     from .consensus import (
         SKILL_DEFINITIONS,
+        ClassConsensus,
         DawidSkeneResult,
         GladResult,
         OneCoinResult,
@@ -753,11 +849,16 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int
     rows = [(r.item_id, r.annotator_id, str(value_label(r.value)))
             for r in ds.select(label_set=name, source="human")]
     if not rows:
-        return {}, {}
+        return {}, {}, None
     items, anns, labels = (list(x) for x in zip(*rows, strict=True))
     method = cfg.consensus_method
     mv = majority_vote(items, anns, labels)
-    res = class_consensus(items, anns, labels, method=method, seed=seed)
+    pre = (sections or {}).get(f"consensus:{name}") if method == "dawid_skene" else None
+    if isinstance(pre, DawidSkeneResult):
+        res = ClassConsensus(method=method, item_ids=pre.item_ids, labels=pre.labels, annotator_ids=pre.annotator_ids,
+                             skills=pre.accuracy_score(), fit=pre)
+    else:
+        res = class_consensus(items, anns, labels, method=method, seed=seed)
     fit = res.fit
     labels_by_item = {str(i): str(lab) for i, lab in zip(res.item_ids, res.labels, strict=True) if lab is not None}
     mv_by_item = {str(i): lab for i, lab in zip(mv.item_ids, mv.labels, strict=True)}
@@ -780,7 +881,76 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int
                     "n_resamples": ci.n_resamples, "seed": seed,
                     "interval": "percentile bootstrap over items, the model refitted on each resample"}
     out["labels"] = dict(sorted(labels_by_item.items()))
-    return out, labels_by_item
+    amb = ambiguity(res, items, anns, labels, threshold=cfg.ambiguity_threshold)
+    out.update(_ambiguity_dict(amb))
+    return out, labels_by_item, amb
+
+
+# The report lists at most this many ambiguous items per label set (most difficult first);
+# n_ambiguous counts all of them and ``accord report --soft-labels`` exports every item.
+_AMBIGUOUS_LISTED = 1000
+
+
+def _ambiguity_dict(amb: Ambiguity) -> dict[str, Any]:
+    """The consensus section's ambiguity keys: definitions, counts and the capped listing."""
+    from .ambiguity import AMBIGUITY_RULE, DIFFICULTY_DEFINITIONS, SOFT_LABEL_DEFINITION
+
+    idx = np.flatnonzero(amb.ambiguous)
+    idx = idx[np.lexsort((amb.item_ids[idx].astype(str), -amb.difficulty[idx]))][:_AMBIGUOUS_LISTED]
+    classes = [str(c) for c in amb.classes]
+    return {
+        "ambiguity": {"threshold": amb.threshold, "rule": AMBIGUITY_RULE,
+                      "difficulty": DIFFICULTY_DEFINITIONS[amb.source],
+                      "soft_label": SOFT_LABEL_DEFINITION,
+                      "conflict_queue": "ambiguous items are kept as soft labels, not listed as conflicts to fix "
+                                        "(conflicts.n_ambiguous_left_out counts those the queue would have held), "
+                                        "and disagreeing with their consensus label is not a discrepancy"},
+        "n_ambiguous": amb.n_ambiguous,
+        "n_ambiguous_listed": len(idx),
+        "ambiguous": [{"item_id": str(amb.item_ids[i]), "difficulty": _f(amb.difficulty[i]),
+                       "distribution": {c: _f(p) for c, p in zip(classes, amb.distribution[i], strict=True)}}
+                      for i in idx],
+    }
+
+
+def _multilabel_consensus(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str, Any]:
+    """Binary-relevance consensus of a multi-select label set (:mod:`accord.core.qa.multilabel_consensus`)."""
+    from .multilabel_consensus import MultilabelMethod, multilabel_consensus
+
+    ls = ds.schema.label_sets.get(name)
+    items: list[str] = []
+    anns: list[str] = []
+    chosen: list[frozenset[str]] = []
+    for item, per in ds.grouped(name, source="human").items():
+        for a, rs in per.items():
+            labs: set[str] = set()
+            for r in rs:
+                v = r.value
+                labs |= set(v.labels) if isinstance(v, MultiLabel) else {str(value_label(v))}
+            items.append(item)
+            anns.append(a)
+            chosen.append(frozenset(labs))
+    if not items:
+        return {}
+    method: MultilabelMethod = "majority_vote" if cfg.consensus_method == "majority_vote" else "dawid_skene"
+    res = multilabel_consensus(items, anns, chosen, labels=list(ls.labels) if ls and ls.labels else None,
+                               method=method)
+    prevalence, score = res.prevalence, res.agreement_score
+    n_present = res.present.sum(axis=0)
+    return {
+        "method": method, "strategy": "binary relevance: one present/absent consensus per label "
+                                      + ("(majority of the submissions; a tie is absent)" if method == "majority_vote"
+                                         else "(two-class Dawid-Skene per label; present when P > 0.5)"),
+        "n_items": len(res.item_ids),
+        "per_label": {lab: {"prevalence": _f(prevalence[j]), "n_items_present": int(n_present[j])}
+                      for j, lab in enumerate(res.labels)},
+        "annotator_agreement": {
+            "metric": "share of the annotator's present/absent answers equal to the consensus, per label",
+            "annotators": {str(a): {lab: {"estimate": _f(score[k, j]), "n": int(res.n_judged[k])}
+                                    for j, lab in enumerate(res.labels)}
+                           for k, a in enumerate(res.annotator_ids)}},
+        "labels": {i: list(s) for i, s in sorted(res.sets().items())},
+    }
 
 
 def _xyxy(r: Record) -> tuple[float, float, float, float]:
@@ -1089,6 +1259,8 @@ def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, se
             numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
     if kind in REGION_KINDS:
         agreement, scores, _ = _region_agreement(ds, name, cfg, seed)
+        if kind == "segment" and (cp := annotators_cpwer(ds, name)) is not None:
+            agreement["cpwer"] = cp
         return agreement, scores, gold_mod.score_regions(
             ds, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
             target_width=cfg.gold_target_width, taxonomy=tax)
@@ -1109,11 +1281,15 @@ class QAReport(dict[str, Any]):
     (read them with :func:`all_discrepancies`).
     """
 
-    __slots__ = ("discrepancies",)
+    __slots__ = ("ambiguity", "discrepancies")
 
-    def __init__(self, data: Mapping[str, Any], discrepancies: Sequence[Discrepancy] = ()) -> None:
+    def __init__(self, data: Mapping[str, Any], discrepancies: Sequence[Discrepancy] = (),
+                 ambiguity: Mapping[str, Ambiguity] | None = None) -> None:
         super().__init__(data)
         self.discrepancies: tuple[Discrepancy, ...] = tuple(discrepancies)
+        #: Each classification label set's soft labels and difficulties, every item
+        #: (:func:`~accord.core.qa.ambiguity.soft_label_rows` writes them out).
+        self.ambiguity: dict[str, Ambiguity] = dict(ambiguity or {})
 
 
 def all_discrepancies(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -1178,6 +1354,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     discrepancies: list[Discrepancy] = []
     item_scores_all: dict[str, dict[str, float]] = {}
     class_labels: dict[str, dict[str, str]] = {}
+    ambiguities: dict[str, Ambiguity] = {}
+    ambiguous_left_out: dict[str, int] = {}
     latest: dict[tuple[str, str], Resolution] = {}
     for res in resolutions:
         latest[(res.item_id, res.label_set)] = res
@@ -1198,7 +1376,9 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             continue
         agreement[name], scores, g = measured
         if kind == "classification":
-            consensus[name], labels = _class_consensus(dataset, name, cfg, seed)
+            consensus[name], labels, amb = _class_consensus(dataset, name, cfg, seed, sections=sections)
+            if amb is not None:
+                ambiguities[name] = amb
             chosen = {i: c for i, c in resolved.get(name, {}).items() if isinstance(c, str)}
             if consensus[name] and chosen:
                 labels = {**labels, **chosen}
@@ -1206,7 +1386,11 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                 consensus[name]["n_resolved"] = len(chosen)
                 consensus[name]["resolved_items"] = sorted(chosen)
             class_labels[name] = labels
-            discrepancies.extend(_consensus_discrepancies(dataset, name, labels, g.gold_items, tax))
+            # an ambiguous item has no wrong answer: no label mismatch against its consensus either
+            discrepancies.extend(_consensus_discrepancies(dataset, name, labels,
+                                                          g.gold_items | _ambiguous_items(amb), tax))
+        elif kind == "multilabel":
+            consensus[name] = _multilabel_consensus(dataset, name, cfg)
         elif kind == "box":
             consensus[name], found = _box_consensus(dataset, name, g.gold_items, cfg)
             discrepancies.extend(found)
@@ -1226,7 +1410,13 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         discrepancies.extend(g.discrepancies)
         item_scores_all[name] = scores
         per_item_gold = Counter(d.item_id for d in g.discrepancies)
-        queue = _conflicts(dataset, name, scores, cfg.conflict_threshold, per_item_gold)
+        unclear = _ambiguous_items(ambiguities.get(name))
+        if unclear:  # ambiguous items are soft labels, not conflicts to fix (gold disagreements stay)
+            left_out = sum(1 for i in unclear if i in scores and scores[i] < cfg.conflict_threshold)
+            if left_out:
+                ambiguous_left_out[name] = left_out
+        queue = _conflicts(dataset, name, {i: v for i, v in scores.items() if i not in unclear} if unclear else scores,
+                           cfg.conflict_threshold, per_item_gold)
         conflict_objs.extend(queue)
         done = resolved.get(name, {})
         open_queue = [c for c in queue if c.item_id not in done]
@@ -1241,7 +1431,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         dataset, consensus=class_labels, iou_threshold=cfg.iou_threshold,
         options={"sigmas": dict(cfg.keypoint_sigmas), "default_sigma": cfg.default_keypoint_sigma})
     step("sampling")
-    sampling = _sampling(dataset, item_scores_all, cfg, seed)
+    sampling = _sampling(dataset, item_scores_all, cfg, seed, pred_probs=pred_probs)
     if grades:
         subs = [(s.item_id, s.annotator_id) for s in dataset.submissions if s.source == "human" and not s.was_cancelled]
         drawn = [(x["item_id"], x["annotator_id"]) for x in (sampling.get("spot_check") or {}).get("items", [])]
@@ -1316,6 +1506,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "consensus": consensus,
         "conflicts": {"threshold": cfg.conflict_threshold, "items": conflicts,
                       "n_resolutions": len(resolutions), "n_resolved": n_resolved,
+                      **({"n_ambiguous_left_out": ambiguous_left_out} if ambiguous_left_out else {}),
                       "unknown_resolutions": {
                           "n": len(unknown_res),
                           "items": [{"item_id": r.item_id, "label_set": r.label_set} for r in unknown_res[:50]]},
@@ -1328,7 +1519,13 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         "checks": checks_out,
         "cost": cost_out,
         **extra_sections,
-    }, discrepancies)
+    }, discrepancies, ambiguities)
+
+
+def _ambiguous_items(amb: Ambiguity | None) -> frozenset[str]:
+    if amb is None or not amb.ambiguous.any():
+        return frozenset()
+    return frozenset(str(i) for i in amb.item_ids[amb.ambiguous])
 
 
 def gate_figures(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0
@@ -1590,8 +1787,9 @@ def _label_errors(ds: Dataset, class_labels: Mapping[str, Mapping[str, str]],
 
 
 def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: ReportConfig,
-              seed: int) -> dict[str, Any]:
-    """Spot-check sample, ISO 2859-1 plan with its OC curve, disagreement sample, review order."""
+              seed: int, *, pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+              ) -> dict[str, Any]:
+    """Spot-check sample, ISO 2859-1 plan with its OC curve, disagreement sample, review orders."""
     from .active_learning import uncertainty_ranking
     from .sampling import disagreement_sample, sample_size_for_margin, stratified_sample
 
@@ -1638,6 +1836,11 @@ def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: 
             "strategy": "least confidence of the model's top class",
             "items": [{"item_id": items[j], "score": _f(rank.scores[j])} for j in rank.order[:50]],
         }
+    # Every order the predictions support: least confidence, committee vote entropy, k-center.
+    orders = active_learning_orders(ds, pred_probs=pred_probs)
+    if orders:
+        out.setdefault("active_learning", {"strategy": orders[0]["method"], "items": orders[0]["items"]})
+        out["active_learning"]["orders"] = orders
     return out
 
 
