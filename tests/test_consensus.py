@@ -366,3 +366,55 @@ def test_median_and_rover():
     assert rover(["a b c", "a x c", "a x c"], reliability=[5, 1, 1]) == "a b c"
     with pytest.raises(InvalidAnnotationError, match="no transcripts"):
         rover([])
+
+
+# --------------------------------------------------------------------------- item patterns
+
+
+def _crowd(seed: int, n: int) -> tuple[list[str], list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    k, r = int(rng.integers(2, 4)), int(rng.integers(2, 5))  # at most (k + 1) ** r = 256 patterns
+    truth = rng.integers(0, k, n)
+    rows = [(f"i{i}", f"a{a}", f"c{truth[i] if rng.random() < 0.5 + 0.1 * a else rng.integers(0, k)}")
+            for i in range(n) for a in range(r) if rng.random() < 0.75]
+    items, anns, labels = (list(x) for x in zip(*rows, strict=True))
+    return items, anns, labels
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dawid_skene_on_item_patterns_equals_the_fit_on_every_item(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Items with the same judgments share a posterior, so EM runs once per distinct pattern,
+    # weighted by its items; the fit must be the one on every item, to rounding.
+    import accord.core.qa.consensus as c
+
+    items, anns, labels = _crowd(seed, 1200 + 200 * seed)
+    ii, aa, ll = (c._encode(x, "x")[1] for x in (items, anns, labels))
+    pat = c._item_patterns(ii, aa, ll, int(ii.max()) + 1, int(ll.max()) + 1, int(aa.max()) + 1)
+    assert pat is not None
+    assert len(pat.weight) < len(set(items)) // 4
+    fast = dawid_skene(items, anns, labels)
+    fast_ci = c.skill_intervals(items, anns, labels, n_resamples=40, seed=seed)
+    monkeypatch.setattr(c, "_item_patterns", lambda *a, **k: None)
+    plain = dawid_skene(items, anns, labels)
+    plain_ci = c.skill_intervals(items, anns, labels, n_resamples=40, seed=seed)
+    assert (fast.n_iter, fast.converged) == (plain.n_iter, plain.converged)
+    assert fast.labels.tolist() == plain.labels.tolist()
+    for name in ("posteriors", "confusion", "priors"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(plain, name), rtol=1e-10, atol=1e-13)
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, rel=1e-12)
+    assert fast_ci.n_resamples == plain_ci.n_resamples
+    for name in ("skills", "low", "high"):
+        np.testing.assert_allclose(getattr(fast_ci, name), getattr(plain_ci, name), rtol=1e-9, atol=1e-12)
+
+
+def test_item_patterns_refuse_when_they_would_not_save_work() -> None:
+    import accord.core.qa.consensus as c
+
+    # every item distinct: 300 items, 8 annotators each with its own label pattern
+    rng = np.random.default_rng(0)
+    n, r, k = 300, 8, 4
+    ii = np.repeat(np.arange(n), r)
+    aa = np.tile(np.arange(r), n)
+    ll = rng.integers(0, k, n * r)
+    assert c._item_patterns(ii, aa, ll, n, k, r) is None
+    assert c._item_patterns(ii[:30], aa[:30], ll[:30], 4, k, r) is None  # too few items

@@ -35,6 +35,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -301,13 +302,93 @@ class DawidSkeneResult:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Patterns:
+    """Items grouped by their judgments (see :func:`_item_patterns`)."""
+
+    of_item: IntArray  # (n,) pattern of each item
+    item: IntArray     # pattern of each pattern judgment
+    annotator: IntArray
+    label: IntArray
+    weight: FloatArray  # (m,) items per pattern
+
+
+def _item_patterns(ii: IntArray, aa: IntArray, ll: IntArray, n: int, k: int, n_ann: int) -> _Patterns | None:
+    """Items grouped by their judgments, for EM on the distinct patterns.
+
+    Two items whose judgments are the same multiset of (annotator, label) pairs have the same
+    posterior at every EM step, so Dawid-Skene can run on each distinct pattern once, weighted
+    by how many items share it: the same sums, in another order. With 3 annotators and 3
+    classes there are at most 27 patterns however many items there are. Each item's sorted
+    judgments are hashed into one integer (exact: a base-``(n_ann * k + 1)`` number, used only
+    while it fits in 62 bits). None when patterns would not save much (few items, wide items,
+    or mostly distinct ones).
+    """
+    if n < 256 or len(ii) == 0:
+        return None
+    base = n_ann * k + 1
+    per = np.bincount(ii, minlength=n)
+    width = int(per.max())
+    if width * math.log2(base) > 62:
+        return None
+    key = aa.astype(np.int64) * k + ll + 1  # 1..base-1: a judgment is never the digit 0
+    order = np.argsort(ii.astype(np.int64) * base + key, kind="stable")
+    pos = np.arange(len(ii)) - np.repeat(np.cumsum(per) - per, per)
+    digits = key[order] * (np.int64(base) ** pos.astype(np.int64))
+    code = np.zeros(n, dtype=np.int64)
+    np.add.at(code, ii[order], digits)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    m = len(first)
+    if m > n // 4:
+        return None
+    rep = np.full(n, -1, dtype=np.intp)
+    rep[first] = np.arange(m)
+    take = rep[ii] >= 0
+    weight = np.bincount(inverse.reshape(-1), minlength=m).astype(np.float64)
+    return _Patterns(of_item=inverse.reshape(-1).astype(np.intp), item=rep[ii[take]], annotator=aa[take],
+                     label=ll[take], weight=weight)
+
+
+def _ds_em(ii: IntArray, aa: IntArray, ll: IntArray, rows: int, k: int, n_ann: int, *, max_iter: int, tol: float,
+           smoothing: float, weight: FloatArray | None = None, n_obs: int | None = None
+           ) -> tuple[FloatArray, FloatArray, FloatArray, int, bool, float]:
+    """Dawid-Skene's EM on coded judgments; ``weight``: items per row (patterns), else one each.
+    ``(posteriors per row, priors, confusion, iterations, converged, log-likelihood)``."""
+    n_items = rows if weight is None else float(weight.sum())
+    obs = len(ii) if n_obs is None else n_obs
+
+    def mean(post: FloatArray) -> FloatArray:
+        out: FloatArray = post.mean(axis=0) if weight is None else (weight @ post) / n_items
+        return out
+
+    counts = _vote_counts(ii, ll, rows, k)
+    post = counts / counts.sum(axis=1, keepdims=True)
+    priors = mean(post)
+    conf = _ds_m_step(post, ii, aa, ll, n_ann, smoothing, weight)
+    prev = -np.inf
+    loglik = -np.inf
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        post, loglik = _ds_e_step(priors, conf, ii, aa, ll, rows, weight)
+        priors = mean(post)
+        conf = _ds_m_step(post, ii, aa, ll, n_ann, smoothing, weight)
+        objective = _ds_objective(post, priors, conf, ii, aa, ll, weight) / obs
+        if objective - prev < tol:
+            converged = True
+            break
+        prev = objective
+    return post, priors, conf, it, converged, loglik
+
+
 def _ds_m_step(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann: int,
-               smoothing: float) -> FloatArray:
+               smoothing: float, weight: FloatArray | None = None) -> FloatArray:
     k = post.shape[1]
     conf = np.empty((n_ann, k, k), dtype=np.float64)
     key = aa * k + ll
+    w = post if weight is None else post * weight[:, None]
     for t in range(k):
-        conf[:, :, t] = np.bincount(key, weights=post[ii, t], minlength=n_ann * k).reshape(n_ann, k)
+        conf[:, :, t] = np.bincount(key, weights=w[ii, t], minlength=n_ann * k).reshape(n_ann, k)
     conf += smoothing
     np.clip(conf, _EPS, None, out=conf)
     conf /= conf.sum(axis=1, keepdims=True)
@@ -315,7 +396,7 @@ def _ds_m_step(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann
 
 
 def _ds_e_step(priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray,
-               n_items: int) -> tuple[FloatArray, float]:
+               n_items: int, weight: FloatArray | None = None) -> tuple[FloatArray, float]:
     k = len(priors)
     log_conf = np.log(conf).reshape(-1, k)[aa * k + ll]  # (n_obs, k); log over cells, not rows
     log_joint = np.empty((n_items, k), dtype=np.float64)
@@ -325,26 +406,30 @@ def _ds_e_step(priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray,
     mx = log_joint.max(axis=1, keepdims=True)
     scaled = np.exp(log_joint - mx)
     norm = scaled.sum(axis=1, keepdims=True)
-    loglik = float(np.sum(mx[:, 0] + np.log(norm[:, 0])))
+    per_item = mx[:, 0] + np.log(norm[:, 0])
+    loglik = float(np.sum(per_item if weight is None else per_item * weight))
     return scaled / norm, loglik
 
 
 def _ds_objective(post: FloatArray, priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray,
-                  ll: IntArray) -> float:
+                  ll: IntArray, weight: FloatArray | None = None) -> float:
     """crowd-kit's evidence lower bound: expected complete log-likelihood + posterior entropy.
 
     As in crowd-kit, the prior term is counted once per judgment (not once per item).
+    ``weight``: items per row of ``post`` (EM on item patterns), else one each.
     """
     k = len(priors)
     log_terms = np.log(conf) + np.log(np.clip(priors, _EPS, None))[None, None, :]  # (a, observed, true)
     # sum over judgments of post[i] . log_terms[a, l]: first add posteriors per (a, l) cell
     cell_post = np.empty((conf.shape[0] * k, k))
     key = aa * k + ll
+    w = post if weight is None else post * weight[:, None]
     for t in range(k):
-        cell_post[:, t] = np.bincount(key, weights=post[ii, t], minlength=conf.shape[0] * k)
+        cell_post[:, t] = np.bincount(key, weights=w[ii, t], minlength=conf.shape[0] * k)
     expected = float(np.sum(cell_post * log_terms.reshape(-1, k)))
     pc = np.clip(post, _EPS, None)
-    return expected - float(np.sum(pc * np.log(pc)))
+    ent = pc * np.log(pc)
+    return expected - float(np.sum(ent if weight is None else ent * weight[:, None]))
 
 
 def dawid_skene(
@@ -400,24 +485,16 @@ def dawid_skene(
         raise InvalidAnnotationError(f"smoothing must be a finite pseudo-count >= 0, got {smoothing!r}")
     item_ids, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, classes)
     n, k, n_ann = len(item_ids), len(cls), len(annotator_ids)
-    counts = _vote_counts(ii, ll, n, k)
-    post = counts / counts.sum(axis=1, keepdims=True)
-    priors = post.mean(axis=0)
-    conf = _ds_m_step(post, ii, aa, ll, n_ann, smoothing)
-    n_obs = len(ii)
-    prev = -np.inf
-    loglik = -np.inf
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        post, loglik = _ds_e_step(priors, conf, ii, aa, ll, n)
-        priors = post.mean(axis=0)
-        conf = _ds_m_step(post, ii, aa, ll, n_ann, smoothing)
-        objective = _ds_objective(post, priors, conf, ii, aa, ll) / n_obs
-        if objective - prev < tol:
-            converged = True
-            break
-        prev = objective
+    # EM on the distinct item patterns when that saves work (the same sums; see _item_patterns)
+    pat = _item_patterns(ii, aa, ll, n, k, n_ann)
+    if pat is None:
+        post, priors, conf, it, converged, loglik = _ds_em(ii, aa, ll, n, k, n_ann, max_iter=max_iter, tol=tol,
+                                                           smoothing=smoothing)
+    else:
+        post, priors, conf, it, converged, loglik = _ds_em(
+            pat.item, pat.annotator, pat.label, len(pat.weight), k, n_ann, max_iter=max_iter, tol=tol,
+            smoothing=smoothing, weight=pat.weight, n_obs=len(ii))
+        post = post[pat.of_item]
     out_labels = np.empty(n, dtype=object)
     out_labels[:] = list(cls[np.argmax(post, axis=1)])
     return DawidSkeneResult(
@@ -1172,8 +1249,33 @@ def skill_intervals(
     starts = np.concatenate([[0], np.cumsum(per_item)[:-1]])
     rng = np.random.default_rng(seed)
     draws = np.full((b, n_ann), np.nan)
+    # Dawid-Skene on a resample of items is Dawid-Skene on the item patterns with the resample's
+    # counts as weights (see _item_patterns): the same fit without building the resample
+    k = len(_encode(np.asarray(ll), "labels")[0])
+    pat = _item_patterns(ii, aa, ll, n, k, n_ann) if method == "dawid_skene" else None
+    if pat is not None:
+        m = len(pat.weight)
+        has_class = np.zeros((m, k), dtype=bool)
+        has_class[pat.item, pat.label] = True
+        has_ann = np.zeros((m, n_ann), dtype=bool)
+        has_ann[pat.item, pat.annotator] = True
+        pat_obs = np.bincount(pat.item, minlength=m).astype(np.float64)
     for r in range(b):
         pick = rng.integers(0, n, n)
+        if pat is not None:
+            w = np.bincount(pat.of_item[pick], minlength=m).astype(np.float64)
+            used = w > 0
+            if has_class[used].any(axis=0).all():  # a class missing from the resample: refit it as drawn
+                keep = np.flatnonzero(used)
+                row = np.full(m, -1, dtype=np.intp)
+                row[keep] = np.arange(keep.size)
+                sel = used[pat.item]
+                _, priors, conf, _, _, _ = _ds_em(
+                    row[pat.item[sel]], pat.annotator[sel], pat.label[sel], keep.size, k, n_ann, max_iter=100,
+                    tol=1e-5, smoothing=0.0, weight=w[keep], n_obs=round(float(w @ pat_obs)))
+                present = has_ann[used].any(axis=0)
+                draws[r, present] = (np.diagonal(conf, axis1=1, axis2=2) @ priors)[present]
+                continue
         lengths = per_item[pick]
         new_item = np.repeat(np.arange(n), lengths)
         offset = np.arange(len(new_item)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
