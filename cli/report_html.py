@@ -340,6 +340,7 @@ def _consensus(r: Mapping[str, Any]) -> str:
         if v.get("n_regions") is not None:
             parts.append(f"<p>{_num(v.get('n_items'))} items fused into {_num(v.get('n_regions'))} consensus "
                          f"regions; {escape(v.get('note', ''))}.</p>")
+            parts.append(_fusion_weights(v))
             parts.append(_truth_inference(v.get("truth_inference")))
         elif v.get("strategy"):
             parts.append(_multilabel_consensus(v))
@@ -348,6 +349,30 @@ def _consensus(r: Mapping[str, Any]) -> str:
                          f"{_num(v.get('n_changed_from_majority', 0))} differ from the plain majority.</p>")
             parts.append(_ambiguous(v))
     return "".join(parts)
+
+
+def _fusion_weights(v: Mapping[str, Any]) -> str:
+    """A region or transcript consensus block's weights (with their source) and each annotator vs it."""
+    w = v.get("weights") or {}
+    if not w:
+        return ""
+    cls = v.get("weights_class_label_set")
+    text = ("<p class='muted'>Fusion weights: gold score where the annotator has gold, else the skill in "
+            + (f"the class label set {escape(str(cls))}" if cls else "a class label set") + ", else uniform.</p>")
+    iou, wer, found = v.get("annotator_iou") or {}, v.get("annotator_wer") or {}, v.get("annotator_discrepancies")
+    heads = ["annotator", "weight", "source"]
+    extra: list[Callable[[str], Any]] = []
+    if iou:
+        heads.append("pooled IoU with the consensus")
+        extra.append(lambda a: (iou.get(a) or {}).get("iou"))
+    if wer:
+        heads.append("WER vs the voted transcript")
+        extra.append(lambda a: (wer.get(a) or {}).get("wer"))
+    if found is not None:
+        heads.append("discrepancies vs the consensus")
+        extra.append(lambda a: ", ".join(f"{c} {n}" for c, n in (found.get(a) or {}).items()) or "none")
+    rows = [(a, x.get("weight"), x.get("source"), *(f(a) for f in extra)) for a, x in w.items()]
+    return text + _table(heads, rows)
 
 
 def _ambiguous(v: Mapping[str, Any]) -> str:

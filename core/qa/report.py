@@ -73,6 +73,8 @@ from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ConsensusMethod
 from .cpwer import annotators_cpwer
 from .grades import Grade, grade_estimate
+from .region_consensus import KINDS as REGION_CONSENSUS_KINDS
+from .region_consensus import AnnotatorWeights
 from .region_intervals import RatioStats, ratio_bootstrap
 from .taxonomy import (
     DEFAULT_TAXONOMY,
@@ -395,12 +397,13 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
                                      "ratings_per_item": int(sizes[0])}
         elif sizes.min() >= 2 and sizes.min() == sizes.max():
             # Fleiss (1971) as defined: every item has the same number of ratings (any raters).
+            # The count table is built once; the bootstrap resamples its rows (the same items).
             coefs["fleiss_kappa"] = {**_with_ci(
-                lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), coded, bcfg, seed),
+                ag.fleiss_kappa, ag.counts_from_ratings(coded, categories=categories), bcfg, seed),
                 "ratings_per_item": int(sizes[0])}
         elif full.sum() >= 2:
             coefs["fleiss_kappa"] = {**_with_ci(
-                lambda r: ag.fleiss_kappa(ag.counts_from_ratings(r, categories=categories)), full_coded, bcfg,
+                ag.fleiss_kappa, ag.counts_from_ratings(full_coded, categories=categories), bcfg,
                 seed), "note": "items rated by every annotator only"}
     out["coefficients"] = coefs
     out["primary"] = "krippendorff_alpha"
@@ -958,13 +961,16 @@ def _xyxy(r: Record) -> tuple[float, float, float, float]:
     return (v.x, v.y, v.x + v.width, v.y + v.height)  # type: ignore[union-attr]
 
 
-def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: ReportConfig
+def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: ReportConfig,
+                   weights: AnnotatorWeights | None = None,
+                   human: Mapping[str, Mapping[str, list[Record]]] | None = None,
                    ) -> tuple[dict[str, Any], list[Discrepancy]]:
-    """Fused boxes (strict-majority quorum) on items without gold, and each annotator vs them."""
+    """Fused boxes (strict-majority quorum) on items without gold, each annotator weighted by
+    ``weights`` (:mod:`accord.core.qa.region_consensus`; all 1 without), and each annotator vs them."""
     from ..model import Box
     from .consensus import fuse_boxes
 
-    human = ds.grouped(name, source="human")
+    human = ds.grouped(name, source="human") if human is None else human
     match = _region_matcher(cfg)
     found: list[Discrepancy] = []
     n_items = n_regions = 0
@@ -974,7 +980,8 @@ def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: Repo
         anns = sorted(per)
         boxes = [[r for r in per[a] if isinstance(r.value, Box) and not r.value.rotation] for a in anns]
         corners = [np.array([_xyxy(r) for r in b], dtype=float).reshape(-1, 4) for b in boxes]
-        fused = fuse_boxes(corners, [[str(r.label) for r in b] for b in boxes], iou_threshold=cfg.iou_threshold)
+        fused = fuse_boxes(corners, [[str(r.label) for r in b] for b in boxes], iou_threshold=cfg.iou_threshold,
+                           reliability=None if weights is None else weights.of(anns))
         n_items += 1
         n_regions += len(fused.labels)
         consensus = [Record(item_id=item, annotator_id="consensus", label_set=name, source="consensus",
@@ -988,8 +995,35 @@ def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: Repo
                          for d in classify_match(m, consensus, b, taxonomy=cfg.taxonomy, against="consensus"))
     out = {"method": f"box fusion (strict-majority quorum, IoU >= {cfg.iou_threshold:g})",
            "n_items": n_items, "n_regions": n_regions,
-           "note": "annotators are compared with the fused boxes on items without gold"}
+           "note": "annotators are compared with the fused boxes on items without gold",
+           **(weights.to_dict() if weights is not None else {})}
     return out, found
+
+
+def _region_consensus_blocks(ds: Dataset, pending: Sequence[tuple[str, str, gold_mod.GoldOutcome]],
+                             consensus: dict[str, Any], cfg: ReportConfig) -> list[Discrepancy]:
+    """Weighted consensus of every region and text label set (:mod:`accord.core.qa.region_consensus`),
+    after the loop so each weight can read every class label set's skills; fills ``consensus``
+    in place (a box block keeps its ``truth_inference``). Returns the box comparisons'
+    discrepancies; the other kinds' stay counted in their block (``annotator_discrepancies``)."""
+    from .region_consensus import annotator_weights_for, region_consensus
+
+    found: list[Discrepancy] = []
+    for name, kind, g in pending:
+        human = ds.grouped(name, source="human")
+        weights = annotator_weights_for({a for per in human.values() for a in per}, gold_scores=g.scores,
+                                        consensus=consensus)
+        if kind == "box":
+            block, box_found = _box_consensus(ds, name, g.gold_items, cfg, weights, human)
+            consensus[name] = {**block, **consensus.get(name, {})}
+            found.extend(box_found)
+            continue
+        region, _ = region_consensus(ds, name, kind, gold_items=g.gold_items, weights=weights,
+                                     match=_region_matcher(cfg), iou_threshold=cfg.iou_threshold,
+                                     taxonomy=cfg.taxonomy, human=human)
+        if region is not None:
+            consensus[name] = region
+    return found
 
 
 def _box_truth(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str, Any] | None:
@@ -1368,6 +1402,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     n_resolved = 0
     gold_coco: dict[str, dict[str, Any]] = {}
     gold_der: dict[str, dict[str, Any]] = {}
+    pending_consensus: list[tuple[str, str, gold_mod.GoldOutcome]] = []
     for name in dataset.label_sets:
         step(f"label set {name}")
         kind = _kind_of(dataset, name)
@@ -1392,12 +1427,15 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         elif kind == "multilabel":
             consensus[name] = _multilabel_consensus(dataset, name, cfg)
         elif kind == "box":
-            consensus[name], found = _box_consensus(dataset, name, g.gold_items, cfg)
-            discrepancies.extend(found)
+            consensus[name] = {}  # the fused boxes come after the loop (their weights read every class set)
+            pending_consensus.append((name, kind, g))
             step(f"truth inference {name}")
             truth = _box_truth(dataset, name, cfg)
             if truth:
                 consensus[name]["truth_inference"] = truth
+        elif kind in REGION_CONSENSUS_KINDS:
+            consensus[name] = {}  # keeps the label set's place; filled after the loop
+            pending_consensus.append((name, kind, g))
         if kind in ("box", "mask") and g.gold_items:
             coco_rows = annotators_vs_gold_coco(dataset, name)
             if coco_rows:
@@ -1423,6 +1461,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         n_resolved += len(queue) - len(open_queue)
         human = dataset.grouped(name, source="human")
         conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in open_queue)
+    step("region consensus")
+    discrepancies.extend(_region_consensus_blocks(dataset, pending_consensus, consensus, cfg))
+    for name in [n for n, block in consensus.items() if block == {}]:
+        del consensus[name]  # a placeholder no consensus filled
 
     step("label errors")
     label_errors = _label_errors(dataset, class_labels, pred_probs)
