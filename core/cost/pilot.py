@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -122,6 +122,12 @@ class Pass:
     labels: Mapping[str, int]
     pre_annotated: bool
     outlier: bool
+    _kind: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # read once per pass by every grouping of the forecast: computed once
+        kind = max(sorted(self.labels), key=lambda k: self.labels[k]) if self.labels else "none"
+        object.__setattr__(self, "_kind", kind)
 
     @property
     def n_labels(self) -> int:
@@ -130,7 +136,7 @@ class Pass:
     @property
     def kind(self) -> str:
         """The value kind most drawn in the pass (ties: alphabetical first); ``none`` when empty."""
-        return max(sorted(self.labels), key=lambda k: self.labels[k]) if self.labels else "none"
+        return self._kind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
