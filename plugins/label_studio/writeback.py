@@ -218,9 +218,31 @@ def task_qa(dataset: Dataset, report: Mapping[str, Any], *, iou_threshold: float
 # --------------------------------------------------------------------------- consensus
 
 
+def _report_weights(report: Mapping[str, Any], name: str, annotators: Sequence[str]) -> Any:
+    """Each annotator's weight in the report's consensus of ``name`` (``consensus.<set>.weights``:
+    gold score, else class skill, else uniform), in ``annotators``' order; an annotator the
+    report did not weigh gets the mean of the others. None when the report has no weights."""
+    import numpy as np
+
+    block = (report.get("consensus") or {}).get(name)
+    given = block.get("weights") if isinstance(block, Mapping) else None
+    if not isinstance(given, Mapping):
+        return None
+    known = {a: float(v["weight"]) for a, v in given.items()
+             if isinstance(v, Mapping) and isinstance(v.get("weight"), int | float) and v["weight"] > 0}
+    if not known:
+        return None
+    fill = sum(known.values()) / len(known)
+    return np.array([known.get(a, fill) for a in annotators], dtype=np.float64)
+
+
 def consensus_records(dataset: Dataset, report: Mapping[str, Any], *, iou_threshold: float = 0.5
                       ) -> tuple[dict[str, list[Record]], list[str]]:
-    """Consensus records per item (classes, boxes, spans) and notes on skipped label sets."""
+    """Consensus records per item (classes, boxes, spans) and notes on skipped label sets.
+
+    Boxes and spans are fused with each annotator weighted as the report weighted them
+    (``consensus.<set>.weights``), so a reviewer sees the consensus the report compared
+    annotators with; a report without weights fuses them equally."""
     from accord.core.qa.consensus import fuse_boxes, vote_spans
 
     out: dict[str, list[Record]] = defaultdict(list)
@@ -241,10 +263,11 @@ def consensus_records(dataset: Dataset, report: Mapping[str, Any], *, iou_thresh
                 anns = sorted(a for a in per if per[a])
                 if len(anns) < 2:
                     continue
+                w = _report_weights(report, name, anns)
                 if kind == "box":
                     boxes = [[_xyxy(r.value) for r in per[a]] for a in anns]
                     labs = [[str(value_label(r.value)) for r in per[a]] for a in anns]
-                    fused = fuse_boxes(boxes, labs, iou_threshold=iou_threshold)
+                    fused = fuse_boxes(boxes, labs, iou_threshold=iou_threshold, reliability=w)
                     for (x1, y1, x2, y2), lab in zip(fused.boxes_xyxy.tolist(), fused.labels, strict=True):
                         out[item].append(Record(item_id=item, annotator_id=CONSENSUS_VERSION, label_set=name,
                                                 value=Box(label=lab, x=x1, y=y1, width=x2 - x1, height=y2 - y1),
@@ -254,7 +277,10 @@ def consensus_records(dataset: Dataset, report: Mapping[str, Any], *, iou_thresh
                              for a in anns]
                     texts = {(v.start, v.end): v.text for rs in per.values() for r in rs
                              if isinstance(v := r.value, Span)}
-                    for s, e, lab in vote_spans(spans, mode="exact"):
+                    # weights scaled to sum to the head count: the default quorum (a strict majority's
+                    # head count) then asks for the weight a strict majority of equals would hold
+                    scaled = None if w is None else w * len(anns) / w.sum()
+                    for s, e, lab in vote_spans(spans, mode="exact", reliability=scaled):
                         out[item].append(Record(item_id=item, annotator_id=CONSENSUS_VERSION, label_set=name,
                                                 value=Span(label=lab, start=s, end=e, text=texts.get((s, e))),
                                                 source="consensus"))
