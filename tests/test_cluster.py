@@ -70,13 +70,16 @@ def _single(inputs: list[Path], **kw: Any) -> dict[str, Any]:
     return build_report(load_dataset(inputs, **kw), seed=SEED)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
+def local_cluster() -> Iterator[Any]:
+    """A client of a real LocalCluster of 2 worker processes (the ``client`` fixture of the cluster tests)."""
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     c = distributed.Client(cluster)
     yield c
     c.close()
     cluster.close()
+
+
+_client = pytest.fixture(scope="module", name="client")(local_cluster)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import io
 import itertools
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,21 +100,14 @@ def test_array_splits_cover_every_element_once(tmp_path: Path) -> None:
 
 distributed = pytest.importorskip("distributed")
 
-from test_cluster import _assert_same, _generator  # noqa: E402
+from test_cluster import _assert_same, _generator, local_cluster  # noqa: E402
 
 from accord.cluster.partitions import plan_partitions  # noqa: E402
 from accord.cluster.report import cluster_report  # noqa: E402
 from accord.core.qa.report import build_report  # noqa: E402
 from accord.io import load_dataset  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+_client = pytest.fixture(scope="module", name="client")(local_cluster)
 
 
 @pytest.fixture(scope="module")

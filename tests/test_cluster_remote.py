@@ -25,7 +25,7 @@ pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
 distributed = pytest.importorskip("distributed")
 
-from test_cluster import _assert_same, _generator  # noqa: E402
+from test_cluster import _assert_same, _generator, local_cluster  # noqa: E402
 
 from accord.cli import main  # noqa: E402
 from accord.cluster.partitions import expand_inputs, plan_partitions  # noqa: E402
@@ -88,6 +88,9 @@ class _Ranged(http.server.SimpleHTTPRequestHandler):
         self._left = None
 
 
+_client = pytest.fixture(scope="module", name="client")(local_cluster)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """A folder served over HTTP on localhost: (folder, base URL)."""
@@ -102,15 +105,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 @pytest.fixture(scope="module")
