@@ -213,8 +213,15 @@ def test_failure_mid_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> Non
 # --------------------------------------------------------------------------- signals
 
 
+# The writer starts with the dispositions an interactive start gives (Python's SIGINT handler, the
+# default action for SIGTERM and SIGHUP) even when the test runner itself was started with some
+# of them ignored (a background job of a shell without job control ignores SIGINT, nohup SIGHUP):
+# write_atomic rightly leaves an ignored signal ignored, so the test would wait in vain.
 _SLOW_WRITER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     from accord.atomic import write_atomic
 
     def slow():
