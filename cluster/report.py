@@ -1,4 +1,4 @@
-"""``accord report --dask``: the QA report with its parsing and class agreement on Dask workers.
+"""``accord report --dask``: the QA report with its parsing, class agreement and Dawid-Skene on Dask workers.
 
 What runs where:
 
@@ -16,14 +16,19 @@ What runs where:
    the states are tree-merged (:func:`~accord.core.report.engine.run_sections` with a Dask
    :data:`~accord.core.report.engine.Folder`). The states are integer sums, so the merged
    result is bit for bit the single-process one.
-4. **Finish (client)**: the partitions' records are gathered and put back together file by file
+4. **Dawid-Skene (workers, iterative)**: with ``consensus_method = "dawid_skene"`` each
+   classification label set's judgments become columns once per group (kept on its worker),
+   then every EM pass maps the E-step over them and merges the sums
+   (:class:`~accord.core.report.truth.DawidSkeneSection`).
+5. **Finish (client)**: the partitions' records are gathered and put back together file by file
    (Parquet records by their ``seq``), merged as ``accord report`` merges its inputs, and
-   :func:`~accord.core.qa.report.build_report` runs with the merged class agreement.
+   :func:`~accord.core.qa.report.build_report` runs with the merged class agreement and the
+   Dawid-Skene fit.
 
-**Not distributed yet**: every section other than nominal class agreement (gold, consensus,
-conflicts, sampling, bias, checks, region and text agreement, the pairwise kappa matrix) is
-still computed on the client over the merged dataset, so the client holds the whole dataset.
-They are not mergeable sections yet (a later step of issue #16 makes them so).
+**Not distributed yet**: every other section (gold, the skill intervals, conflicts, sampling,
+bias, checks, region and text agreement and consensus, the pairwise kappa matrix) is still
+computed on the client over the merged dataset, so the client holds the whole dataset. They
+are not mergeable sections yet (a later step of issue #16 makes them so).
 
 **Partitions** (:func:`~.partitions.plan_partitions`): one per file; a Parquet file per run of
 row groups; a Label Studio JSON export at least two targets big (32 MiB by default) in byte
