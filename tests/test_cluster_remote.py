@@ -202,3 +202,26 @@ def test_a_url_without_dask_says_to_add_it(capsys: pytest.CaptureFixture[str]) -
     assert rc == 2
     assert "URLs are read with --dask" in err
     assert "\n" not in err
+
+
+@pytest.mark.integration
+def test_the_command_reads_a_url_pattern_on_a_local_cluster(served: tuple[Path, str], export: Path,
+                                                            tmp_path: Path) -> None:
+    # what a user types: accord report 'https://host/shards/*.json' --dask local:2
+    import os
+    import subprocess
+    import sys
+
+    root, base = served
+    (root / "cli").mkdir()
+    tasks = json.loads(export.read_text())
+    for k in range(2):
+        (root / "cli" / f"part-{k}.json").write_text(json.dumps(tasks[k * 450:(k + 1) * 450]))
+    (root / "cli" / "label_config.xml").write_text((export.parent / "label_config.xml").read_text())
+    out = tmp_path / "remote.json"
+    proc = subprocess.run([sys.executable, "-m", "accord", "report", f"{base}/cli/part-*.json", "--seed", str(SEED),
+                           "--json", str(out), "--dask", "local:2", "--no-ledger"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    local = sorted((root / "cli").glob("part-*.json"))
+    _assert_same(json.loads(out.read_text()), build_report(load_dataset(local), seed=SEED))
