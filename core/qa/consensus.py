@@ -380,8 +380,9 @@ def _ds_em(ii: IntArray, aa: IntArray, ll: IntArray, rows: int, k: int, n_ann: i
     for it in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         post, loglik = _ds_e_step(priors, conf, ii, aa, ll, rows, weight)
         priors = mean(post)
-        conf = _ds_m_step(post, ii, aa, ll, n_ann, smoothing, weight)
-        objective = _ds_objective(post, priors, conf, ii, aa, ll, weight) / obs
+        counts = _ds_counts(post, ii, aa, ll, n_ann, weight)  # the M-step's and the objective's sums
+        conf = _ds_confusion(counts, smoothing)
+        objective = (_ds_expected(counts, priors, conf) - _ds_entropy(post, weight)) / obs
         if objective - prev < tol:
             converged = True
             break
@@ -389,18 +390,31 @@ def _ds_em(ii: IntArray, aa: IntArray, ll: IntArray, rows: int, k: int, n_ann: i
     return post, priors, conf, it, converged, loglik
 
 
-def _ds_m_step(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann: int,
-               smoothing: float, weight: FloatArray | None = None) -> FloatArray:
+def _ds_counts(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann: int,
+               weight: FloatArray | None = None) -> FloatArray:
+    """``(annotators, answered, true)``: per annotator and answer, the summed posteriors of the
+    judgments' items (``weight``: items per row of ``post``). The M-step normalizes them; the
+    objective's expected term is their sum against the log terms."""
     k = post.shape[1]
-    conf = np.empty((n_ann, k, k), dtype=np.float64)
+    counts = np.empty((n_ann, k, k), dtype=np.float64)
     key = aa * k + ll
     w = post if weight is None else post * weight[:, None]
     for t in range(k):
-        conf[:, :, t] = np.bincount(key, weights=w[ii, t], minlength=n_ann * k).reshape(n_ann, k)
-    conf += smoothing
+        counts[:, :, t] = np.bincount(key, weights=w[ii, t], minlength=n_ann * k).reshape(n_ann, k)
+    return counts
+
+
+def _ds_confusion(counts: FloatArray, smoothing: float) -> FloatArray:
+    """The M-step's confusion matrices from :func:`_ds_counts` (floored at 1e-10, as crowd-kit)."""
+    conf = counts + smoothing
     np.clip(conf, _EPS, None, out=conf)
     conf /= conf.sum(axis=1, keepdims=True)
     return conf
+
+
+def _ds_m_step(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann: int,
+               smoothing: float, weight: FloatArray | None = None) -> FloatArray:
+    return _ds_confusion(_ds_counts(post, ii, aa, ll, n_ann, weight), smoothing)
 
 
 def _ds_e_step(priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray,
@@ -419,6 +433,20 @@ def _ds_e_step(priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray,
     return scaled / norm, loglik
 
 
+def _ds_entropy(post: FloatArray, weight: FloatArray | None = None) -> float:
+    """``sum p log p`` over the (floored) posteriors; ``weight``: items per row."""
+    pc = np.clip(post, _EPS, None)
+    ent = pc * np.log(pc)
+    return float(np.sum(ent if weight is None else ent * weight[:, None]))
+
+
+def _ds_expected(counts: FloatArray, priors: FloatArray, conf: FloatArray) -> float:
+    """The objective's expected complete log-likelihood from :func:`_ds_counts`."""
+    k = len(priors)
+    log_terms = np.log(conf) + np.log(np.clip(priors, _EPS, None))[None, None, :]  # (a, observed, true)
+    return float(np.sum(counts.reshape(-1, k) * log_terms.reshape(-1, k)))
+
+
 def _ds_objective(post: FloatArray, priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray,
                   ll: IntArray, weight: FloatArray | None = None) -> float:
     """crowd-kit's evidence lower bound: expected complete log-likelihood + posterior entropy.
@@ -426,18 +454,8 @@ def _ds_objective(post: FloatArray, priors: FloatArray, conf: FloatArray, ii: In
     As in crowd-kit, the prior term is counted once per judgment (not once per item).
     ``weight``: items per row of ``post`` (EM on item patterns), else one each.
     """
-    k = len(priors)
-    log_terms = np.log(conf) + np.log(np.clip(priors, _EPS, None))[None, None, :]  # (a, observed, true)
-    # sum over judgments of post[i] . log_terms[a, l]: first add posteriors per (a, l) cell
-    cell_post = np.empty((conf.shape[0] * k, k))
-    key = aa * k + ll
-    w = post if weight is None else post * weight[:, None]
-    for t in range(k):
-        cell_post[:, t] = np.bincount(key, weights=w[ii, t], minlength=conf.shape[0] * k)
-    expected = float(np.sum(cell_post * log_terms.reshape(-1, k)))
-    pc = np.clip(post, _EPS, None)
-    ent = pc * np.log(pc)
-    return expected - float(np.sum(ent if weight is None else ent * weight[:, None]))
+    counts = _ds_counts(post, ii, aa, ll, conf.shape[0], weight)
+    return _ds_expected(counts, priors, conf) - _ds_entropy(post, weight)
 
 
 def dawid_skene(

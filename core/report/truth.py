@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidAnnotationError
 from ..model import Dataset, value_label
-from ..qa.consensus import _EPS, DawidSkeneResult
+from ..qa.consensus import DawidSkeneResult, _ds_confusion, _ds_counts, _ds_e_step, _ds_entropy, _ds_expected
 from .engine import Context
 
 IntArray = npt.NDArray[np.int64]
@@ -204,33 +204,16 @@ class DawidSkeneSection:
         if params is None:  # vote shares
             votes = np.bincount(ii * k + ll, minlength=n * k).reshape(n, k).astype(np.float64)
             post = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1.0)
-        else:
-            log_conf = np.log(params.confusion).reshape(-1, k)[aa * k + ll]
-            log_joint = np.empty((n, k))
-            for t in range(k):
-                log_joint[:, t] = np.bincount(ii, weights=log_conf[:, t], minlength=n)
-            log_joint += np.log(np.clip(params.priors, _EPS, None))
-            mx = log_joint.max(axis=1, keepdims=True)
-            scaled = np.exp(log_joint - mx)
-            norm = scaled.sum(axis=1, keepdims=True)
-            loglik = float(np.sum(mx[:, 0] + np.log(norm[:, 0])))
-            post = scaled / norm
-            pc = np.clip(post, _EPS, None)
-            entropy = -float(np.sum(pc * np.log(pc)))
-        counts = np.empty((r, k, k))
-        key = aa * k + ll
-        for t in range(k):
-            counts[:, :, t] = np.bincount(key, weights=post[ii, t], minlength=r * k).reshape(r, k)
-        return DawidSkeneState(counts=counts, post_sum=post.sum(axis=0), n_items=n, n_obs=len(ii), loglik=loglik,
-                               entropy=entropy, item_ids=[cols.item_ids], posteriors=[post])
+        else:  # the one-process fit's own E-step, on this partition's items
+            post, loglik = _ds_e_step(params.priors, params.confusion, ii, aa, ll, n)
+            entropy = -_ds_entropy(post)
+        return DawidSkeneState(counts=_ds_counts(post, ii, aa, ll, r), post_sum=post.sum(axis=0), n_items=n,
+                               n_obs=len(ii), loglik=loglik, entropy=entropy, item_ids=[cols.item_ids],
+                               posteriors=[post])
 
     def _m_step(self, state: DawidSkeneState) -> tuple[FloatArray, FloatArray]:
         priors = state.post_sum / max(state.n_items, 1)
-        conf = state.counts + self.smoothing
-        np.clip(conf, _EPS, None, out=conf)
-        conf /= conf.sum(axis=1, keepdims=True)
-        return priors, conf
+        return priors, _ds_confusion(state.counts, self.smoothing)
 
     def _objective(self, state: DawidSkeneState, priors: FloatArray, conf: FloatArray) -> float:
-        log_terms = np.log(conf) + np.log(np.clip(priors, _EPS, None))[None, None, :]
-        return (float(np.sum(state.counts * log_terms)) + state.entropy) / max(state.n_obs, 1)
+        return (_ds_expected(state.counts, priors, conf) + state.entropy) / max(state.n_obs, 1)
