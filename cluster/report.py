@@ -31,10 +31,11 @@ computed on the client over the merged dataset, so the client holds the whole da
 are not mergeable sections yet (a later step of issue #16 makes them so).
 
 **Partitions** (:func:`~.partitions.plan_partitions`): one per file; a Parquet file per run of
-row groups; a Label Studio JSON export at least two targets big (32 MiB by default) in byte
-ranges cut between tasks (:mod:`.json_split` finds the top-level commas with numpy, without
-parsing), each range read on its worker with the task numbering of the whole file, and a task id
-in two ranges stopping the run with the whole-file reader's message.
+row groups; a Label Studio JSON export at least two targets big in byte ranges cut between
+tasks (the target: about four ranges per worker over the inputs, 1-32 MiB,
+:func:`balanced_target_bytes`; :mod:`.json_split` finds the top-level commas with numpy,
+without parsing), each range read on its worker with the task numbering of the whole file, and
+a task id in two ranges stopping the run with the whole-file reader's message.
 
 The result equals the single-process report on the same inputs. Tasks are pure functions of
 their partitions, so a worker lost mid-run only costs a recomputation (Dask reschedules its
@@ -338,6 +339,28 @@ def _default_bar(it: Iterable[Any], total: int) -> Iterable[Any]:
     return bar
 
 
+#: The smallest byte range :func:`balanced_target_bytes` asks for.
+MIN_TARGET_BYTES = 1 << 20
+
+
+def balanced_target_bytes(inputs: Sequence[Path | str], n_workers: int) -> int:
+    """Bytes per range of a big Label Studio export, for ``n_workers``: about four ranges per
+    worker over all the inputs, at most :data:`~.partitions.DEFAULT_TARGET_BYTES` (32 MiB, which
+    bounds a worker's memory) and at least 1 MiB. A 100 MiB export on 2 workers gives 8 ranges
+    of 12.5 MiB (with the 32 MiB default alone it would be 3, one worker idle half the time);
+    8 shards of 48 MiB stay 8 partitions."""
+    from .remote import is_url, size_of
+
+    total = 0
+    for p in inputs:
+        try:
+            total += size_of(str(p)) if is_url(p) else Path(p).stat().st_size
+        except (OSError, AccordError):
+            continue  # the planner reports a file it cannot read
+    want = total // max(4 * max(n_workers, 1), 1)
+    return int(min(DEFAULT_TARGET_BYTES, max(MIN_TARGET_BYTES, want)))
+
+
 def _dawid_skene(client: Any, group_futs: Sequence[Any], label_sets: Sequence[str], cfg: Any, seed: int,
                  schema: Schema) -> dict[str, Any]:
     """Dawid-Skene of each classification label set as map-reduce rounds: each group's judgments
@@ -366,7 +389,7 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
                     label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                     reference: Path | str | None = None, join_items: bool = False, config: Any = None,
                     seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
-                    target_bytes: int = DEFAULT_TARGET_BYTES,
+                    target_bytes: int | None = None,
                     bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
                     ) -> tuple[Dataset, dict[str, Any], ClusterRun]:
     """Read ``inputs`` on the cluster and compute the mergeable sections there.
@@ -385,6 +408,8 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     cfg = config or ReportConfig()
     run = ClusterRun(n_workers=len((client.scheduler_info() or {}).get("workers") or {}))
     refs = [] if reference is None else [reference]
+    if target_bytes is None:
+        target_bytes = balanced_target_bytes(inputs, run.n_workers)
     parts = plan_partitions(list(inputs), format=format, label_config=label_config, meta_keys=meta_keys,
                             references=refs, target_rows=target_rows, target_bytes=target_bytes)
     run.n_partitions = len(parts)
@@ -468,7 +493,7 @@ def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "
                    label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                    reference: Path | str | None = None, join_items: bool = False, config: Any = None,
                    seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
-                   target_bytes: int = DEFAULT_TARGET_BYTES,
+                   target_bytes: int | None = None,
                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
                    **report_options: Any) -> tuple[Any, Dataset, ClusterRun]:
     """The QA report of ``inputs`` with parsing and class agreement on the cluster (see the module

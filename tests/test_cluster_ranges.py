@@ -219,3 +219,29 @@ def test_unbalanced_brackets_read_the_file_whole_and_name_the_line(export: Path,
     assert [p.kind for p in plan_partitions([path], target_bytes=_target(path, 4))] == ["file"]
     with pytest.raises(ConversionError, match=r"unbalanced\.json.*line \d+ column \d+"):
         load_dataset([path])
+
+
+def test_balanced_target_gives_about_four_ranges_per_worker(tmp_path: Path) -> None:
+    from accord.cluster.report import MIN_TARGET_BYTES, balanced_target_bytes
+
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:
+        f.truncate(100 << 20)  # a sparse 100 MiB file: only its size is read
+    assert balanced_target_bytes([big], 2) == (100 << 20) // 8  # 8 ranges of 12.5 MiB
+    assert balanced_target_bytes([big], 1) == (100 << 20) // 4
+    assert balanced_target_bytes([big] * 8, 2) == 32 << 20  # capped: a worker's memory stays bounded
+    assert balanced_target_bytes([tmp_path / "small.json"], 2) == MIN_TARGET_BYTES  # unreadable: planner's to say
+    assert balanced_target_bytes([big], 0) == (100 << 20) // 4  # no worker registered yet counts as one
+
+
+@pytest.mark.integration
+def test_without_a_target_one_export_is_spread_over_the_workers(client: Any, tmp_path: Path) -> None:
+    gen = _generator()
+    path = tmp_path / "project.json"
+    gen.generate(path, n_tasks=6000, kind="choices", seed=2)
+    (tmp_path / "label_config.xml").write_text(gen.CHOICES_CONFIG)
+    assert path.stat().st_size > 3 << 20  # at least three 1 MiB ranges on 2 workers
+    report, dataset, run = cluster_report(client, [path], seed=SEED)
+    assert run.n_partitions >= 3
+    assert dataset == load_dataset([path])
+    _assert_same(report, build_report(load_dataset([path]), seed=SEED))
