@@ -110,13 +110,14 @@ def report_json(report: dict[str, Any]) -> bytes:
     spelled differently (``8.8e-05`` against ``0.000088``)."""
     try:
         import orjson
-    except ImportError:
-        return (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-    try:
+
         return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
                             | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
-    except (orjson.JSONEncodeError, TypeError):  # a value orjson does not take (an int past 64 bits)
-        return (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    except ImportError:
+        pass
+    except TypeError:  # orjson.JSONEncodeError: a value orjson does not take (an int past 64 bits)
+        pass
+    return (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
 def write_outputs(report: dict[str, Any], *, json_path: Path | None, html_path: Path | None) -> None:

@@ -138,9 +138,7 @@ def _load(path: Path | str, *, format: Format = "auto", label_config: Path | str
     except ConversionError as e:
         if str(path) in str(e):
             raise
-        named = ConversionError(f"{path}: {e}")
-        named.item_id, named.field = e.item_id, e.field
-        raise named from e
+        raise ConversionError.reworded(f"{path}: {e}", e) from e
 
 
 def _read_parquet(path: Path) -> Dataset:
@@ -357,9 +355,7 @@ def stream_label_studio_file(path: Path, *, explicit: bool = False, label_config
         except ConversionError as e:  # named after the file, as load_dataset's errors are
             if str(path) in str(e):
                 raise
-            named = ConversionError(f"{path}: {e}")
-            named.item_id, named.field = e.item_id, e.field
-            raise named from e
+            raise ConversionError.reworded(f"{path}: {e}", e) from e
 
 
 def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:

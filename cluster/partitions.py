@@ -38,6 +38,7 @@ from accord.core.model import Dataset, Item, Record, Submission
 from accord.core.schema import Schema
 
 from ._wire import enable_pickling
+from .remote import is_url, open_url, size_of
 
 __all__ = ["Loaded", "Partition", "expand_inputs", "load_partition", "plan_partitions"]
 
@@ -61,7 +62,7 @@ def expand_inputs(inputs: Sequence[Path | str]) -> list[Path | str]:
     Raises:
         ConversionError: a pattern that matches no file.
     """
-    from .remote import expand_url, is_url
+    from .remote import expand_url
 
     out: list[Path | str] = []
     for raw in inputs:
@@ -222,22 +223,12 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
 
 def _source(p: Path | str) -> Path | str:
     """A local input as a Path; a URL as it is (``Path`` would fold its ``//``)."""
-    from .remote import is_url
-
     return p if is_url(p) else Path(p)
-
-
-def is_url(p: Path | str) -> bool:
-    from .remote import is_url as _is_url
-
-    return _is_url(p)
 
 
 def _open(path: Path | str) -> Any:
     """A context manager giving the file opened for binary reading (local or by URL)."""
-    from .remote import open_url
-
-    return open_url(path) if isinstance(path, str) else path.open("rb")
+    return open_url(str(path)) if is_url(path) else Path(path).open("rb")
 
 
 def _stem(path: Path | str) -> str:
@@ -246,9 +237,7 @@ def _stem(path: Path | str) -> str:
 
 
 def _size(path: Path | str) -> int:
-    from .remote import size_of
-
-    return size_of(path) if isinstance(path, str) else path.stat().st_size
+    return size_of(str(path)) if is_url(path) else Path(path).stat().st_size
 
 
 def _url_config(url: Path | str, config: str | None) -> str | None:
@@ -273,14 +262,13 @@ def _task_ranges(path: Path | str, fmt: str, target_bytes: int) -> list[Any] | N
 
     if fmt not in ("auto", "label-studio") or _size(path) < 2 * target_bytes:
         return None
-    with _open(path) as f:
+    with _open(path) as f:  # one open: a remote file is one connection
         if f.read(64).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\n\r")[:1] != b"[":
             return None
         f.seek(0)
         ranges = array_splits(f, target_bytes=target_bytes)
-    if not ranges or len(ranges) < 2:
-        return None
-    with _open(path) as f:
+        if not ranges or len(ranges) < 2:
+            return None
         f.seek(ranges[0].start)
         head = f.read(min(ranges[0].end - ranges[0].start, 1 << 24))
     try:
@@ -338,9 +326,7 @@ def load_partition(part: Partition) -> Loaded:
         text = " ".join(str(e).split())
         if not text.startswith(part.where):
             text = f"{part.where}: {text.removeprefix(part.path + ': ')}"
-        err = ConversionError(text)
-        err.item_id, err.field = getattr(e, "item_id", None), getattr(e, "field", None)
-        raise err from None
+        raise ConversionError.reworded(text, e) from None
 
 
 def _load_file(part: Partition) -> Loaded:
@@ -353,9 +339,7 @@ def _load_file(part: Partition) -> Loaded:
             try:
                 ds, fmt = _load(copy, format=part.format, label_config=part.label_config, meta_keys=part.meta_keys)
             except AccordError as e:  # name the URL, not the private copy
-                err = ConversionError(str(e).replace(str(copy), part.path))
-                err.item_id, err.field = getattr(e, "item_id", None), getattr(e, "field", None)
-                raise err from None
+                raise ConversionError.reworded(str(e).replace(str(copy), part.path), e) from None
     else:
         ds, fmt = _load(part.path, format=part.format, label_config=part.label_config,
                         meta_keys=part.meta_keys)
@@ -424,21 +408,15 @@ def _load_parquet(part: Partition) -> Loaded:
 
     pa, pq = require_pyarrow()
     name = part.path
-    opened = None
+    stack = contextlib.ExitStack()
     try:
-        if is_url(part.path):
-            from .remote import _fs
-
-            fs, inner = _fs(part.path)
-            opened = fs.open(inner, "rb")
-        pf = pq.ParquetFile(opened if opened is not None else part.path)
+        pf = pq.ParquetFile(stack.enter_context(open_url(part.path)) if is_url(part.path) else part.path)
     except (pa.ArrowException, OSError, ValueError) as e:
-        if opened is not None:
-            opened.close()
+        stack.close()
         raise ConversionError(f"{part.where}: not a readable Parquet file ({' '.join(str(e).split())[:120]}); the "
                               "file is damaged or truncated: convert the export again", field="file") from None
     numbered: list[tuple[int, Record]] = []
-    with pf, opened if opened is not None else contextlib.nullcontext():
+    with stack, pf:
         ds_name, schema, item_ds, sub_ds = _header(pf.metadata.metadata, name)
         missing = [c for c in ("seq", *_KEY_COLUMNS, "record") if c not in pf.schema_arrow.names]
         if missing:

@@ -180,11 +180,13 @@ def _group_stats(ds: Dataset, label_sets: Sequence[str]) -> tuple[tuple[str, ...
 def _truth_stats(ds: Dataset, label_sets: Sequence[str]) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
     """Per label set, the labels (as text) and the annotators of the group's human judgments:
     what a Dawid-Skene section must know of the whole label set before its first pass."""
+    from accord.core.report.truth import judgment_rows
+
     enable_pickling()
     out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
     for name in label_sets:
-        rows = ds.select(label_set=name, source="human")
-        out[name] = (frozenset(str(value_label(r.value)) for r in rows), frozenset(r.annotator_id for r in rows))
+        rows = judgment_rows(ds, name)
+        out[name] = (frozenset(lab for _, _, lab in rows), frozenset(a for _, a, _ in rows))
     return out
 
 
@@ -327,9 +329,7 @@ def _no_task_twice(parts: Sequence[Partition], summaries: Mapping[int, _Summary]
                     f"task id {item} appears twice in this export (tasks #{was} and #{n}), so two "
                     "different tasks would merge into one item; export each project to its own file, or give the "
                     "tasks unique ids", item_id=item, field="id")
-                named = ConversionError(f"{part.path}: {inner}")  # worded as accord.io names a file's error
-                named.item_id, named.field = item, "id"
-                raise named
+                raise ConversionError.reworded(f"{part.path}: {inner}", inner)  # as accord.io names a file's error
 
 
 def _default_bar(it: Iterable[Any], total: int) -> Iterable[Any]:
@@ -349,12 +349,12 @@ def balanced_target_bytes(inputs: Sequence[Path | str], n_workers: int) -> int:
     bounds a worker's memory) and at least 1 MiB. A 100 MiB export on 2 workers gives 8 ranges
     of 12.5 MiB (with the 32 MiB default alone it would be 3, one worker idle half the time);
     8 shards of 48 MiB stay 8 partitions."""
-    from .remote import is_url, size_of
+    from .partitions import _size, _source
 
     total = 0
     for p in inputs:
         try:
-            total += size_of(str(p)) if is_url(p) else Path(p).stat().st_size
+            total += _size(_source(p))
         except (OSError, AccordError):
             continue  # the planner reports a file it cannot read
     want = total // max(4 * max(n_workers, 1), 1)

@@ -40,6 +40,15 @@ class ConversionError(AccordError, ValueError):
         prefix = f"[{', '.join(where)}] " if where else ""
         super().__init__(prefix + message)
 
+    @classmethod
+    def reworded(cls, message: str, like: BaseException) -> ConversionError:
+        """An error worded exactly ``message`` (which already carries any ``[item, field]``
+        prefix) that keeps ``like``'s ``item_id`` and ``field``: for naming the file or the
+        part of it an error came from."""
+        err = cls(message)
+        err.item_id, err.field = getattr(like, "item_id", None), getattr(like, "field", None)
+        return err
+
 
 class UndefinedAgreementError(AccordError, ValueError):
     """An agreement coefficient is undefined for the data given (says why)."""

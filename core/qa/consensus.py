@@ -305,9 +305,17 @@ class DawidSkeneResult:
 
     def accuracy_score(self) -> FloatArray:
         """Per-annotator accuracy implied by the model: sum_k prior_k * confusion[a, k, k]."""
-        diag = np.diagonal(self.confusion, axis1=1, axis2=2)
-        out: FloatArray = diag @ self.priors
-        return out
+        return _ds_accuracy(self.confusion, self.priors)
+
+
+def _ds_accuracy(confusion: FloatArray, priors: FloatArray) -> FloatArray:
+    out: FloatArray = np.diagonal(confusion, axis1=1, axis2=2) @ priors
+    return out
+
+
+#: Dawid-Skene's defaults (crowd-kit's): iterations at most, and the tolerance on the objective.
+_DS_MAX_ITER = 100
+_DS_TOL = 1e-5
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +468,7 @@ def _ds_objective(post: FloatArray, priors: FloatArray, conf: FloatArray, ii: In
 
 def dawid_skene(
     items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, *,
-    max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.0,
+    max_iter: int = _DS_MAX_ITER, tol: float = _DS_TOL, smoothing: float = 0.0,
     classes: Sequence[Hashable] | None = None,
 ) -> DawidSkeneResult:
     """Dawid & Skene (1979) EM estimate of true classes and annotator confusion matrices.
@@ -1266,7 +1274,7 @@ def skill_intervals(
     if not 0 < confidence < 1:
         raise InvalidAnnotationError(f"confidence must be in (0, 1), got {confidence!r}")
     full = class_consensus(items, annotators, labels, method=method, seed=seed)
-    _, annotator_ids, _, ii, aa, ll = _encode_long(items, annotators, labels, None)
+    _, annotator_ids, cls, ii, aa, ll = _encode_long(items, annotators, labels, None)
     n, n_ann, n_obs = int(ii.max()) + 1, len(annotator_ids), len(ii)
     cost = n_obs * (10 if method == "mace" else 1)
     b = min(n_resamples, max(20, max_judgments // cost))
@@ -1277,7 +1285,7 @@ def skill_intervals(
     draws = np.full((b, n_ann), np.nan)
     # Dawid-Skene on a resample of items is Dawid-Skene on the item patterns with the resample's
     # counts as weights (see _item_patterns): the same fit without building the resample
-    k = len(_encode(np.asarray(ll), "labels")[0])
+    k = len(cls)
     pat = _item_patterns(ii, aa, ll, n, k, n_ann) if method == "dawid_skene" else None
     if pat is not None:
         m = len(pat.weight)
@@ -1297,10 +1305,10 @@ def skill_intervals(
                 row[keep] = np.arange(keep.size)
                 sel = used[pat.item]
                 _, priors, conf, _, _, _ = _ds_em(
-                    row[pat.item[sel]], pat.annotator[sel], pat.label[sel], keep.size, k, n_ann, max_iter=100,
-                    tol=1e-5, smoothing=0.0, weight=w[keep], n_obs=round(float(w @ pat_obs)))
+                    row[pat.item[sel]], pat.annotator[sel], pat.label[sel], keep.size, k, n_ann,
+                    max_iter=_DS_MAX_ITER, tol=_DS_TOL, smoothing=0.0, weight=w[keep], n_obs=round(float(w @ pat_obs)))
                 present = has_ann[used].any(axis=0)
-                draws[r, present] = (np.diagonal(conf, axis1=1, axis2=2) @ priors)[present]
+                draws[r, present] = _ds_accuracy(conf, priors)[present]
                 continue
         lengths = per_item[pick]
         new_item = np.repeat(np.arange(n), lengths)

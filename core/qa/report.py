@@ -837,6 +837,7 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
     and each item's soft label and difficulty (:mod:`accord.core.qa.ambiguity`). A Dawid-Skene
     fit computed elsewhere (``sections["consensus:<set>"]``, the map-reduce rounds of
     :mod:`accord.core.report.truth`) is used instead of fitting here."""
+    from ..report.truth import judgment_rows
     from .ambiguity import ambiguity
     from .consensus import (
         SKILL_DEFINITIONS,
@@ -849,8 +850,7 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
         skill_intervals,
     )
 
-    rows = [(r.item_id, r.annotator_id, str(value_label(r.value)))
-            for r in ds.select(label_set=name, source="human")]
+    rows = judgment_rows(ds, name)
     if not rows:
         return {}, {}, None
     items, anns, labels = (list(x) for x in zip(*rows, strict=True))

@@ -42,7 +42,8 @@ from .engine import Context
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["DawidSkeneParams", "DawidSkeneSection", "DawidSkeneState", "TruthColumns", "truth_columns"]
+__all__ = ["DawidSkeneParams", "DawidSkeneSection", "DawidSkeneState", "TruthColumns", "judgment_rows",
+           "truth_columns"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +60,14 @@ class TruthColumns:
     item: IntArray
     annotator: IntArray
     code: IntArray
+
+
+def judgment_rows(ds: Dataset, label_set: str) -> list[tuple[str, str, str]]:
+    """The ``(item, annotator, label)`` judgments class consensus fits on: every human record of
+    the label set, its label as text (the one definition the report, this section and the Dask
+    runner's statistics share, so that their fits agree)."""
+    return [(r.item_id, r.annotator_id, str(value_label(r.value))) for r in ds.select(label_set=label_set,
+                                                                                   source="human")]
 
 
 def truth_columns(judgments: Sequence[tuple[str, str, str]], classes: Sequence[str], annotators: Sequence[str]
@@ -192,9 +201,7 @@ class DawidSkeneSection:
     def columns(self, ds: Dataset) -> TruthColumns:
         """The partition's judgments of this label set, as the report reads them: every human
         record, its label as text."""
-        rows = [(r.item_id, r.annotator_id, str(value_label(r.value)))
-                for r in ds.select(label_set=self.label_set, source="human")]
-        return truth_columns(rows, self.classes, self.annotators)
+        return truth_columns(judgment_rows(ds, self.label_set), self.classes, self.annotators)
 
     def _fold(self, cols: TruthColumns, params: DawidSkeneParams | None) -> DawidSkeneState:
         k, r = len(self.classes), len(self.annotators)
