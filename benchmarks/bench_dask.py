@@ -132,7 +132,9 @@ def main() -> int:
             shards.append(p)
         del tasks
         pq = d / "all.parquet"
-        write_parquet(load_dataset(shards), pq)
+        # `accord convert -o all.parquet --row-group-size 16384`: row groups are the smallest
+        # partition, so a 100k-record file of 65,536-record groups would be two partitions
+        write_parquet(load_dataset(shards), pq, row_group_size=16_384)
         ranges = math.ceil(one.stat().st_size / args.shards)  # about --shards byte ranges of the one file
         from accord.cluster.partitions import DEFAULT_TARGET_BYTES
 

@@ -73,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="classification items whose difficulty (a normalised entropy in [0, 1]) is above H are "
                         "ambiguous: listed with their soft label and left out of the conflict queue (default 0.8; "
                         "1 turns it off). Overrides [report] ambiguity_threshold in --config")
+    p.add_argument("--segmentation-method", choices=["vote", "em"], default=None,
+                   help="how masks and polygons are fused into the consensus: vote (the pixel-wise weighted vote, "
+                        "default) or em (SegmentationEM, which learns each annotator's skill from the masks). "
+                        "Overrides [report] segmentation_method in --config")
     p.add_argument("--soft-labels", type=Path, default=None, metavar="JSONL",
                    help="write every classification item's soft label here for training: one JSON object a line, "
                         "{item, label_set, distribution: {class: share}, ambiguous}")
@@ -266,6 +270,15 @@ def with_ambiguity_threshold(config: Any, value: float | None) -> Any:
     return config if value is None else replace(config or ReportConfig(), ambiguity_threshold=value)
 
 
+def with_segmentation_method(config: Any, value: str | None) -> Any:
+    """The report config with ``--segmentation-method`` applied (unchanged without it)."""
+    from dataclasses import replace
+
+    from accord.core.qa.report import ReportConfig
+
+    return config if value is None else replace(config or ReportConfig(), segmentation_method=value)
+
+
 def write_soft_labels(report: Any, path: Path) -> int:
     """Write each classification item's soft label to ``path`` as JSON Lines; returns the rows written."""
     from accord.core.qa.ambiguity import soft_label_rows
@@ -340,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_toml(read_text(args.config, what="--config file")) if args.config else None
     config = with_keypoint_sigmas(config, args.keypoint_sigma)
     config = with_ambiguity_threshold(config, getattr(args, "ambiguity_threshold", None))
+    config = with_segmentation_method(config, getattr(args, "segmentation_method", None))
     from accord.cluster.partitions import expand_inputs
 
     inputs = expand_inputs(args.inputs)

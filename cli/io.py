@@ -360,8 +360,8 @@ def stream_label_studio_file(path: Path, *, explicit: bool = False, label_config
 
 def merge(datasets: Sequence[Dataset], *, name: str | None = None) -> Dataset:
     """One dataset from several: records and submissions concatenated, schemas and items merged."""
-    if len(datasets) == 1 and name is None:
-        return datasets[0]
+    if len(datasets) == 1 and name in (None, datasets[0].name):
+        return datasets[0]  # nothing to merge: not rebuilt (at 1M records a rebuild costs seconds)
     schema = Schema()
     items: dict[str, Item] = {}
     records: list[Record] = []

@@ -175,7 +175,8 @@ def _pair_intervals(name: str, pw: Mapping[str, Any], iv: Mapping[str, Any]) -> 
         return ""
     return (f"<details><summary>{escape(name)}: {len(rows)} annotator pairs, "
             f"{escape(str(bounds.get('metric', '')))} with its 95% item-bootstrap interval "
-            f"({_num(iv.get('n_resamples'))} resamples, seed {_num(iv.get('seed'))})</summary>"
+            f"({_num(bounds.get('n_resamples', iv.get('n_resamples')))} resamples, "
+            f"seed {_num(bounds.get('seed', iv.get('seed')))})</summary>"
             + _table(["annotator", "annotator", "estimate [95% CI] n items"], rows) + "</details>")
 
 

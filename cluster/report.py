@@ -361,6 +361,25 @@ def balanced_target_bytes(inputs: Sequence[Path | str], n_workers: int) -> int:
     return int(min(DEFAULT_TARGET_BYTES, max(MIN_TARGET_BYTES, want)))
 
 
+def balanced_target_rows(inputs: Sequence[Path | str], n_workers: int, *, format: str = "auto") -> int:
+    """Records per Parquet partition for ``n_workers``: about four partitions per worker over the
+    inputs' row groups, at most :data:`~.partitions.DEFAULT_TARGET_ROWS` (65,536). Row groups are
+    the smallest unit: a file of two row groups stays two partitions (``accord convert
+    --row-group-size`` writes smaller ones). A 100k-record file of 16,384-record groups on 2
+    workers gives 7 partitions of one group, not 2 of 65,536 records and one worker idle."""
+    from .partitions import _row_group_sizes, _source
+
+    total = 0
+    for p in inputs:
+        try:
+            total += sum(_row_group_sizes(_source(p), format) or ())
+        except (OSError, AccordError):
+            continue  # the planner reports a file it cannot read
+    if total == 0:
+        return DEFAULT_TARGET_ROWS
+    return int(min(DEFAULT_TARGET_ROWS, max(1, total // max(4 * max(n_workers, 1), 1))))
+
+
 def _dawid_skene(client: Any, group_futs: Sequence[Any], label_sets: Sequence[str], cfg: Any, seed: int,
                  schema: Schema) -> dict[str, Any]:
     """Dawid-Skene of each classification label set as map-reduce rounds: each group's judgments
@@ -388,7 +407,7 @@ def _dawid_skene(client: Any, group_futs: Sequence[Any], label_sets: Sequence[st
 def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = "auto",
                     label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                     reference: Path | str | None = None, join_items: bool = False, config: Any = None,
-                    seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
+                    seed: int = 0, skip_bad_partitions: bool = False, target_rows: int | None = None,
                     target_bytes: int | None = None,
                     bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
                     ) -> tuple[Dataset, dict[str, Any], ClusterRun]:
@@ -410,6 +429,8 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     refs = [] if reference is None else [reference]
     if target_bytes is None:
         target_bytes = balanced_target_bytes(inputs, run.n_workers)
+    if target_rows is None:
+        target_rows = balanced_target_rows(inputs, run.n_workers, format=format)
     parts = plan_partitions(list(inputs), format=format, label_config=label_config, meta_keys=meta_keys,
                             references=refs, target_rows=target_rows, target_bytes=target_bytes)
     run.n_partitions = len(parts)
@@ -492,7 +513,7 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
 def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "auto",
                    label_config: Path | str | None = None, meta_keys: Sequence[str] = (),
                    reference: Path | str | None = None, join_items: bool = False, config: Any = None,
-                   seed: int = 0, skip_bad_partitions: bool = False, target_rows: int = DEFAULT_TARGET_ROWS,
+                   seed: int = 0, skip_bad_partitions: bool = False, target_rows: int | None = None,
                    target_bytes: int | None = None,
                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
                    **report_options: Any) -> tuple[Any, Dataset, ClusterRun]:

@@ -997,6 +997,8 @@ def bootstrap_ci(
         fast = _kripp_bootstrap(arrays[0], kw, rng, n_resamples)
     elif len(arrays) == 1 and fn in (percent_agreement, gwet_ac1, brennan_prediger):
         fast = _gwet_family_bootstrap(fn, arrays[0], kw, rng, n_resamples)
+    elif len(arrays) == 1 and fn is fleiss_kappa and not kw:
+        fast = _fleiss_bootstrap(arrays[0], rng, n_resamples)
     if fast is not None:
         values, n_ok = fast, fast.size
     else:
@@ -1101,6 +1103,39 @@ def _gwet_family_bootstrap(
                 value = (pa - pe) / (1.0 - pe)
                 defined = (n_multi > 0) & (q >= 2) & (1.0 - pe > 1e-15)
         out.append(value[defined])
+    return np.concatenate(out)
+
+
+def _fleiss_bootstrap(table: npt.NDArray[Any], rng: np.random.Generator, n_resamples: int) -> FloatArray | None:
+    """Vectorised bootstrap of :func:`fleiss_kappa` from its count table.
+
+    Fleiss' kappa is ``(p_a - pi . pi) / (1 - pi . pi)`` with ``p_a`` a mean of per-item
+    agreement over items with two or more ratings and ``pi`` a mean of per-item category
+    shares over rated items (:func:`_gwet_parts`, either case), so a resample with item
+    multiplicities ``c`` is two matrix products. Same resamples as the loop
+    (:func:`_multiplicity_blocks`), same values up to rounding. Returns the defined resample
+    values, or ``None`` for a table :func:`fleiss_kappa` itself would reject.
+    """
+    if table.ndim != 2 or table.dtype.kind not in "iuf" or not np.isfinite(table).all() \
+            or (table.size and table.min() < 0):
+        return None
+    r = table.astype(np.float64)
+    ri = r.sum(axis=1)
+    multi = ri >= 2
+    agree = np.zeros(ri.size)
+    agree[multi] = (np.einsum("ij,ij->i", r[multi], r[multi]) - ri[multi]) / (ri[multi] * (ri[multi] - 1.0))
+    rated = (ri > 0).astype(np.float64)
+    shares = np.divide(r, ri[:, None], out=np.zeros_like(r), where=ri[:, None] > 0)
+    multi_f = multi.astype(np.float64)
+    out: list[FloatArray] = []
+    for mult in _multiplicity_blocks(rng, ri.size, n_resamples):
+        n_multi = mult @ multi_f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pa = (mult @ agree) / n_multi
+            pi = (mult @ shares) / (mult @ rated)[:, None]
+            pe = np.sum(pi * pi, axis=1)
+            value = (pa - pe) / (1.0 - pe)
+        out.append(value[(n_multi > 0) & (1.0 - pe > 1e-15)])
     return np.concatenate(out)
 
 

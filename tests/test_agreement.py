@@ -578,3 +578,22 @@ def test_gwet_family_bootstrap_equals_the_resampling_loop(seed: int) -> None:
         assert fast is not None
         assert fast.size == n_ok
         np.testing.assert_allclose(fast, slow[:n_ok], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fleiss_bootstrap_equals_the_loop(seed: int) -> None:
+    """The vectorised Fleiss resamples equal the generic loop's, resample by resample: equal
+    and unequal ratings per item, unrated rows, resamples where kappa is undefined."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(2, 40)), int(rng.integers(1, 5))
+    table = rng.integers(0, 4, (n, k))
+    if seed % 3 == 0:  # Fleiss (1971) as defined: the same number of ratings on every item
+        table = ag.counts_from_ratings(rng.integers(0, k, (n, 3)).astype(float))
+    if seed % 4 == 1:
+        table[: n // 3] = 0  # unrated rows count in the draws, not in the coefficient
+    fast = ag._fleiss_bootstrap(np.asarray(table), np.random.default_rng(seed), 80)
+    slow, n_ok = ag._generic_bootstrap(ag.fleiss_kappa, [np.asarray(table)], {}, np.random.default_rng(seed), 80)
+    assert fast is not None
+    assert fast.size == n_ok
+    np.testing.assert_allclose(fast, slow[:n_ok], rtol=0, atol=1e-12)
+    assert ag._fleiss_bootstrap(np.array([[1.0, -1.0]]), np.random.default_rng(0), 5) is None

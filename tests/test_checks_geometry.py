@@ -181,3 +181,12 @@ def test_simple_polygons_known_answers() -> None:
     # A repeated point is not a crossing.
     assert self_intersections(np.array([(0, 0), (4, 0), (4, 0), (4, 3)])) == []
     assert polygon_area(np.array([(0, 0), (4, 0), (4, 3), (0, 3)])) == 12.0
+
+
+def test_self_intersection_signs_are_exact_for_nearly_collinear_points() -> None:
+    """Found by hypothesis: in floats 1 - 1e-38 is 1, so the plain determinant called the wrap
+    edges of this (simple) triangle collinear and folded; the exact fallback says it turns."""
+    tiny = [(0.0, 0.0), (0.0, 1.175494351e-38), (1.0, 1.0)]
+    assert shapely.LinearRing(tiny).is_simple
+    assert self_intersections(np.array(tiny)) == []
+    assert self_intersections(np.array([(0.0, 0.0), (2.0, 2.0), (2.0, 0.0), (0.0, 2.0)])) == [(0, 2)]

@@ -234,6 +234,26 @@ def test_balanced_target_gives_about_four_ranges_per_worker(tmp_path: Path) -> N
     assert balanced_target_bytes([big], 0) == (100 << 20) // 4  # no worker registered yet counts as one
 
 
+def test_row_group_partitions_are_sized_to_the_workers(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    from accord.cluster.partitions import DEFAULT_TARGET_ROWS, plan_partitions
+    from accord.cluster.report import balanced_target_rows
+    from accord.store.parquet import write_parquet
+
+    gen = _generator()
+    src = tmp_path / "project.json"
+    gen.generate(src, n_tasks=600, kind="choices", seed=3)
+    (tmp_path / "label_config.xml").write_text(gen.CHOICES_CONFIG)
+    pq = tmp_path / "all.parquet"
+    write_parquet(load_dataset([src]), pq, row_group_size=60)  # 1,800 records in 30 row groups
+    assert balanced_target_rows([pq], 2) == 1800 // 8
+    rows = [p for p in plan_partitions([pq], target_rows=balanced_target_rows([pq], 2)) if p.kind == "row-groups"]
+    assert 8 <= len(rows) <= 10  # about four per worker, whole row groups each
+    assert sum(p.n_rows for p in rows) == 1800
+    assert balanced_target_rows([pq] * 400, 2) == DEFAULT_TARGET_ROWS  # capped: a worker's memory stays bounded
+    assert balanced_target_rows([src], 2) == DEFAULT_TARGET_ROWS  # no Parquet: nothing to size
+
+
 @pytest.mark.integration
 def test_without_a_target_one_export_is_spread_over_the_workers(client: Any, tmp_path: Path) -> None:
     gen = _generator()

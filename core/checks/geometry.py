@@ -130,9 +130,31 @@ def check_tiny(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
                           message=f"degenerate or tiny polygon (area {a:.1f} px²)")
 
 
+# Shewchuk's (1997) error bound of the plain orientation determinant, ccwerrboundA: where the
+# float result is smaller than this times |left| + |right| its sign may be wrong.
+_ORIENT_BOUND = (3.0 + 16.0 * np.finfo(np.float64).eps) * np.finfo(np.float64).eps
+
+
 def _orient(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, cx: FloatArray,
             cy: FloatArray) -> FloatArray:
-    out: FloatArray = np.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
+    """The sign of the turn a -> b -> c, exactly: the float determinant where its error bound
+    allows, else the exact rational one (nearly collinear points, coordinates of very
+    different magnitudes: (0, 0), (0, 1e-38), (1, 1) turns, though 1 - 1e-38 rounds to 1)."""
+    left = (bx - ax) * (cy - ay)
+    right = (by - ay) * (cx - ax)
+    det = left - right
+    out: FloatArray = np.sign(det)
+    unsure = np.flatnonzero(np.abs(det) <= _ORIENT_BOUND * (np.abs(left) + np.abs(right)))
+    if unsure.size:
+        from fractions import Fraction
+
+        cols = [np.broadcast_to(np.asarray(v, dtype=np.float64), det.shape).reshape(-1)
+                for v in (ax, ay, bx, by, cx, cy)]
+        flat = out.reshape(-1)
+        for k in unsure:
+            pax, pay, pbx, pby, pcx, pcy = (Fraction(float(c[k])) for c in cols)
+            exact = (pbx - pax) * (pcy - pay) - (pby - pay) * (pcx - pax)
+            flat[k] = (exact > 0) - (exact < 0)
     return out
 
 

@@ -71,6 +71,7 @@ def conflict_queue(
     records: Iterable[Record] = (),
     label_set: str | None = None,
     reason: ConflictReason = "low_agreement",
+    annotations: bool = True,
 ) -> list[Conflict]:
     """Items whose agreement score is below ``threshold``, lowest first.
 
@@ -82,6 +83,9 @@ def conflict_queue(
         records: Annotations to attach side by side (matched on item and label set).
         label_set: Label set for a per-item mapping.
         reason: Reason recorded on every conflict.
+        annotations: Attach the records as plain dicts (``Conflict.annotations``); the report,
+            which shows each item's records its own way, passes False (at 100k conflicts the dicts
+            cost seconds) and keeps only the labels.
 
     Example:
         >>> [c.item_id for c in conflict_queue({"a": 0.9, "b": 0.2, "c": 0.5}, threshold=0.6, label_set="cls")]
@@ -106,7 +110,7 @@ def conflict_queue(
         recs = sorted(by_key.get((item, ls), []), key=lambda r: (r.annotator_id, r.region_id or ""))
         labels = sorted({lab for r in recs if (lab := value_label(r.value)) is not None})
         out.append(Conflict(item_id=item, label_set=ls, reason=reason, agreement_score=score,
-                            annotations=tuple(MappingProxyType(record_to_dict(r)) for r in recs),
+                            annotations=tuple(MappingProxyType(record_to_dict(r)) for r in recs) if annotations else (),
                             labels=tuple(labels)))
     return out
 

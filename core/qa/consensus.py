@@ -413,11 +413,28 @@ def _ds_counts(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann
 
 
 def _ds_confusion(counts: FloatArray, smoothing: float) -> FloatArray:
-    """The M-step's confusion matrices from :func:`_ds_counts` (floored at 1e-10, as crowd-kit)."""
+    """The M-step's confusion matrices from :func:`_ds_counts` (floored at 1e-10, as crowd-kit).
+
+    Without smoothing, each annotator's row for a true class spreads over the labels that
+    annotator gave, as in Dawid and Skene (1979) and crowd-kit (which builds each worker's
+    table from the worker's own answers): a label the annotator never gave has probability 0,
+    not the floor. An annotator who gave nothing (weight 0 in a resample) keeps the floor.
+    """
     conf = counts + smoothing
     np.clip(conf, _EPS, None, out=conf)
+    if smoothing == 0:
+        given = counts.sum(axis=2, keepdims=True) > 0  # (a, label, 1)
+        given |= ~given.any(axis=1, keepdims=True)
+        conf *= given
     conf /= conf.sum(axis=1, keepdims=True)
     return conf
+
+
+def _log_conf(conf: FloatArray) -> FloatArray:
+    """``log(conf)``, 0 where a cell is 0 (a label the annotator never gave: no judgment reads it)."""
+    out = np.zeros_like(conf)
+    np.log(conf, out=out, where=conf > 0)
+    return out
 
 
 def _ds_m_step(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann: int,
@@ -428,7 +445,7 @@ def _ds_m_step(post: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray, n_ann
 def _ds_e_step(priors: FloatArray, conf: FloatArray, ii: IntArray, aa: IntArray, ll: IntArray,
                n_items: int, weight: FloatArray | None = None) -> tuple[FloatArray, float]:
     k = len(priors)
-    log_conf = np.log(conf).reshape(-1, k)[aa * k + ll]  # (n_obs, k); log over cells, not rows
+    log_conf = _log_conf(conf).reshape(-1, k)[aa * k + ll]  # (n_obs, k); log over cells, not rows
     log_joint = np.empty((n_items, k), dtype=np.float64)
     for t in range(k):
         log_joint[:, t] = np.bincount(ii, weights=log_conf[:, t], minlength=n_items)
@@ -451,7 +468,7 @@ def _ds_entropy(post: FloatArray, weight: FloatArray | None = None) -> float:
 def _ds_expected(counts: FloatArray, priors: FloatArray, conf: FloatArray) -> float:
     """The objective's expected complete log-likelihood from :func:`_ds_counts`."""
     k = len(priors)
-    log_terms = np.log(conf) + np.log(np.clip(priors, _EPS, None))[None, None, :]  # (a, observed, true)
+    log_terms = _log_conf(conf) + np.log(np.clip(priors, _EPS, None))[None, None, :]  # (a, observed, true)
     return float(np.sum(counts.reshape(-1, k) * log_terms.reshape(-1, k)))
 
 

@@ -165,7 +165,7 @@ def score_classes(dataset: Dataset, label_set: str, *, threshold: float, target_
                   tolerance: float = 0.0) -> GoldOutcome:
     """Accuracy (or within-tolerance share for numbers) of each annotator on gold items."""
     gold = {i: rs[0] for i, rs in reference_by_item(dataset, label_set).items() if rs}
-    human = dataset.grouped(label_set, source="human")
+    human = dataset.grouped_view(label_set, source="human")
     labels = list(dataset.schema[label_set].labels) if label_set in dataset.schema else []
     seen = sorted({str(value_label(r.value)) for r in gold.values()}
                   | {str(value_label(r.value)) for per in human.values() for rs in per.values() for r in rs})

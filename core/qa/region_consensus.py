@@ -7,7 +7,9 @@ Kernels (pure, arrays or values in, a result out):
   annotator without gold labelled, else uniform; each weight says where it came from.
 * :func:`vote_rasters`: pixel-wise weighted vote (masks, and polygons rasterised on the
   item's grid): a pixel has label ``L`` when the weight of annotators marking ``L`` there
-  is more than half the total weight.
+  is more than half the total weight. :func:`em_rasters` instead fuses each label's masks by
+  SegmentationEM (:func:`~accord.core.qa.segmentation_em.segmentation_em`), learning each
+  annotator's skill (the report's ``segmentation_method = "em"``).
 * :func:`vote_time_segments`: the same rule on the time axis (segments, speaker turns);
   runs of one label are merged.
 * :func:`fuse_tracks`: per-frame box fusion (:func:`~accord.core.qa.consensus.fuse_boxes`),
@@ -55,6 +57,7 @@ from ..model import (
 from ..rle import decode, encode
 from .consensus import fuse_boxes, fuse_keypoints, median_transcript, rover, vote_spans
 from .gold import GoldScore
+from .segmentation_em import SEGMENTATION_METHODS, SegmentationMethod, segmentation_em
 from .taxonomy import DEFAULT_TAXONOMY, Discrepancy, Taxonomy, classify_match
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
@@ -204,6 +207,39 @@ def vote_rasters(rasters: Sequence[Mapping[str, BoolArray]], weights: npt.ArrayL
         if fused.any():
             out[lab] = fused
     return out
+
+
+def em_rasters(rasters: Sequence[Mapping[str, BoolArray]], *, shape: tuple[int, int]
+               ) -> tuple[dict[str, BoolArray], dict[str, tuple[int, FloatArray]]]:
+    """Per label, SegmentationEM over every annotator's mask of it (an annotator who did not draw it: empty).
+
+    Args:
+        rasters: Per annotator, ``{label: (height, width) bool}``.
+        shape: ``(height, width)`` of every raster.
+
+    Returns:
+        ``({label: fused mask}, {label: (union pixels, each annotator's expected wrong pixels)})``;
+        the masks for labels with at least one fused pixel, the counts for every label drawn.
+
+    Raises:
+        InvalidAnnotationError: A raster of another shape.
+    """
+    labels = sorted({lab for r in rasters for lab in r})
+    fused: dict[str, BoolArray] = {}
+    errors: dict[str, tuple[int, FloatArray]] = {}
+    empty = np.zeros(shape, dtype=bool)
+    for lab in labels:
+        stack = []
+        for a, r in enumerate(rasters):
+            m = r.get(lab, empty)
+            if m.shape != shape:
+                raise InvalidAnnotationError(f"annotator {a}: a {m.shape} raster for label {lab!r}, expected {shape}")
+            stack.append(m)
+        res = segmentation_em(np.stack(stack))
+        errors[lab] = (res.region_px, res.expected_errors_px)
+        if res.mask.any():
+            fused[lab] = res.mask
+    return fused, errors
 
 
 def polygon_raster(points: Sequence[tuple[float, float]], height: int, width: int) -> BoolArray:
@@ -420,6 +456,7 @@ class _State:
     area_px: int = 0
     errors: dict[str, list[int]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    em_errors: dict[str, list[float]] = field(default_factory=dict)  # [expected wrong px, union px], "em" only
 
 
 def _consensus_record(item: str, name: str, k: int, value: Any) -> Record:
@@ -464,13 +501,23 @@ def _rasters(ds: Dataset, item: str, per: Mapping[str, list[Record]], anns: Sequ
 
 
 def _raster_item(ds: Dataset, name: str, item: str, per: Mapping[str, list[Record]], anns: list[str],
-                 w: FloatArray, st: _State) -> list[Record] | None:
+                 w: FloatArray, st: _State, *, method: SegmentationMethod = "vote") -> list[Record] | None:
     try:
         (h, wd), rasters = _rasters(ds, item, per, anns)
     except AccordError as e:
         st.skipped.append({"item_id": item, "reason": str(e)})
         return None
-    fused = vote_rasters(rasters, w, shape=(h, wd))
+    if method == "em":
+        fused, em_errors = em_rasters(rasters, shape=(h, wd))
+        for region_px, expected in em_errors.values():
+            if region_px == 0:  # only empty masks of this label: no pixel to be right or wrong on
+                continue
+            for a, wrong_px in zip(anns, expected, strict=True):
+                acc = st.em_errors.setdefault(a, [0.0, 0.0])
+                acc[0] += float(wrong_px)
+                acc[1] += region_px
+    else:
+        fused = vote_rasters(rasters, w, shape=(h, wd))
     out: list[Record] = []
     for a, r_a in zip(anns, rasters, strict=True):
         # pooled IoU: per label the annotator's pixels against the fused ones, summed over labels
@@ -598,6 +645,10 @@ _METHODS: Mapping[str, str] = {
     "text": "ROVER word vote with the annotators' weights (three or more transcripts); the set median with two "
             "(ties to the heavier annotator)",
 }
+#: The method line of masks and polygons fused by SegmentationEM (``segmentation_method="em"``).
+_EM_METHOD = ("SegmentationEM per label (one-coin EM over pixels, Lee, Das Sarma & Parameswaran 2018, as crowd-kit "
+              "defines it): each annotator's skill is learnt from the masks, the annotator weights are not used; "
+              "regions are the connected parts")
 #: Kinds :func:`region_consensus` builds a consensus for (boxes have the report's own fusion).
 KINDS: frozenset[str] = frozenset(_METHODS)
 #: At most this many items' voted transcripts are listed (``n_transcripts`` counts them all).
@@ -607,6 +658,7 @@ TRANSCRIPTS_LISTED = 1000
 def region_consensus(ds: Dataset, name: str, kind: str, *, gold_items: frozenset[str], weights: AnnotatorWeights,
                      match: Matcher, iou_threshold: float, taxonomy: Taxonomy = DEFAULT_TAXONOMY,
                      human: Mapping[str, Mapping[str, list[Record]]] | None = None,
+                     segmentation_method: SegmentationMethod = "vote",
                      ) -> tuple[dict[str, Any] | None, list[Discrepancy]]:
     """The report's ``consensus.<label set>`` block for a region kind other than boxes, or transcripts.
 
@@ -618,15 +670,25 @@ def region_consensus(ds: Dataset, name: str, kind: str, *, gold_items: frozenset
     each annotator's pooled IoU with the fused masks (intersection and union pixels kept),
     transcripts each annotator's word error rate against the voted transcript. The label set is
     grouped once (``human``, from :meth:`Dataset.grouped` when not given): the work is linear
-    in its records.
+    in its records. ``segmentation_method="em"`` fuses masks and polygons by SegmentationEM
+    (:func:`em_rasters`) instead of the weighted pixel vote; the block's ``method`` says so and
+    ``annotator_segmentation_skill`` gives each annotator's pooled skill (one minus expected wrong
+    pixels over the pixels anyone marked, both summed over items and labels).
 
     Returns:
         ``(block, discrepancies)``; ``(None, [])`` for a kind not in :data:`KINDS`.
+
+    Raises:
+        InvalidAnnotationError: ``segmentation_method`` is not one of ``"vote"``, ``"em"``.
     """
     if kind not in _METHODS:
         return None, []
+    if segmentation_method not in SEGMENTATION_METHODS:
+        raise InvalidAnnotationError(f"segmentation_method must be one of {', '.join(SEGMENTATION_METHODS)}, "
+                                     f"got {segmentation_method!r}")
+    raster = partial(_raster_item, method=segmentation_method)
     fusers: Mapping[str, _Fuser] = {
-        "polygon": _raster_item, "mask": _raster_item, "span": _span_item, "segment": _segment_item,
+        "polygon": raster, "mask": raster, "span": _span_item, "segment": _segment_item,
         "text": _text_item, "keypoints": partial(_keypoints_item, match=match),
         "cuboid": partial(_cuboid_item, match=match), "track": partial(_track_item, iou_threshold=iou_threshold)}
     fuse = fusers[kind]
@@ -667,6 +729,11 @@ def region_consensus(ds: Dataset, name: str, kind: str, *, gold_items: frozenset
         out["n_discrepancies"] = len(found)
         out["annotator_discrepancies"] = {a: dict(sorted(c.items())) for a, c in sorted(by_ann.items())}
     if kind in ("polygon", "mask"):
+        if segmentation_method == "em":
+            out["method"] = _EM_METHOD
+            out["annotator_segmentation_skill"] = {
+                a: {"skill": round(1.0 - e / u, 6) if u else None, "expected_errors_px": round(e, 6),
+                    "region_px": int(u)} for a, (e, u) in sorted(st.em_errors.items())}
         out["area_px"] = st.area_px
         out["annotator_iou"] = {a: {"iou": round(st.inter.get(a, 0.0) / u, 6) if u else None,
                                     "intersection_px": int(st.inter.get(a, 0.0)), "union_px": int(u)}

@@ -32,7 +32,9 @@ Label sets are handled by the family of their value kind:
 Figures that are ratios of per-item counts (regions' matched F1, mean matched similarity,
 per-label and pairwise cells; classes' per-label specific agreement) get a seeded
 item-bootstrap interval under ``agreement.<label set>.intervals``
-(:mod:`accord.core.qa.region_intervals`); segment label sets whose segments carry a speaker
+(:mod:`accord.core.qa.region_intervals`), and so do the Cohen's kappa cells of class and
+multi-select sets (each pair's contingency table re-summed per resample, ``intervals.pairwise``,
+:func:`_kappa_cell_bootstrap`); segment label sets whose segments carry a speaker
 and text get cpWER under ``agreement.<label set>.cpwer`` (:mod:`accord.core.qa.cpwer`); and
 ``sampling.active_learning.orders`` lists least-confidence, committee (vote entropy) and
 k-center orders (:mod:`accord.core.qa.active_learning_orders`).
@@ -44,12 +46,13 @@ import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from .. import agreement as ag
 from .._toml import loads_toml
@@ -70,12 +73,13 @@ from .active_learning_orders import active_learning_orders
 from .ambiguity import DEFAULT_AMBIGUITY_THRESHOLD, Ambiguity
 from .annotator_eval import annotators_vs_gold_coco, annotators_vs_gold_der
 from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
-from .consensus import CONSENSUS_METHODS, ConsensusMethod
+from .consensus import CONSENSUS_METHODS, ClassConsensus, ConsensusMethod, _encode_strings
 from .cpwer import annotators_cpwer
 from .grades import Grade, grade_estimate
 from .region_consensus import KINDS as REGION_CONSENSUS_KINDS
 from .region_consensus import AnnotatorWeights
 from .region_intervals import RatioStats, ratio_bootstrap
+from .segmentation_em import SEGMENTATION_METHODS, SegmentationMethod
 from .taxonomy import (
     DEFAULT_TAXONOMY,
     Discrepancy,
@@ -148,6 +152,10 @@ class ReportConfig:
             error: a 2-1 split of three annotators never is ambiguous). Default
             :data:`~accord.core.qa.ambiguity.DEFAULT_AMBIGUITY_THRESHOLD` (0.8: a 70/30 split of
             the weighted votes over two classes has 0.88, an 80/20 split 0.72); 1.0 turns it off.
+        segmentation_method: How masks and polygons are fused into the consensus: ``"vote"`` (default,
+            the pixel-wise weighted vote, :func:`~accord.core.qa.region_consensus.vote_rasters`) or
+            ``"em"`` (SegmentationEM per label, :func:`~accord.core.qa.segmentation_em.segmentation_em`,
+            which learns each annotator's skill); the consensus block names the method.
         taxonomy: The error taxonomy.
     """
 
@@ -170,10 +178,15 @@ class ReportConfig:
     keypoint_sigmas: Mapping[str, float] = field(default_factory=dict)
     default_keypoint_sigma: float | None = DEFAULT_KEYPOINT_SIGMA
     consensus_method: ConsensusMethod = "dawid_skene"
+    segmentation_method: SegmentationMethod = "vote"
     ambiguity_threshold: float = DEFAULT_AMBIGUITY_THRESHOLD
     taxonomy: Taxonomy = field(default_factory=lambda: DEFAULT_TAXONOMY)
 
     def __post_init__(self) -> None:
+        if self.segmentation_method not in SEGMENTATION_METHODS:
+            raise ConfigError(f"[report] segmentation_method must be one of {', '.join(SEGMENTATION_METHODS)} "
+                              f"(the pixel vote or SegmentationEM for masks and polygons); "
+                              f"got {self.segmentation_method!r}")
         if self.consensus_method not in CONSENSUS_METHODS:
             raise ConfigError(f"[report] consensus_method must be one of {', '.join(CONSENSUS_METHODS)}; "
                               f"got {self.consensus_method!r}")
@@ -260,16 +273,24 @@ def _present(v: Any, numeric: bool) -> bool:
     return v is not None and not (numeric and np.isnan(v))
 
 
-def _ratings_matrix(per_item: Mapping[str, Mapping[str, list[Record]]], annotators: Sequence[str],
+def _ratings_matrix(per_item: Mapping[str, Mapping[str, Sequence[Record]]], annotators: Sequence[str],
                     numeric: bool) -> tuple[list[str], npt.NDArray[Any]]:
     items = sorted(per_item)
     col = {a: j for j, a in enumerate(annotators)}
     m = np.full((len(items), len(annotators)), np.nan if numeric else None, dtype=float if numeric else object)
+    at: list[int] = []  # flat cell of each first record, filled in one assignment
+    values: list[Any] = []
+    width = len(annotators)
     for i, item in enumerate(items):
         for a, rs in per_item[item].items():
             if rs and a in col:
                 v = rs[0].value
-                m[i, col[a]] = float(v.value) if numeric else value_label(v)  # type: ignore[union-attr]
+                at.append(i * width + col[a])
+                values.append(float(v.value) if numeric else value_label(v))  # type: ignore[union-attr]
+    if at:
+        filled = np.empty(len(values), dtype=m.dtype)
+        filled[:] = values
+        m.reshape(-1)[np.asarray(at, dtype=np.intp)] = filled
     return items, m
 
 
@@ -282,9 +303,143 @@ def _boot_cfg(config: ReportConfig, cells: int) -> ReportConfig:
     return config if config.n_bootstrap <= cap else replace(config, n_bootstrap=cap)
 
 
+# A block of kappa resamples holds at most this many weighted contingency cells (64 MiB of float64).
+_KAPPA_BLOCK_CELLS = 1 << 23
+
+
+def _pair_entries(codes: npt.NDArray[np.int64], pair_id: npt.NDArray[np.int64], k: int
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each (item, wanted pair) a rated: its item row and its cell ``pair * k * k + code_a * k + code_b``.
+
+    ``pair_id[a, b]`` (``a < b``) numbers the wanted pairs, ``-1`` elsewhere. Each row's ratings
+    are moved left in column order (as :func:`_compact` does), so the loop runs over pairs of
+    rating slots (45 for ten ratings an item), never over annotator pairs.
+    """
+    present = codes >= 0
+    width = int(present.sum(axis=1).max(initial=0))
+    order = np.argsort(~present, axis=1, kind="stable")[:, :width]
+    filled = np.take_along_axis(present, order, axis=1)
+    code = np.take_along_axis(codes, order, axis=1)
+    items: list[npt.NDArray[np.int64]] = []
+    cells: list[npt.NDArray[np.int64]] = []
+    for s, t in itertools.combinations(range(width), 2):
+        rows = np.flatnonzero(filled[:, s] & filled[:, t])
+        pid = pair_id[order[rows, s], order[rows, t]]
+        keep = pid >= 0
+        rows, pid = rows[keep], pid[keep]
+        items.append(rows)
+        cells.append(pid * (k * k) + code[rows, s] * k + code[rows, t])
+    if not items:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(items).astype(np.int64), np.concatenate(cells).astype(np.int64)
+
+
+def _kappa_of_tables(tables: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Cohen's kappa of each ``(..., k, k)`` contingency table, ``1 - sum(w O) / sum(w E)`` with ``w = 1 - I``.
+
+    The formula of :func:`~accord.core.agreement.pairwise_cohen_kappa`; NaN for an empty table or one
+    whose expected disagreement is 0 (both raters used one and the same category).
+    """
+    n = tables.sum(axis=(-2, -1))
+    agree = np.trace(tables, axis1=-2, axis2=-1)
+    rc = (tables.sum(axis=-1) * tables.sum(axis=-2)).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected_dis = n - rc / n
+        out: npt.NDArray[np.float64] = np.where(expected_dis > 0, 1.0 - (n - agree) / expected_dis, np.nan)
+    return out
+
+
+def _kappa_cell_bootstrap(codes: npt.NDArray[np.int64], k: int, wanted: npt.NDArray[np.bool_], *,
+                          n_resamples: int, seed: int, confidence: float = 0.95
+                          ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Percentile item-bootstrap bounds of Cohen's kappa for the annotator pairs in ``wanted``.
+
+    Items with at least two ratings are drawn with replacement, as many as there are, and the
+    generator is drawn as :func:`~accord.core.qa.region_intervals.ratio_bootstrap` draws it
+    (``default_rng(seed).integers(0, n, (block, n))``), so a seed gives the same resamples as
+    the specific-agreement intervals of the same label set. A pair's table is a sum over items,
+    so the (item, pair) cells are gathered once (:func:`_pair_entries`) into a sparse ``(items,
+    pairs * k * k)`` count matrix and a block of resamples' tables is one product of it with the
+    items' draw counts (integers: the sums are exact); kappa follows per table
+    (:func:`_kappa_of_tables`). A pair
+    whose kappa is undefined in a resample (no shared item drawn, one category) is left out of
+    that resample's percentile.
+
+    Args:
+        codes: ``(n_items, r)`` category codes ``0..k-1``, ``-1`` for a missing rating.
+        k: Number of categories.
+        wanted: ``(r, r)`` bool; pairs ``a < b`` to bound (the upper triangle is read).
+        n_resamples: Resamples, >= 1.
+        seed: Seed of the resampling.
+        confidence: Two-sided level in (0, 1).
+
+    Returns:
+        ``(low, high)``: ``(r, r)`` symmetric arrays, NaN outside ``wanted`` and where a pair's
+        kappa is never defined.
+    """
+    r = codes.shape[1]
+    low = np.full((r, r), np.nan)
+    high = np.full((r, r), np.nan)
+    a_idx, b_idx = np.nonzero(np.triu(wanted, 1))
+    pairable = codes[(codes >= 0).sum(axis=1) >= 2]
+    n, n_pairs, kk = pairable.shape[0], a_idx.size, max(k, 1) ** 2
+    if n == 0 or n_pairs == 0:
+        return low, high
+    pair_id = np.full((r, r), -1, dtype=np.int64)
+    pair_id[a_idx, b_idx] = np.arange(n_pairs)
+    item, cell = _pair_entries(pairable, pair_id, max(k, 1))
+    cells = sparse.csr_matrix((np.ones(item.size), (item, cell)), shape=(n, n_pairs * kk)).T.tocsr()
+    rng = np.random.default_rng(seed)
+    kappas = np.empty((n_resamples, n_pairs))
+    block = max(1, _KAPPA_BLOCK_CELLS // max(n, n_pairs * kk))
+    for start in range(0, n_resamples, block):
+        b = min(block, n_resamples - start)
+        pick = rng.integers(0, n, (b, n))
+        # How often each item is drawn in each resample (the resample's weights), laid out (items, b).
+        w = np.bincount((pick * b + np.arange(b)[:, None]).ravel(), minlength=n * b).reshape(n, b)
+        tables = np.asarray(cells @ w.astype(np.float64), dtype=np.float64).T  # (b, pairs * k * k)
+        kappas[start:start + b] = _kappa_of_tables(tables.reshape(b, n_pairs, max(k, 1), max(k, 1)))
+    defined = np.isfinite(kappas).any(axis=0)
+    if defined.any():
+        tail = 50.0 * (1.0 - confidence)
+        q = np.nanpercentile(kappas[:, defined], [tail, 100.0 - tail], axis=0)
+        sel = np.flatnonzero(defined)
+        low[a_idx[sel], b_idx[sel]] = low[b_idx[sel], a_idx[sel]] = q[0]
+        high[a_idx[sel], b_idx[sel]] = high[b_idx[sel], a_idx[sel]] = q[1]
+    return low, high
+
+
+def _kappa_cell_intervals(codes: npt.NDArray[np.int64], k: int, annotators: Sequence[str], pk: ag.PairwiseKappa,
+                          config: ReportConfig, seed: int, metric: str) -> dict[str, Any]:
+    """The ``intervals.pairwise`` block of the kappa matrix: each shown cell's item-bootstrap bounds."""
+    r = len(annotators)
+    shown = np.isfinite(pk.kappa) & ~np.eye(r, dtype=bool)
+    rated = (codes >= 0).sum(axis=1)
+    entries = int((rated * (rated - 1) // 2).sum())  # (item, pair) cells one resample touches
+    n_boot = min(_boot_cfg(config, max(entries, 1)).n_bootstrap, 1000)
+    low, high = _kappa_cell_bootstrap(codes, k, shown, n_resamples=n_boot, seed=seed)
+
+    def cell(a: int, b: int, bound: npt.NDArray[Any]) -> Any:
+        if not shown[a, b]:
+            return None
+        return int(pk.n_shared[a, b]) if bound is pk.n_shared else _f(bound[a, b])
+
+    return {"annotators": list(annotators), "metric": metric,
+            "method": "percentile bootstrap over items (drawn with replacement) of each pair's contingency table, "
+                      "Cohen's kappa per resampled table",
+            "n_resamples": n_boot, "seed": seed, "confidence": 0.95,
+            "low": [[cell(a, b, low) for b in range(r)] for a in range(r)],
+            "high": [[cell(a, b, high) for b in range(r)] for a in range(r)],
+            "n_items": [[cell(a, b, pk.n_shared) for b in range(r)] for a in range(r)]}
+
+
 def _pairwise_block(codes: npt.NDArray[np.int64], k: int, annotators: Sequence[str], config: ReportConfig,
-                    metric: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pairwise matrix and each annotator's agreement with the rest, from one contingency pass."""
+                    metric: str, *, seed: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The pairwise matrix, each annotator's agreement with the rest, and the matrix cells' intervals.
+
+    The matrix and the rest come from one contingency pass; the third value is the
+    ``intervals.pairwise`` block (:func:`_kappa_cell_intervals`), in the shape of the region cells'.
+    """
     pk = ag.pairwise_cohen_kappa(codes, n_categories=k, min_items=config.min_pair_items)
     r = len(annotators)
     mat = [[1.0 if a == b else _f(pk.kappa[a, b]) for b in range(r)] for a in range(r)]
@@ -301,7 +456,7 @@ def _pairwise_block(codes: npt.NDArray[np.int64], k: int, annotators: Sequence[s
                              x["annotator_id"]))
     rest = {"metric": "Cohen's kappa of the annotator's labels against every other label on the same items "
                       "(pooled table), and the share of those pairs that agree; lowest first", "rows": rows}
-    return pairwise, rest
+    return pairwise, rest, _kappa_cell_intervals(codes, k, annotators, pk, config, seed, metric)
 
 
 def _compact(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -324,10 +479,13 @@ def _off_schema(ls: Any, m: npt.NDArray[Any], items: Sequence[str]) -> list[dict
     if not declared:
         return []
     where: dict[str, list[str]] = defaultdict(list)
-    for i, row in enumerate(m):
-        for v in row:
-            if v is not None and v not in declared:
-                where[str(v)].append(items[i])
+    flat = m.reshape(-1).tolist()
+    if not set(flat) - declared - {None}:
+        return []
+    width = max(m.shape[1], 1)
+    for k, v in enumerate(flat):
+        if v is not None and v not in declared:
+            where[str(v)].append(items[k // width])
     folded = {d.casefold(): d for d in sorted(declared)}
     return [{"label": lab, "n_ratings": len(ids), "item_ids": sorted(set(ids))[:20],
              **({"case_of": folded[lab.casefold()]} if lab.casefold() in folded else {})}
@@ -341,7 +499,8 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
     if kind == "multilabel":
         return _multilabel_agreement(ds, name, config, seed)
     numeric = kind == "numeric"
-    per_item = {i: a for i, a in ds.grouped(name, source="human").items() if sum(bool(r) for r in a.values()) > 0}
+    per_item = {i: a for i, a in ds.grouped_view(name, source="human").items()
+                if any(a.values())}
     annotators = ds.annotators()
     items, m = _ratings_matrix(per_item, annotators, numeric)
     out: dict[str, Any] = {"kind": kind, "n_items": len(items), "n_annotators": len(annotators),
@@ -366,10 +525,12 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
         if off:
             out["off_schema_labels"] = off
         declared = list(ls.labels) if ls and ls.labels else []
-        observed = {v for v in m.ravel() if v is not None}
+        flat = m.reshape(-1).tolist()
+        observed = set(flat) - {None}
         cats = sorted(set(declared) | observed)
-        index = {c: k for k, c in enumerate(cats)}
-        codes = np.array([[index[v] if v is not None else -1 for v in row] for row in m], dtype=np.int64)
+        index: dict[Any, int] = {c: k for k, c in enumerate(cats)}
+        index[None] = -1
+        codes = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat)).reshape(m.shape)
         coded = _compact(np.where(codes >= 0, codes.astype(np.float64), np.nan))
         bcfg = _boot_cfg(config, coded.size)
         categories = ([float(index[c]) for c in declared] + [float(index[c]) for c in sorted(observed)
@@ -438,8 +599,8 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
             rng = float(np.nanmax(m.astype(float)) - np.nanmin(m.astype(float))) or 1.0
             item_scores[item] = 1.0 - spread / rng
         return out, item_scores
-    out["pairwise"], out["annotator_vs_rest"] = _pairwise_block(codes, len(cats), annotators, config,
-                                                                "cohen_kappa")
+    out["pairwise"], out["annotator_vs_rest"], pair_iv = _pairwise_block(codes, len(cats), annotators, config,
+                                                                         "cohen_kappa", seed=seed)
     # per item: share of agreeing pairs, sum_k c_k (c_k - 1) / (n (n - 1)), from the count table.
     counts = np.zeros((len(items), max(len(cats), 1)), dtype=np.int64)
     rows_i, cols_i = np.nonzero(present)
@@ -456,7 +617,8 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
     out["per_label"] = {cats[k]: {"metric": "specific_agreement", "estimate": _f(num[k] / den[k] if den[k] else None),
                                   "low": None, "high": None, "n": int(den[k])}
                         for k in sorted(np.flatnonzero(seen), key=lambda k: cats[k])}
-    out["intervals"] = _specific_agreement_intervals(counts[pairable], n_i[pairable], cats, seen, config, seed)
+    out["intervals"] = {**_specific_agreement_intervals(counts[pairable], n_i[pairable], cats, seen, config, seed),
+                        "pairwise": pair_iv}
     return out, item_scores
 
 
@@ -536,7 +698,7 @@ def _multilabel_agreement(ds: Dataset, name: str, config: ReportConfig, seed: in
     A submission that chose nothing in the label set counts as the empty set.
     """
     ls = ds.schema.label_sets.get(name)
-    human = ds.grouped(name, source="human")
+    human = ds.grouped_view(name, source="human")
     annotators = ds.annotators()
     col = {a: j for j, a in enumerate(annotators)}
     per_item = {i: per for i, per in human.items() if per}
@@ -586,8 +748,10 @@ def _multilabel_agreement(ds: Dataset, name: str, config: ReportConfig, seed: in
         res["metric"] = "krippendorff_alpha (label present / absent)"
         res["prevalence"] = _f(np.nanmean(binary)) if np.isfinite(binary).any() else None
         out["per_label"][lab] = res
-    out["pairwise"], out["annotator_vs_rest"] = _pairwise_block(codes, len(distinct), annotators, config,
-                                                                "cohen_kappa (exact label set)")
+    out["pairwise"], out["annotator_vs_rest"], pair_iv = _pairwise_block(
+        codes, len(distinct), annotators, config, "cohen_kappa (exact label set)", seed=seed)
+    out["intervals"] = {**{key: pair_iv[key] for key in ("method", "n_resamples", "seed", "confidence")},
+                        "pairwise": pair_iv}
     for i, item in enumerate(items):
         vals = [s for s in sets[i] if s is not None]
         if len(vals) < 2:
@@ -627,9 +791,9 @@ def _region_matcher(config: ReportConfig) -> Callable[[Sequence[Any], Sequence[A
 Matcher = Callable[[Sequence[Any], Sequence[Any]], MatchResult]
 
 
-def _set_distance(match: Matcher) -> Callable[[list[Record], list[Record]], float]:
+def _set_distance(match: Matcher) -> Callable[[Sequence[Record], Sequence[Record]], float]:
     """1 - soft F1 between two annotation sets: matched same-label similarity counts, rest 0."""
-    def distance(a: list[Record], b: list[Record]) -> float:
+    def distance(a: Sequence[Record], b: Sequence[Record]) -> float:
         if not a and not b:
             return 0.0
         if not a or not b:
@@ -645,7 +809,7 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
                       ) -> tuple[dict[str, Any], dict[str, float], list[Discrepancy]]:
     ls = ds.schema.label_sets.get(name)
     kind = ls.kind if ls else ds.select(label_set=name)[0].kind
-    human = ds.grouped(name, source="human")
+    human = ds.grouped_view(name, source="human")
     annotators = ds.annotators()
     match = _region_matcher(config)
     dist = _set_distance(match)
@@ -693,7 +857,7 @@ def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
         item_scores[item] = float(np.mean(f1s)) if f1s else 1.0
     memo: dict[tuple[int, int], float] = {}
 
-    def cached(x: list[Record], y: list[Record]) -> float:
+    def cached(x: Sequence[Record], y: Sequence[Record]) -> float:
         key = (id(x), id(y)) if id(x) <= id(y) else (id(y), id(x))
         if key not in memo:
             memo[key] = dist(x, y)
@@ -786,7 +950,7 @@ def word_error_counts(reference: str, candidate: str) -> tuple[int, int, int, in
 
 
 def _text_agreement(ds: Dataset, name: str, config: ReportConfig) -> tuple[dict[str, Any], dict[str, float]]:
-    human = ds.grouped(name, source="human")
+    human = ds.grouped_view(name, source="human")
     annotators = ds.annotators()
     out: dict[str, Any] = {"kind": "text", "n_items": 0, "n_annotators": len(annotators),
                            "coefficients": {}, "per_label": {}, "primary": None}
@@ -830,6 +994,28 @@ def _text_agreement(ds: Dataset, name: str, config: ReportConfig) -> tuple[dict[
 _SKILL_BOOTSTRAP_JUDGMENTS = 1_000_000
 
 
+def _decode_labels(codes: Sequence[Any], classes: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    out = np.empty(len(codes), dtype=object)
+    out[:] = [None if c is None else classes[c] for c in codes]
+    return out
+
+
+def _decoded(cc: ClassConsensus, item_u: npt.NDArray[Any], ann_u: npt.NDArray[Any], cls_u: npt.NDArray[Any]
+             ) -> ClassConsensus:
+    """A consensus fitted on codes (:func:`~accord.core.qa.consensus._encode_strings`'s, sorted
+    like the strings) with its ids, classes and labels, and its fit's, turned back into the strings."""
+    tables = {"item_ids": item_u, "annotator_ids": ann_u, "classes": cls_u}
+    fit = cc.fit
+    names = {f.name for f in fields(fit)}
+    changes: dict[str, Any] = {f: t[np.asarray(getattr(fit, f)).astype(np.intp)] for f, t in tables.items()
+                               if f in names}
+    if "labels" in names:
+        changes["labels"] = _decode_labels(list(fit.labels), cls_u)
+    return replace(cc, item_ids=item_u[np.asarray(cc.item_ids).astype(np.intp)],
+                   annotator_ids=ann_u[np.asarray(cc.annotator_ids).astype(np.intp)],
+                   labels=_decode_labels(list(cc.labels), cls_u), fit=replace(fit, **changes))
+
+
 def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
                      sections: Mapping[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, str], Ambiguity | None]:
@@ -841,7 +1027,6 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
     from .ambiguity import ambiguity
     from .consensus import (
         SKILL_DEFINITIONS,
-        ClassConsensus,
         DawidSkeneResult,
         GladResult,
         OneCoinResult,
@@ -853,15 +1038,27 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
     rows = judgment_rows(ds, name)
     if not rows:
         return {}, {}, None
-    items, anns, labels = (list(x) for x in zip(*rows, strict=True))
     method = cfg.consensus_method
-    mv = majority_vote(items, anns, labels)
     pre = (sections or {}).get(f"consensus:{name}") if method == "dawid_skene" else None
-    if isinstance(pre, DawidSkeneResult):
+    items: npt.ArrayLike
+    anns: npt.ArrayLike
+    labels: npt.ArrayLike
+    if isinstance(pre, DawidSkeneResult):  # fitted on the strings elsewhere: every step here reads them too
+        items, anns, labels = (list(x) for x in zip(*rows, strict=True))
+        item_u = ann_u = cls_u = None
         res = ClassConsensus(method=method, item_ids=pre.item_ids, labels=pre.labels, annotator_ids=pre.annotator_ids,
                              skills=pre.accuracy_score(), fit=pre)
     else:
-        res = class_consensus(items, anns, labels, method=method, seed=seed)
+        # The strings are coded once, in sorted order (the order every fit sorts them in), and
+        # every fit below reads the codes; the results are decoded back before anything reads them.
+        item_u, ii = _encode_strings([r[0] for r in rows])
+        ann_u, aa = _encode_strings([r[1] for r in rows])
+        cls_u, ll = _encode_strings([r[2] for r in rows])
+        items, anns, labels = ii, aa, ll
+        res = _decoded(class_consensus(ii, aa, ll, method=method, seed=seed), item_u, ann_u, cls_u)
+    mv = majority_vote(items, anns, labels)
+    if item_u is not None and cls_u is not None:
+        mv = replace(mv, item_ids=item_u[mv.item_ids.astype(np.intp)], labels=_decode_labels(list(mv.labels), cls_u))
     fit = res.fit
     labels_by_item = {str(i): str(lab) for i, lab in zip(res.item_ids, res.labels, strict=True) if lab is not None}
     mv_by_item = {str(i): lab for i, lab in zip(mv.item_ids, mv.labels, strict=True)}
@@ -878,13 +1075,22 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
         out["class_priors"] = {str(c): _f(p) for c, p in zip(em.classes, em.priors, strict=True)}
     ci = skill_intervals(items, anns, labels, method=method, n_resamples=cfg.n_bootstrap, seed=seed,
                          max_judgments=_SKILL_BOOTSTRAP_JUDGMENTS)
+    if ann_u is not None:
+        ci = replace(ci, annotator_ids=ann_u[ci.annotator_ids.astype(np.intp)])
     out["annotator_skill"] = {str(a): _ci_dict(est, lo, hi, int(n)) for a, est, lo, hi, n in zip(
         ci.annotator_ids, ci.skills, ci.low, ci.high, ci.n_judgments, strict=True)}
     out["skill"] = {"definition": SKILL_DEFINITIONS[method], "confidence": ci.confidence,
                     "n_resamples": ci.n_resamples, "seed": seed,
                     "interval": "percentile bootstrap over items, the model refitted on each resample"}
     out["labels"] = dict(sorted(labels_by_item.items()))
-    amb = ambiguity(res, items, anns, labels, threshold=cfg.ambiguity_threshold)
+    if item_u is not None and ann_u is not None and cls_u is not None:
+        coded = replace(res, item_ids=np.arange(len(item_u)).astype(object),
+                        annotator_ids=np.arange(len(ann_u)).astype(object))
+        amb = ambiguity(coded, items, anns, labels, threshold=cfg.ambiguity_threshold)
+        amb = replace(amb, item_ids=item_u[amb.item_ids.astype(np.intp)], classes=cls_u[amb.classes.astype(np.intp)],
+                      annotator_ids=ann_u[amb.annotator_ids.astype(np.intp)])
+    else:
+        amb = ambiguity(res, items, anns, labels, threshold=cfg.ambiguity_threshold)
     out.update(_ambiguity_dict(amb))
     return out, labels_by_item, amb
 
@@ -924,7 +1130,7 @@ def _multilabel_consensus(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str
     items: list[str] = []
     anns: list[str] = []
     chosen: list[frozenset[str]] = []
-    for item, per in ds.grouped(name, source="human").items():
+    for item, per in ds.grouped_view(name, source="human").items():
         for a, rs in per.items():
             labs: set[str] = set()
             for r in rs:
@@ -1020,7 +1226,8 @@ def _region_consensus_blocks(ds: Dataset, pending: Sequence[tuple[str, str, gold
             continue
         region, _ = region_consensus(ds, name, kind, gold_items=g.gold_items, weights=weights,
                                      match=_region_matcher(cfg), iou_threshold=cfg.iou_threshold,
-                                     taxonomy=cfg.taxonomy, human=human)
+                                     taxonomy=cfg.taxonomy, human=human,
+                                     segmentation_method=cfg.segmentation_method)
         if region is not None:
             consensus[name] = region
     return found
@@ -1223,14 +1430,14 @@ def _conflicts(ds: Dataset, name: str, item_scores: Mapping[str, float], thresho
                gold_disagreements: Mapping[str, int]) -> list[Conflict]:
     """Low-agreement items (lowest first), then items whose annotators disagree with gold."""
     records = ds.select(label_set=name, source="human")
-    low = conflict_queue(item_scores, threshold=threshold, records=records, label_set=name)
+    low = conflict_queue(item_scores, threshold=threshold, records=records, label_set=name, annotations=False)
     queued = {c.item_id for c in low}
     gold_only = {i: 0.0 for i, n in gold_disagreements.items() if n and i not in queued}
     return low + conflict_queue(gold_only, threshold=1.0, records=records, label_set=name,
-                                reason="gold_disagreement")
+                                reason="gold_disagreement", annotations=False)
 
 
-def _conflict_dict(ds: Dataset, c: Conflict, human: Mapping[str, Mapping[str, list[Record]]],
+def _conflict_dict(ds: Dataset, c: Conflict, human: Mapping[str, Mapping[str, Sequence[Record]]],
                    gold_disagreements: Mapping[str, int]) -> dict[str, Any]:
     side = {a: "; ".join(_describe(r) for r in rs) or "(nothing)"
             for a, rs in sorted(human.get(c.item_id, {}).items())}
@@ -1459,7 +1666,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         done = resolved.get(name, {})
         open_queue = [c for c in queue if c.item_id not in done]
         n_resolved += len(queue) - len(open_queue)
-        human = dataset.grouped(name, source="human")
+        human = dataset.grouped_view(name, source="human")
         conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in open_queue)
     step("region consensus")
     discrepancies.extend(_region_consensus_blocks(dataset, pending_consensus, consensus, cfg))

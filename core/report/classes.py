@@ -73,7 +73,7 @@ def class_ratings(ds: Dataset, label_set: str, categories: Sequence[str], annota
     item: list[int] = []
     ann: list[int] = []
     code: list[int] = []
-    for i, (item_id, per) in enumerate(sorted(ds.grouped(label_set, source="human").items())):
+    for i, (item_id, per) in enumerate(sorted(ds.grouped_view(label_set, source="human").items())):
         item_ids.append(item_id)
         for a, rs in per.items():
             if not rs or a not in col:

@@ -33,6 +33,7 @@ import logging
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from accord.core import rle
@@ -264,7 +265,21 @@ def _choices(result: Mapping[str, Any], v: Mapping[str, Any], item_id: str, ls: 
         raise ConversionError(f"a single-choice control needs exactly one choice, got {ch!r}; declare "
                               "choice=\"multiple\" in the labeling config for multi-label",
                               item_id=item_id, field="value.choices")
-    return [Classification(label=ch[0])]
+    return [_classification(ch[0])]
+
+
+_CLASSIFICATIONS: dict[str, Classification] = {}
+
+
+def _classification(label: str) -> Classification:
+    """One shared (immutable) value per label: a 1M-task export holds a handful of classes, not
+    a million equal objects."""
+    value = _CLASSIFICATIONS.get(label)
+    if value is None:
+        value = Classification(label=label)
+        if len(_CLASSIFICATIONS) < 4096:
+            _CLASSIFICATIONS[label] = value
+    return value
 
 
 def _taxonomy(result: Mapping[str, Any], v: Mapping[str, Any], item_id: str, ls: LabelSet | None) -> list[Value]:
@@ -480,7 +495,8 @@ def _convert_task(task: Any, schema: Schema, meta_keys: Sequence[str], warnings:
         if task.get(key) is not None and not isinstance(task[key], list):
             raise ConversionError(f"expected {key!r} as a list, got {type(task[key]).__name__}", item_id=item_id,
                                   field=key)
-    meta = _meta(task, meta_keys)
+    found = _meta(task, meta_keys)
+    meta: Mapping[str, Any] = MappingProxyType(found) if found else {}  # frozen once, shared by the task's records
     records: list[Record] = []
     subs: list[Submission] = []
     sizes: dict[str, float] = {}
