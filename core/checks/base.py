@@ -8,17 +8,19 @@ columnar views gathered once and shared between checks), ``cfg`` the check's
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeAlias, cast, get_args
+from typing import Any, Final, Literal, TypeAlias, TypeVar, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from ..model import Box, Dataset, Item, Record
+from ..model import SOURCES, Box, Classification, Dataset, Item, MultiLabel, Record, Submission, value_label
 
 Severity: TypeAlias = Literal["info", "minor", "major", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -43,6 +45,7 @@ CATEGORIES: tuple[str, ...] = (
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 
 def severity_rank(severity: str) -> int:
@@ -181,29 +184,92 @@ class BoxColumns:
         return len(self.records)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordColumns:
+    """Every record's ids as integer codes, in dataset order (a columnar view, gathered once).
+
+    ``item``, ``annotator``, ``source``, ``label_set``, ``kind`` and ``label`` are codes into
+    ``item_ids``, ``annotator_ids``, ``sources``, ``label_sets``, ``kinds`` and ``labels`` (tables
+    in order of first appearance). ``label`` is the value's class label
+    (:func:`~accord.core.model.value_label`), ``-1`` when it has none. ``multilabel`` marks
+    :class:`~accord.core.model.MultiLabel` values (their ``label`` is the joined labels).
+    """
+
+    item: IntArray
+    annotator: IntArray
+    source: IntArray
+    label_set: IntArray
+    kind: IntArray
+    label: IntArray
+    multilabel: npt.NDArray[np.bool_]
+    item_ids: tuple[str, ...]
+    annotator_ids: tuple[str, ...]
+    sources: tuple[str, ...]
+    label_sets: tuple[str, ...]
+    kinds: tuple[str, ...]
+    labels: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def code(self, table: str, key: str) -> int:
+        """The code of ``key`` in the table named ``table`` (``"sources"``...), ``-1`` when absent."""
+        names: tuple[str, ...] = getattr(self, table)
+        return names.index(key) if key in names else -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmissionColumns:
+    """Every submission as parallel arrays, in dataset order.
+
+    ``item`` and ``annotator`` are codes into the :class:`RecordColumns` tables, ``-1`` for an id
+    no record has. ``source`` is a code into ``sources`` (the records' table, then any other
+    source). ``duration_s`` is NaN where the submission has none.
+    """
+
+    item: IntArray
+    annotator: IntArray
+    source: IntArray
+    cancelled: npt.NDArray[np.bool_]
+    duration_s: FloatArray
+    sources: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+
 class CheckContext:
     """The dataset under check, with lazily built views shared by all checks."""
 
-    __slots__ = ("_boxes", "_by_kind", "dataset")
+    __slots__ = ("_boxes", "_by_kind", "_columns", "_created", "_submissions", "dataset")
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
-        self._by_kind: dict[str, list[Record]] | None = None
+        self._by_kind: dict[str, list[Record]] = {}
         self._boxes: BoxColumns | None = None
+        self._columns: RecordColumns | None = None
+        self._submissions: SubmissionColumns | None = None
+        self._created: list[str | None] | None = None
 
     def records(self, kind: str) -> list[Record]:
         """Records of one value kind, in dataset order."""
-        if self._by_kind is None:
-            by: dict[str, list[Record]] = {}
-            for r in self.dataset.records:
-                by.setdefault(r.value.kind, []).append(r)
-            self._by_kind = by
-        return self._by_kind.get(kind, [])
+        got = self._by_kind.get(kind)
+        if got is None:
+            cols = self.columns()
+            code = cols.code("kinds", kind)
+            recs = self.dataset.records
+            if code < 0:
+                got = []
+            elif len(cols.kinds) == 1:
+                got = list(recs)
+            else:
+                got = take(recs, np.flatnonzero(cols.kind == code))
+            self._by_kind[kind] = got
+        return got
 
     def kinds(self) -> frozenset[str]:
         """Value kinds present in the dataset."""
-        self.records("box")
-        return frozenset(self._by_kind or ())
+        return frozenset(self.columns().kinds)
 
     def item(self, item_id: str) -> Item | None:
         return self.dataset.items.get(item_id)
@@ -214,6 +280,33 @@ class CheckContext:
             self._boxes = _gather_boxes(self.dataset, self.records("box"))
         return self._boxes
 
+    def columns(self) -> RecordColumns:
+        """The columnar view of every record's ids, kind and label (built on first use)."""
+        if self._columns is None:
+            self._columns = _gather_records(self.dataset.records)
+        return self._columns
+
+    def submission_columns(self) -> SubmissionColumns:
+        """The columnar view of every submission (built on first use)."""
+        if self._submissions is None:
+            self._submissions = _gather_submissions(self.dataset.submissions, self.columns())
+        return self._submissions
+
+    def created_at(self) -> list[str | None]:
+        """Every record's ``created_at``, in dataset order (gathered on first use)."""
+        if self._created is None:
+            self._created = list(map(attrgetter("created_at"), self.dataset.records))
+        return self._created
+
+
+def take(seq: Sequence[T], idx: IntArray) -> list[T]:
+    """``[seq[i] for i in idx]``, in one C call."""
+    if idx.size == 0:
+        return []
+    if idx.size == 1:
+        return [seq[int(idx[0])]]
+    return list(itemgetter(*idx.tolist())(seq))
+
 
 def _codes(keys: list[Any]) -> tuple[IntArray, dict[Any, int]]:
     """Integer codes for ``keys`` in order of first appearance, and the key -> code table."""
@@ -221,6 +314,121 @@ def _codes(keys: list[Any]) -> tuple[IntArray, dict[Any, int]]:
     get = table.setdefault
     out = np.fromiter((get(k, len(table)) for k in keys), dtype=np.int64, count=len(keys))
     return out, table
+
+
+def _ints(it: Iterable[int]) -> IntArray:
+    """An int64 array of the ints ``it`` yields (through :class:`array.array`, faster than ``np.fromiter``)."""
+    return np.frombuffer(array("q", it), dtype=np.int64).copy()
+
+
+def _code_column(keys: Iterable[Any], known: tuple[Any, ...] = ()) -> tuple[IntArray, tuple[Any, ...]]:
+    """Integer codes of ``keys``, and every key by code.
+
+    Keys in ``known`` keep their positions as codes; new keys get the next codes in order of first
+    appearance. One pass in C: ``dict.setdefault`` keeps each new key's first position, which a
+    lookup table then turns into its code.
+    """
+    table = dict(zip(known, range(len(known)), strict=True))
+    base = len(known)
+    raw = _ints(map(table.setdefault, keys, itertools.count(base)))
+    out = tuple(table)
+    if len(out) == base:
+        return raw, out
+    lut = np.empty(base + raw.size, dtype=np.int64)
+    lut[:base] = np.arange(base)
+    lut[_ints(itertools.islice(table.values(), base, None))] = np.arange(base, len(out))
+    codes: IntArray = lut[raw]
+    return codes, out
+
+
+def _gather_records(recs: tuple[Record, ...]) -> RecordColumns:
+    n = len(recs)
+    item, item_ids = _code_column(map(attrgetter("item_id"), recs))
+    annotator, annotator_ids = _code_column(map(attrgetter("annotator_id"), recs))
+    source, sources = _code_column(map(attrgetter("source"), recs))
+    label_set, label_sets = _code_column(map(attrgetter("label_set"), recs))
+    types: tuple[Any, ...] = tuple(dict.fromkeys(map(type, map(attrgetter("value"), recs))))
+    type_code = (_code_column(map(type, map(attrgetter("value"), recs)), known=types)[0] if len(types) > 1
+                 else np.zeros(n, dtype=np.int64))
+    kinds = tuple(dict.fromkeys(t.kind for t in types))
+    kind = np.array([kinds.index(t.kind) for t in types], dtype=np.int64)[type_code]
+    multilabel = np.zeros(n, dtype=np.bool_)
+    # One label per record in dataset order (whatever the mix of value types), so codes keep first appearance.
+    if types == (Classification,):
+        label, labels = _code_column(map(attrgetter("value.label"), recs), known=(None,))
+    else:
+        values = list(map(attrgetter("value"), recs))
+        texts = np.empty(n, dtype=object)
+        for code, t in enumerate(types):
+            idx = np.flatnonzero(type_code == code)
+            texts[idx] = list(map(attrgetter("label") if t is Classification else value_label, take(values, idx)))
+            multilabel[idx] = t is MultiLabel
+        label, labels = _code_column(texts.tolist(), known=(None,))
+    return RecordColumns(item=item, annotator=annotator, source=source, label_set=label_set, kind=kind,
+                         label=label - 1, multilabel=multilabel, item_ids=item_ids, annotator_ids=annotator_ids,
+                         sources=sources, label_sets=label_sets, kinds=kinds, labels=labels[1:])
+
+
+def _gather_submissions(subs: tuple[Submission, ...], cols: RecordColumns) -> SubmissionColumns:
+    def codes(name: str, ids: tuple[str, ...]) -> IntArray:
+        table = dict(zip(ids, itertools.count()))
+        return _ints(map(table.get, map(attrgetter(name), subs), itertools.repeat(-1)))
+
+    sources = tuple(dict.fromkeys((*cols.sources, *SOURCES)))
+    cancelled = np.frombuffer(bytes(map(attrgetter("was_cancelled"), subs)), dtype=np.bool_).copy()
+    duration_s = np.array(list(map(attrgetter("duration_s"), subs)), dtype=np.float64).reshape(-1)
+    return SubmissionColumns(item=codes("item_id", cols.item_ids), annotator=codes("annotator_id", cols.annotator_ids),
+                             source=codes("source", sources), cancelled=cancelled, duration_s=duration_s,
+                             sources=sources)
+
+
+def unique_codes(key: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """``np.unique(key, return_index=True, return_inverse=True, return_counts=True)``, without a sort when it can.
+
+    Returns the distinct values (ascending), the position of each one's first appearance, each
+    position's index into the distinct values, and how often each appears. Non-negative keys below
+    ``4 * len(key) + 65536`` (codes, combined codes) are counted in a table instead of sorted.
+    """
+    n = key.size
+    if n == 0 or key.min() < 0 or key.max() >= 4 * n + 65536:
+        uniq, first, inv, count = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+        return uniq, first, inv.reshape(-1), count
+    size = int(key.max()) + 1
+    table = np.bincount(key, minlength=size)
+    uniq = np.flatnonzero(table)
+    first = np.full(size, n, dtype=np.int64)
+    np.minimum.at(first, key, np.arange(n))
+    lut = np.zeros(size, dtype=np.int64)
+    lut[uniq] = np.arange(uniq.size)
+    return uniq, first[uniq], lut[key], table[uniq]
+
+
+def groups_in_order(key: IntArray) -> list[IntArray]:
+    """The positions of each distinct value of ``key``: groups in order of first appearance, positions ascending."""
+    if key.size == 0:
+        return []
+    uniq, first, inv, count = unique_codes(key)
+    # A stable sort by group; radix sort (numpy's stable sort of 16-bit ints) when there are few groups.
+    order = np.argsort(inv.astype(np.uint16) if uniq.size <= 1 << 16 else inv, kind="stable")
+    starts = np.cumsum(count) - count
+    return [order[starts[g]:starts[g] + count[g]] for g in np.argsort(first, kind="stable").tolist()]
+
+
+def combine(*codes: tuple[IntArray, int]) -> tuple[IntArray, int]:
+    """One code per distinct tuple of codes (``(codes, n_codes)`` pairs), and the number of codes.
+
+    The combined code is the mixed-radix number of the codes while that fits comfortably in
+    64 bits, and is renumbered (sorted order) when it would not; equal tuples always get equal codes.
+    """
+    out, size = codes[0]
+    out = out.astype(np.int64, copy=False)
+    for c, n in codes[1:]:
+        if size * max(n, 1) >= 2**62:
+            uniq, inv = np.unique(out, return_inverse=True)
+            out, size = inv.astype(np.int64).reshape(-1), max(len(uniq), 1)
+        out = out * max(n, 1) + c
+        size = size * max(n, 1)
+    return out, size
 
 
 def _gather_boxes(dataset: Dataset, recs: list[Record]) -> BoxColumns:

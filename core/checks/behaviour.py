@@ -28,14 +28,26 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import chi2 as chi2_dist
 from scipy.stats import chi2_contingency
 
-from ..model import Record, Value
-from .base import SUSPICIOUS_BEHAVIOUR, CheckConfig, CheckContext, Finding, finding, robust_z
+from ..model import Value
+from .base import (
+    SUSPICIOUS_BEHAVIOUR,
+    CheckConfig,
+    CheckContext,
+    Finding,
+    IntArray,
+    finding,
+    groups_in_order,
+    robust_z,
+    take,
+    unique_codes,
+)
 from .registry import register_check
 
 _CLASS_KINDS = ("classification",)
@@ -55,25 +67,40 @@ def two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float:
 def check_too_fast(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     """Implausibly fast submissions, per label type."""
     zt, frac, min_count = float(cfg["z_threshold"]), float(cfg["max_fraction"]), int(cfg["min_count"])
-    kinds: dict[tuple[str, str, str], set[str]] = {}
-    for r in ctx.dataset.records:
-        if r.source == "human":
-            kinds.setdefault((r.item_id, r.annotator_id, r.source), set()).add(r.value.kind)
-    by_type: dict[str, list[tuple[str, str, float]]] = {}
-    for s in ctx.dataset.submissions:
-        if s.source != "human" or s.was_cancelled or s.duration_s is None:
+    cols, subs = ctx.columns(), ctx.submission_columns()
+    sel = np.flatnonzero((subs.source == subs.sources.index("human")) & ~subs.cancelled
+                         & ~np.isnan(subs.duration_s))
+    if sel.size == 0:
+        return
+    # The label type of a submission: the set of value kinds of its human records, as a bit mask.
+    n_ann = len(cols.annotator_ids)
+    rh = np.flatnonzero(cols.source == cols.code("sources", "human"))
+    keys, _, inv, _ = unique_codes(cols.item[rh] * n_ann + cols.annotator[rh])
+    mask = np.zeros(len(keys), dtype=np.int64)
+    kind_h = cols.kind[rh]
+    for k in range(len(cols.kinds)):
+        mask[inv[kind_h == k]] |= 1 << k
+    s_item, s_ann = subs.item[sel], subs.annotator[sel]
+    skey = np.where((s_item >= 0) & (s_ann >= 0), s_item * n_ann + s_ann, -1)
+    smask = np.zeros(sel.size, dtype=np.int64)
+    if len(keys):
+        pos = np.minimum(np.searchsorted(keys, skey), len(keys) - 1)
+        hit = keys[pos] == skey
+        smask[hit] = mask[pos[hit]]
+    submissions = ctx.dataset.submissions
+    for g in groups_in_order(smask):
+        if len(g) < min_count:
             continue
-        ktype = "+".join(sorted(kinds.get((s.item_id, s.annotator_id, s.source), {"empty"})))
-        by_type.setdefault(ktype, []).append((s.item_id, s.annotator_id, s.duration_s))
-    for ktype, subs in by_type.items():
-        if len(subs) < min_count:
-            continue
-        d = np.array([x[2] for x in subs], dtype=np.float64)
+        bits = int(smask[g[0]])
+        ktype = "+".join(sorted(c for k, c in enumerate(cols.kinds) if bits >> k & 1)) or "empty"
+        rows = sel[g]
+        d = subs.duration_s[rows]
         z = robust_z(np.log(d + 1e-3))
         med = float(np.median(d))
         for k in np.flatnonzero((z < -zt) & (d < frac * med)):
-            item_id, annotator_id, dur = subs[k]
-            yield finding(cfg.name, cfg, None, item_id=item_id, annotator_id=annotator_id,
+            s = submissions[int(rows[k])]
+            dur = s.duration_s
+            yield finding(cfg.name, cfg, None, item_id=s.item_id, annotator_id=s.annotator_id,
                           category=SUSPICIOUS_BEHAVIOUR,
                           evidence={"duration_s": dur, "median_s": med, "z": float(z[k]), "label_type": ktype},
                           message=f"submission took {dur:.1f} s against a median of {med:.1f} s for {ktype}")
@@ -89,39 +116,53 @@ def _peer_test(cfg: CheckConfig, k: int, n: int, k_all: int, n_all: int) -> tupl
     return flag, p_a, p_p, z
 
 
-def _class_sets(ctx: CheckContext) -> list[str]:
-    schema = ctx.dataset.schema
-    seen: dict[str, None] = {}
-    for r in ctx.records("classification"):
-        if r.source == "human" and (r.label_set not in schema or schema[r.label_set].kind in _CLASS_KINDS):
-            seen.setdefault(r.label_set, None)
-    return list(seen)
+def _human_classifications(ctx: CheckContext) -> IntArray:
+    """Positions (in dataset order) of the human records holding a classification."""
+    cols = ctx.columns()
+    cls, human = cols.code("kinds", "classification"), cols.code("sources", "human")
+    if cls < 0 or human < 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero((cols.kind == cls) & (cols.source == human))
 
 
 def check_straight_lining(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     """Annotators using one label far more often than their peers."""
-    for ls in _class_sets(ctx):
-        per: dict[str, Counter[str]] = {}
-        total: Counter[str] = Counter()
-        for r in ctx.records("classification"):
-            if r.label_set == ls and r.source == "human" and (label := r.label) is not None:
-                per.setdefault(r.annotator_id, Counter())[label] += 1
-                total[label] += 1
-        n_all = sum(total.values())
-        for ann, cnt in per.items():
-            label, k = cnt.most_common(1)[0]
-            n = sum(cnt.values())
-            flag, p_a, p_p, z = _peer_test(cfg, k, n, total[label], n_all)
+    cols, schema = ctx.columns(), ctx.dataset.schema
+    sel = _human_classifications(ctx)
+    n_labels = max(len(cols.labels), 1)
+    for group in groups_in_order(cols.label_set[sel]):
+        rows = sel[group]
+        ls = cols.label_sets[cols.label_set[rows[0]]]
+        if ls in schema and schema[ls].kind not in _CLASS_KINDS:
+            continue
+        ann, lab = cols.annotator[rows], cols.label[rows]
+        total = np.bincount(lab, minlength=n_labels)
+        n_all = int(rows.size)
+        # Each annotator's most used label; ties go to the label the annotator used first.
+        pairs, first, _, count = unique_codes(ann * n_labels + lab)
+        pair_ann = pairs // n_labels
+        order = np.lexsort((first, -count, pair_ann))
+        top = order[np.r_[True, pair_ann[order][1:] != pair_ann[order][:-1]]]
+        per_ann = np.bincount(pair_ann, weights=count).astype(np.int64)
+        anns, ann_first, _, _ = unique_codes(ann)
+        best = dict(zip(pair_ann[top].tolist(), top.tolist(), strict=True))
+        for a in anns[np.argsort(ann_first, kind="stable")].tolist():
+            t = best[a]
+            label, k, n = cols.labels[int(pairs[t] % n_labels)], int(count[t]), int(per_ann[a])
+            flag, p_a, p_p, z = _peer_test(cfg, k, n, int(total[pairs[t] % n_labels]), n_all)
             if flag:
-                yield finding(cfg.name, cfg, None, annotator_id=ann, label_set=ls, label=label,
+                annotator = cols.annotator_ids[a]
+                yield finding(cfg.name, cfg, None, annotator_id=annotator, label_set=ls, label=label,
                               category=SUSPICIOUS_BEHAVIOUR,
                               evidence={"share": p_a, "peer_share": p_p, "z": z, "n": n},
-                              message=f"{ann} gives {label!r} to {p_a:.0%} of items in {ls!r}, "
+                              message=f"{annotator} gives {label!r} to {p_a:.0%} of items in {ls!r}, "
                                       f"peers {p_p:.0%}")
 
 
 def check_rubber_stamping(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     """Annotators accepting pre-annotations unchanged far more often than peers."""
+    if "model" not in ctx.columns().sources:
+        return
     model: dict[tuple[str, str], Counter[Value]] = {}
     for r in ctx.dataset.records:
         if r.source == "model":
@@ -159,21 +200,24 @@ def check_rubber_stamping(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Findi
 def check_label_drift(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     """Sudden changes in an annotator's label distribution over time."""
     window, alpha = int(cfg["window"]), float(cfg["alpha"])
-    by: dict[tuple[str, str], list[tuple[int, Record]]] = {}
-    for i, r in enumerate(ctx.records("classification")):
-        if r.source == "human" and r.label is not None:
-            by.setdefault((r.annotator_id, r.label_set), []).append((i, r))
-    for (ann, ls), recs in by.items():
-        if len(recs) < 2 * window:
+    cols = ctx.columns()
+    sel = _human_classifications(ctx)
+    n_sets = max(len(cols.label_sets), 1)
+    for group in groups_in_order(cols.annotator[sel] * n_sets + cols.label_set[sel]):
+        if len(group) < 2 * window:
             continue
-        if all(r.created_at for _, r in recs):
-            recs.sort(key=lambda x: (str(x[1].created_at), x[0]))
-        labels = [str(r.label) for _, r in recs]
-        cats = sorted(set(labels))
+        rows = sel[group]
+        ann, ls = cols.annotator_ids[cols.annotator[rows[0]]], cols.label_sets[cols.label_set[rows[0]]]
+        created = take(ctx.created_at(), rows)
+        if all(created):  # sorted is stable: equal timestamps keep dataset order
+            rows = rows[sorted(range(len(created)), key=cast(list[str], created).__getitem__)]
+        present, _, inv, _ = unique_codes(cols.label[rows])
+        names = [cols.labels[c] for c in present.tolist()]
+        cats = sorted(names)
         if len(cats) < 2:
             continue
         idx = {c: j for j, c in enumerate(cats)}
-        codes = np.array([idx[lb] for lb in labels])
+        codes = np.array([idx[c] for c in names], dtype=np.int64)[inv]
         n_windows = len(codes) // window
         tests = n_windows - 1
         for w in _drift_candidates(codes, window, len(cats), alpha / tests):
@@ -185,9 +229,9 @@ def check_label_drift(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
                 continue
             p = float(chi2_contingency(table, correction=False).pvalue)
             if p < alpha / tests:
-                start = recs[w * window][1]
+                first_item = cols.item_ids[cols.item[rows[w * window]]]
                 yield finding(cfg.name, cfg, None, annotator_id=ann, label_set=ls, category=SUSPICIOUS_BEHAVIOUR,
-                              evidence={"window": w, "first_item": start.item_id, "p_value": p,
+                              evidence={"window": w, "first_item": first_item, "p_value": p,
                                         "before": dict(zip(cats, (before / before.sum()).tolist(), strict=True)),
                                         "window_share": dict(zip(cats, (now / now.sum()).tolist(), strict=True))},
                               message=f"{ann}'s labels in {ls!r} shift at value {w * window} (p = {p:.1e})")

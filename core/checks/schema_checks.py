@@ -11,12 +11,24 @@ attribute specs allows every attribute; an empty schema checks nothing.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
+
+import numpy as np
 
 from ..model import SHAPE_FIELDS, Classification, MultiLabel, Record
 from ..schema import AttributeSpec, LabelSet
-from .base import SCHEMA_VIOLATION, WRONG_ATTRIBUTE, WRONG_CLASS, CheckConfig, CheckContext, Finding, finding
+from .base import (
+    SCHEMA_VIOLATION,
+    WRONG_ATTRIBUTE,
+    WRONG_CLASS,
+    CheckConfig,
+    CheckContext,
+    Finding,
+    combine,
+    finding,
+    take,
+    unique_codes,
+)
 from .registry import register_check
 
 _SINGLE_VALUE_KINDS = ("classification", "multilabel", "numeric", "text")
@@ -36,14 +48,29 @@ def check_unknown_label(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding
     if not schema.label_sets:
         return
     allowed = {n: frozenset(ls.labels) for n, ls in schema.label_sets.items()}
-    for r in ctx.dataset.records:
+    cols = ctx.columns()
+    # Only records whose label set is unknown, or restricted and given a label outside it (or
+    # several labels), can be findings; the rest are cleared by their codes.
+    suspect = np.zeros(len(cols), dtype=np.bool_)
+    label_code = {lb: j for j, lb in enumerate(cols.labels)}
+    for code, name in enumerate(cols.label_sets):
+        ok = allowed.get(name)
+        if ok is not None and not ok:
+            continue
+        in_set = cols.label_set == code
+        if ok is None:
+            suspect |= in_set
+            continue
+        ok_codes = np.array([label_code[lb] for lb in ok if lb in label_code], dtype=np.int64)
+        suspect |= in_set & (cols.multilabel | ((cols.label >= 0) & ~np.isin(cols.label, ok_codes)))
+    recs = ctx.dataset.records
+    for i in np.flatnonzero(suspect).tolist():
+        r = recs[i]
         ok = allowed.get(r.label_set)
         if ok is None:
             yield finding(cfg.name, cfg, r, category=SCHEMA_VIOLATION,
                           evidence={"label_set": r.label_set, "known_label_sets": sorted(allowed)},
                           message=f"label set {r.label_set!r} is not in the schema")
-            continue
-        if not ok:
             continue
         for lb in _labels_of(r):
             if lb not in ok:
@@ -84,7 +111,13 @@ def _is_number(value: object) -> bool:
 def check_unknown_attribute(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     """Attributes not declared for the label, and values outside the declared ones."""
     schema = ctx.dataset.schema
-    for r in ctx.dataset.records:
+    cols = ctx.columns()
+    # A label set without attribute specs (or not in the schema) allows every attribute: skip its records.
+    checked = [c for c, n in enumerate(cols.label_sets) if n in schema and schema[n].attributes]
+    if not checked:
+        return
+    rows = np.flatnonzero(np.isin(cols.label_set, checked)) if len(checked) < len(cols.label_sets) else None
+    for r in ctx.dataset.records if rows is None else take(ctx.dataset.records, rows):
         if not r.attributes or r.label_set not in schema:
             continue
         specs = _specs(schema[r.label_set], r.label)
@@ -133,20 +166,30 @@ def check_multiple_values(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Findi
     single = {n for n, ls in schema.label_sets.items() if not ls.multiple and ls.kind in _SINGLE_VALUE_KINDS}
     if not single:
         return
-    counts = Counter((r.item_id, r.annotator_id, r.source, r.label_set) for r in ctx.dataset.records
-                     if r.label_set in single)
-    reported: set[tuple[str, str, str, str]] = set()
-    for r in ctx.dataset.records:
-        if r.label_set not in single:
-            continue
-        key = (r.item_id, r.annotator_id, r.source, r.label_set)
-        n = counts[key]
-        if n > 1 and key not in reported:
-            reported.add(key)
+    cols = ctx.columns()
+    single_codes = [c for c, n in enumerate(cols.label_sets) if n in single]
+    class_codes = [c for c in single_codes if schema[cols.label_sets[c]].kind == Classification.kind]
+    rows = np.flatnonzero(np.isin(cols.label_set, single_codes))
+    if rows.size == 0:
+        return
+    key, _ = combine((cols.item[rows], len(cols.item_ids)), (cols.annotator[rows], len(cols.annotator_ids)),
+                     (cols.source[rows], len(cols.sources)), (cols.label_set[rows], len(cols.label_sets)))
+    _, first, inv, count = unique_codes(key)
+    n_values = count[inv]
+    # The first record of an (item, annotator, source, label set) with several values reports them;
+    # any other record may still hold a multi-label value in a single-choice classification set.
+    several = np.zeros(rows.size, dtype=np.bool_)
+    several[first] = True
+    several &= n_values > 1
+    suspect = several | (cols.multilabel[rows] & np.isin(cols.label_set[rows], class_codes))
+    recs = ctx.dataset.records
+    for j in np.flatnonzero(suspect).tolist():
+        r = recs[int(rows[j])]
+        if several[j]:
+            n = int(n_values[j])
             yield finding(cfg.name, cfg, r, category=SCHEMA_VIOLATION, evidence={"n_values": n},
                           message=f"{n} values in single-choice label set {r.label_set!r}")
-        elif (isinstance(r.value, MultiLabel) and len(r.value.labels) > 1
-              and schema[r.label_set].kind == Classification.kind):
+        elif isinstance(r.value, MultiLabel) and len(r.value.labels) > 1:
             yield finding(cfg.name, cfg, r, category=SCHEMA_VIOLATION,
                           evidence={"n_values": len(r.value.labels)},
                           message=f"{len(r.value.labels)} labels in single-choice label set {r.label_set!r}")

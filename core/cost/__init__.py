@@ -25,13 +25,23 @@ from .config import (
 )
 from .forecast import Component, Forecast, Interval, forecast
 from .gate import GateCheck, GateResult, pilot_gate, qa_from_report
-from .pilot import Pass, PilotStats, PreAnnotationEffect, TimeStats, analyze_pilot, mad, outlier_mask, time_stats
+from .pilot import (
+    Pass,
+    PassTable,
+    PilotStats,
+    PreAnnotationEffect,
+    TimeStats,
+    analyze_pilot,
+    mad,
+    outlier_mask,
+    time_stats,
+)
 from .pricing import Charge, Workload, price
 from .sourcing import OptionCost, SourcingDecision, compare_sourcing
 
 __all__ = [
     "Charge", "Component", "CostConfig", "Drivers", "Forecast", "GateCheck", "GateResult", "GateThresholds",
-    "InHouse", "Interval", "OptionCost", "Pass", "PilotStats", "PreAnnotationEffect", "Pricing", "QAPlan",
+    "InHouse", "Interval", "OptionCost", "Pass", "PassTable", "PilotStats", "PreAnnotationEffect", "Pricing", "QAPlan",
     "Sourcing", "SourcingDecision", "Team", "TimeStats", "Vendor", "Workload", "analyze_pilot",
     "compare_sourcing", "config_from_dict", "forecast", "load_config", "mad", "outlier_mask", "pilot_gate",
     "price", "qa_from_report", "time_stats",

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from ..errors import InvalidAnnotationError
 from ..limits import check_limit
 from .config import CostConfig
-from .pilot import Pass, PilotStats
+from .pilot import PassTable, PilotStats
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -141,21 +141,23 @@ class Forecast:
         }
 
 
-def _per_item(passes: list[Pass], kinds: list[str]) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per pilot item: kept seconds, kept passes, labels per kind (items x kinds)."""
-    idx: dict[str, int] = {}
-    for p in passes:
-        idx.setdefault(p.item_id, len(idx))
-    sec = np.zeros(len(idx))
-    cnt = np.zeros(len(idx))
-    lab = np.zeros((len(idx), len(kinds)))
-    kpos = {k: j for j, k in enumerate(kinds)}
-    for p in passes:
-        i = idx[p.item_id]
-        sec[i] += p.duration_s
-        cnt[i] += 1
-        for k, n in p.labels.items():
-            lab[i, kpos[k]] += n
+def _per_item(passes: PassTable, sel: npt.NDArray[np.int64], kinds: list[str]
+              ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per pilot item of the passes at ``sel`` (items in first-seen order): seconds, passes, labels per kind.
+
+    Each item's sums add its passes in the order of ``sel`` (``np.bincount`` adds in input order).
+    """
+    _, first, inv = np.unique(passes.item[sel], return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(first.size)
+    row = rank[inv.reshape(-1)]
+    n = first.size
+    sec = np.bincount(row, weights=passes.duration_s[sel], minlength=n).astype(np.float64)
+    cnt = np.bincount(row, minlength=n).astype(np.float64)
+    lab = np.zeros((n, len(kinds)))
+    kpos = {k: j for j, k in enumerate(passes.kind_names)}
+    for j, k in enumerate(kinds):
+        lab[:, j] = np.bincount(row, weights=passes.counts[sel, kpos[k]].astype(np.float64), minlength=n)
     return sec, cnt, lab
 
 
@@ -209,6 +211,8 @@ def _compute(cfg: CostConfig, items: int, seconds: FloatArray, labels: FloatArra
 
 #: Replicates x pilot items drawn at once by :func:`_boot_sums` (its working set, in array elements).
 _BOOT_BLOCK_CELLS = 4_000_000
+#: From this many pilot items on, :func:`_boot_sums` counts draws one replicate at a time (faster, same counts).
+_BOOT_ROW_ITEMS = 1024
 
 
 def _boot_sums(rng: np.random.Generator, n_boot: int, table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -216,17 +220,25 @@ def _boot_sums(rng: np.random.Generator, n_boot: int, table: npt.NDArray[np.floa
 
     Counts how often each item is drawn per replicate, then one matrix product gives every
     sum. Replicates are drawn in blocks of at most ``_BOOT_BLOCK_CELLS`` draws, so memory
-    stays bounded whatever ``n_boot`` x items is (a single block, the usual case, draws
-    exactly what one call would).
+    stays bounded whatever ``n_boot`` x items is; the generator's stream does not depend on
+    the blocks, so every block size draws exactly what one call would.
     """
     n = table.shape[0]
     block = max(1, _BOOT_BLOCK_CELLS // max(n, 1))
+    # Below 2**32 items every draw is one bounded 32-bit number whatever the dtype: uint32 draws the same.
+    dtype = np.uint32 if n < 2**32 else np.int64
     parts = []
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
-        idx = rng.integers(0, n, size=(b, n), dtype=np.int64)
-        draws = np.bincount((idx + (np.arange(b) * n)[:, None]).ravel(), minlength=b * n)
-        parts.append(draws.reshape(b, n).astype(np.float64) @ table)
+        idx = rng.integers(0, n, size=(b, n), dtype=dtype)
+        if n >= _BOOT_ROW_ITEMS:  # a row's counts stay in cache: count each replicate on its own
+            draws = np.empty((b, n), dtype=np.float64)
+            for r in range(b):
+                draws[r] = np.bincount(idx[r], minlength=n)
+        else:
+            flat = idx.astype(np.int64) + (np.arange(b, dtype=np.int64) * n)[:, None]
+            draws = np.bincount(flat.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        parts.append(draws @ table)
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
@@ -273,20 +285,24 @@ def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot
         notes.append("no pilot: time per item comes from default seconds per label; run a pilot for intervals")
         boot = False
     else:
-        kept = [p for p in pilot.passes if not p.outlier]
-        pre = [p for p in kept if p.pre_annotated]
-        plain = [p for p in kept if not p.pre_annotated]
+        table = PassTable.from_passes(pilot.passes)
+        kept = ~table.outlier
+        pre = kept & table.pre_annotated
+        plain = kept & ~table.pre_annotated
         want = "with predictions" if config.team.pre_annotation else "without predictions"
-        if (config.team.pre_annotation and pre) or (not config.team.pre_annotation and plain):
+        if (config.team.pre_annotation and pre.any()) or (not config.team.pre_annotation and plain.any()):
             # Per label kind: a kind with no pass of the wanted sort keeps the passes it has
             # (said in a note), so no kind of work silently drops out of the forecast.
-            chosen, which, fallback = [], want, []
-            for kind in sorted({p.kind for p in kept}):
-                of_kind = [p for p in kept if p.kind == kind]
-                match = [p for p in of_kind if p.pre_annotated == config.team.pre_annotation]
-                chosen += match or of_kind
-                if not match:
-                    fallback.append(f"{kind} ({len(of_kind)})")
+            parts_of: list[npt.NDArray[np.int64]] = []
+            which, fallback = want, []
+            wanted = pre if config.team.pre_annotation else plain
+            for code in np.unique(table.top[kept]).tolist():  # kinds in sorted order
+                of_kind = kept & (table.top == code)
+                match = of_kind & wanted
+                parts_of.append(np.flatnonzero(match if match.any() else of_kind))
+                if not match.any():
+                    fallback.append(f"{table.top_names[code]} ({int(of_kind.sum())})")
+            chosen = np.concatenate(parts_of)
             if fallback:
                 which = f"{want}; all passes of {', '.join(fallback)}"
                 notes.append(f"no pilot pass {want} for {', '.join(f.split(' (')[0] for f in fallback)}: those "
@@ -294,20 +310,21 @@ def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot
                              + " predictions, so their time is " + ("an upper" if config.team.pre_annotation
                                                                    else "a lower") + " estimate")
         else:
-            chosen, which = kept, "all passes"
+            chosen, which = np.flatnonzero(kept), "all passes"
             notes.append("team.pre_annotation is " + ("set but the pilot had no pre-annotated passes"
                          if config.team.pre_annotation else "off but every pilot pass was pre-annotated"))
-        if not chosen:
+        if not chosen.size:
             raise InvalidAnnotationError("the pilot has no timed pass left after outlier trimming")
         trimmed = {k: v for k, v in pilot.by_kind.items() if v.n_outliers}
         if trimmed:
             notes.append("outliers trimmed per kind: " + ", ".join(
                 f"{k} {v.n_outliers} of {v.n}" for k, v in trimmed.items()))
-        excluded = sorted({p.kind for p in pilot.passes} - {p.kind for p in chosen})
+        excluded = sorted({table.top_names[c] for c in np.unique(table.top).tolist()}
+                          - {table.top_names[c] for c in np.unique(table.top[chosen]).tolist()})
         if excluded:
             notes.append(f"left out of the forecast (every pass trimmed): {', '.join(excluded)}")
-        kinds = sorted({k for p in kept for k in p.labels})
-        sec, cnt, lab = _per_item(chosen, kinds)
+        kinds = [table.kind_names[j] for j in np.flatnonzero((table.order[kept] >= 0).any(axis=0)).tolist()]
+        sec, cnt, lab = _per_item(table, chosen, kinds)
         rng = np.random.default_rng(seed)
         sums = _boot_sums(rng, n_boot, np.column_stack([sec, cnt, lab]))
         c_b = sums[:, 1]
@@ -322,9 +339,9 @@ def forecast(pilot: PilotStats | None, config: CostConfig, *, items: int, n_boot
             conflict = pilot.conflict_rate
             notes.append(f"adjudication uses the pilot's measured conflict rate {conflict:.1%}")
         boot = True
-        if pre and plain:
-            w_sec, w_cnt, w_lab = _per_item(pre, kinds)
-            o_sec, o_cnt, o_lab = _per_item(plain, kinds)
+        if pre.any() and plain.any():
+            w_sec, w_cnt, w_lab = _per_item(table, np.flatnonzero(pre), kinds)
+            o_sec, o_cnt, o_lab = _per_item(table, np.flatnonzero(plain), kinds)
             with_p = _compute(config, items, np.array([w_sec.sum() / w_cnt.sum() * factor]),
                               w_lab.sum(axis=0, keepdims=True) / w_cnt.sum(), kinds, conflict)
             without = _compute(config, items, np.array([o_sec.sum() / o_cnt.sum() * factor]),

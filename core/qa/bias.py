@@ -4,7 +4,8 @@
   chi-square test of independence, or Fisher's exact test for 2 x 2 tables or
   when expected counts are small.
 * :func:`agreement_by_group` - pairwise percent agreement per group with a
-  Wilson score interval on the agreeing pairs.
+  Wilson score interval on the agreeing pairs (:func:`agreement_by_group_codes`
+  takes the judgments as integer codes).
 * :func:`error_rate_by_group` - gold error rate per group, or per annotator x
   group, with Wilson intervals and a test of each cell against the rest.
 * :func:`benjamini_hochberg` - false discovery rate control across tests
@@ -24,9 +25,9 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -44,12 +45,73 @@ TestName: TypeAlias = Literal["chi2", "fisher"]
 
 
 def _codes(values: npt.ArrayLike, name: str) -> tuple[ObjArray, IntArray]:
+    """The distinct values, sorted, and each entry's index among them (``np.unique``'s answer).
+
+    An integer or boolean array goes to ``np.unique`` as it is; anything else is interned
+    with a dict in one pass and only the distinct values are sorted (a million strings with
+    a few hundred thousand distinct values cost a dict lookup each, not an object sort).
+    Unhashable values fall back to sorting them all.
+
+    Raises:
+        InvalidAnnotationError: Values that cannot be ordered (a mix of str and int).
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biu":
+        uniq_n, inv_n = np.unique(values.reshape(-1), return_inverse=True)
+        return uniq_n.astype(object), inv_n.astype(np.intp).reshape(-1)
     arr = np.asarray(values, dtype=object).reshape(-1)
     try:
-        uniq, inv = np.unique(arr, return_inverse=True)
+        keys, first = _intern(arr)
+    except TypeError:
+        try:
+            uniq, inv = np.unique(arr, return_inverse=True)
+        except TypeError as e:
+            raise InvalidAnnotationError(f"{name} must be mutually comparable (all str or all int)") from e
+        return uniq.astype(object), inv.astype(np.intp).reshape(-1)
+    try:
+        order = sorted(range(len(keys)), key=keys.__getitem__)
     except TypeError as e:
         raise InvalidAnnotationError(f"{name} must be mutually comparable (all str or all int)") from e
-    return uniq.astype(object), inv.astype(np.intp).reshape(-1)
+    rank = np.empty(len(keys), dtype=np.intp)
+    rank[order] = np.arange(len(keys), dtype=np.intp)
+    uniq_o = np.fromiter((keys[k] for k in order), dtype=object, count=len(keys))
+    return uniq_o, rank[first]
+
+
+def sorted_codes(values: npt.ArrayLike) -> tuple[ObjArray, IntArray]:
+    """The distinct values in sorted order, and each value's index among them.
+
+    What ``np.unique(values, return_inverse=True)`` gives for an object array, in one
+    dict pass (see :func:`_codes`); callers code a column once and hand the codes, which
+    sort as the names do, to the tests here.
+
+    Raises:
+        InvalidAnnotationError: Values that cannot be ordered (a mix of str and int).
+
+    Example:
+        >>> names, codes = sorted_codes(["b", "a", "b"])
+        >>> names.tolist(), codes.tolist()
+        (['a', 'b'], [1, 0, 1])
+    """
+    return _codes(values, "values")
+
+
+def _intern(values: ObjArray) -> tuple[list[Any], IntArray]:
+    """Distinct values in order of first appearance (dict equality) and each entry's index among them.
+
+    Raises:
+        TypeError: An unhashable value.
+    """
+    entries = values.tolist()
+    keys = list(dict.fromkeys(entries))
+    index = {v: k for k, v in enumerate(keys)}
+    return keys, np.fromiter(map(index.__getitem__, entries), dtype=np.intp, count=len(entries))
+
+
+def _first_seen(codes: IntArray) -> IntArray:
+    """The distinct codes in order of first appearance."""
+    uniq, first = np.unique(codes, return_index=True)
+    out: IntArray = uniq[np.argsort(first, kind="stable")]
+    return out
 
 
 # --------------------------------------------------------------------------- BH
@@ -288,49 +350,119 @@ def agreement_by_group(
             f"items, annotators, labels and groups need one entry per judgment, got lengths "
             f"{len(ii)}, {len(ann)}, {len(lab)}, {len(g)}"
         )
-    n_pairs = np.zeros(len(g_names), dtype=np.intp)
-    n_agree = np.zeros(len(g_names), dtype=np.intp)
-    units: list[list[dict[Hashable, Hashable]]] = [[] for _ in g_names]
-    order = np.argsort(ii, kind="stable")
-    bounds = np.flatnonzero(np.diff(ii[order])) + 1
-    for block in np.split(order, bounds):
-        grp = np.unique(g[block])
-        if len(grp) > 1:
+    a_keys, aa = _intern(ann)
+    l_keys, ll = _intern(lab)
+    return _agreement_of_codes(ii, aa, ll, g, a_keys=a_keys, l_keys=l_keys, g_names=g_names, alpha=alpha,
+                               confidence=confidence, min_expected=min_expected)
+
+
+def agreement_by_group_codes(
+    items: npt.ArrayLike, annotators: npt.ArrayLike, labels: npt.ArrayLike, groups: npt.ArrayLike, *,
+    annotator_names: Sequence[Hashable], label_names: Sequence[Hashable], group_names: Sequence[Hashable],
+    alpha: float = 0.05, confidence: float = 0.95, min_expected: float = 5.0,
+) -> GroupAgreement:
+    """:func:`agreement_by_group` on judgments given as integer codes (a column store's form).
+
+    The answer is ``agreement_by_group(items, annotator_names[annotators], label_names[labels],
+    group_names[groups])`` when the codes keep their names' order: ``items`` are codes whose
+    order is the item ids' sorted order (any integers, e.g. ranks), and ``group_names`` is
+    sorted; annotators and labels index their names in any order (raters and labels are put
+    in ``str`` order of the names, as there). Only groups that occur are reported.
+
+    Raises:
+        InvalidAnnotationError: Ragged inputs, a code outside its names, or a group that
+            changes within an item.
+    """
+    cols = [np.asarray(c).reshape(-1) for c in (items, annotators, labels, groups)]
+    if len({len(c) for c in cols}) != 1 or len(cols[0]) == 0:
+        raise InvalidAnnotationError(
+            f"items, annotators, labels and groups need one entry per judgment, got lengths {[len(c) for c in cols]}")
+    for c, what, names in ((cols[1], "annotators", annotator_names), (cols[2], "labels", label_names),
+                           (cols[3], "groups", group_names)):
+        if c.dtype.kind not in "iu" or int(c.min()) < 0 or int(c.max()) >= len(names):
             raise InvalidAnnotationError(
-                f"item has judgments in several groups {[g_names[x] for x in grp]!r}; agreement per group needs "
-                "an item-level group (use the item's metadata)"
-            )
-        seen: dict[Hashable, Hashable] = {}
-        for k in block:
-            seen.setdefault(ann[k], lab[k])  # first judgment per annotator
-        units[grp[0]].append(seen)
-        values = list(seen.values())
-        m = len(values)
-        counts: dict[Hashable, int] = {}
-        for v in values:
-            counts[v] = counts.get(v, 0) + 1
-        n_pairs[grp[0]] += m * (m - 1) // 2
-        n_agree[grp[0]] += sum(c * (c - 1) // 2 for c in counts.values())
+                f"{what} must be integer codes into its {len(names)} names, got values of dtype {c.dtype}")
+    if cols[0].dtype.kind not in "iu":
+        raise InvalidAnnotationError(f"items must be integer codes, got dtype {cols[0].dtype}")
+    _, ii = np.unique(cols[0], return_inverse=True)
+    present, g = np.unique(cols[3], return_inverse=True)
+    g_names = np.empty(len(present), dtype=object)
+    g_names[:] = [group_names[int(x)] for x in present]
+    return _agreement_of_codes(ii.astype(np.intp).reshape(-1), cols[1].astype(np.intp), cols[2].astype(np.intp),
+                               g.astype(np.intp).reshape(-1), a_keys=list(annotator_names),
+                               l_keys=list(label_names), g_names=g_names, alpha=alpha, confidence=confidence,
+                               min_expected=min_expected)
+
+
+def _agreement_of_codes(ii: IntArray, aa: IntArray, ll: IntArray, g: IntArray, *, a_keys: list[Any],
+                        l_keys: list[Any], g_names: ObjArray, alpha: float, confidence: float,
+                        min_expected: float) -> GroupAgreement:
+    """:func:`agreement_by_group` once coded: ``ii`` dense item codes in sorted item order, ``g``
+    dense codes into the sorted ``g_names``, ``aa`` / ``ll`` codes into ``a_keys`` / ``l_keys``."""
+    ng = len(g_names)
+    # Judgments item by item (items in sorted order), each item's in input order.
+    order = np.argsort(ii, kind="stable")
+    si, sg = ii[order], g[order]
+    starts = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])
+    mixed = np.flatnonzero(np.minimum.reduceat(sg, starts) != np.maximum.reduceat(sg, starts))
+    if len(mixed):
+        block = sg[starts[mixed[0]]: starts[mixed[0] + 1] if mixed[0] + 1 < len(starts) else len(sg)]
+        raise InvalidAnnotationError(
+            f"item has judgments in several groups {[g_names[x] for x in np.unique(block)]!r}; agreement per "
+            "group needs an item-level group (use the item's metadata)"
+        )
+    item_g = sg[starts]  # the group of item code j (codes are 0..n_items - 1)
+    # The first judgment of each annotator on each item, in that same order.
+    _, first = np.unique(si * np.int64(len(a_keys)) + aa[order], return_index=True)
+    kept = order[np.sort(first)]
+    k_item, k_ann, k_lab = ii[kept], aa[kept], ll[kept]
+    m = np.bincount(k_item, minlength=len(item_g)).astype(np.intp)  # annotators per item
+    n_pairs = np.zeros(ng, dtype=np.intp)
+    np.add.at(n_pairs, item_g, m * (m - 1) // 2)
+    same, c = np.unique(k_item * np.int64(len(l_keys)) + k_lab, return_counts=True)
+    n_agree = np.zeros(ng, dtype=np.intp)
+    np.add.at(n_agree, item_g[same // len(l_keys)], (c * (c - 1) // 2).astype(np.intp))
     rate, lo, hi, p, adj, flagged = _per_group_tests(g_names, n_agree, n_pairs, alpha=alpha,
                                                       min_expected=min_expected, confidence=confidence)
-    alpha_score = np.array([_group_alpha(u) for u in units], dtype=np.float64)
+    # Each group's kept judgments, still item by item.
+    k_grp = item_g[k_item]
+    by_g = np.argsort(k_grp, kind="stable")
+    bounds = np.searchsorted(k_grp[by_g], np.arange(ng + 1))
+    alpha_score = np.array([
+        _group_alpha(np.flatnonzero(item_g == gi), k_item[sel], k_ann[sel], k_lab[sel], a_keys, l_keys)
+        for gi, sel in enumerate(by_g[bounds[j]: bounds[j + 1]] for j in range(ng))
+    ], dtype=np.float64)
     return GroupAgreement(groups=g_names, n_pairs=n_pairs, n_agree=n_agree, agreement_score=rate,
                           ci_low=lo, ci_high=hi, p_value=p, adjusted_p_value=adj, flagged=flagged,
                           alpha_score=alpha_score)
 
 
-def _group_alpha(units: list[dict[Hashable, Hashable]]) -> float:
-    """Nominal Krippendorff's alpha over one group's items (rows) x annotators (columns)."""
-    raters = sorted({a for u in units for a in u}, key=str)
+def _group_alpha(units: IntArray, items: IntArray, anns: IntArray, labs: IntArray,
+                 a_keys: list[Hashable], l_keys: list[Hashable]) -> float:
+    """Nominal Krippendorff's alpha over one group's items (rows) x annotators (columns).
+
+    ``units`` are the group's item codes (the rows, in order); ``items``, ``anns`` and ``labs``
+    its judgments (one per item and annotator, item by item), coded into ``a_keys`` and
+    ``l_keys``. Columns are the raters sorted by ``str``, label codes the labels sorted by
+    ``str`` (ties in the order a set built in order of first appearance gives).
+    """
+    seen_a = [a_keys[k] for k in _first_seen(anns).tolist()]
+    raters = sorted(set(seen_a), key=str)
     if len(raters) < 2:
         return math.nan
-    col = {a: j for j, a in enumerate(raters)}
-    labels = sorted({v for u in units for v in u.values()}, key=str)
-    code = {v: float(k) for k, v in enumerate(labels)}
+    code_of_a = {a: k for a, k in zip(seen_a, _first_seen(anns).tolist(), strict=True)}
+    col = np.full(len(a_keys), -1, dtype=np.intp)
+    for j, a in enumerate(raters):
+        col[code_of_a[a]] = j
+    seen_l_codes = _first_seen(labs).tolist()
+    code_of_l = {l_keys[k]: k for k in seen_l_codes}
+    value = np.full(len(l_keys), np.nan)
+    for k, v in enumerate(sorted({l_keys[c] for c in seen_l_codes}, key=str)):
+        value[code_of_l[v]] = float(k)
+    row = np.zeros(int(units.max(initial=-1)) + 1, dtype=np.intp)
+    row[units] = np.arange(len(units), dtype=np.intp)
     ratings = np.full((len(units), len(raters)), np.nan)
-    for i, u in enumerate(units):
-        for a, v in u.items():
-            ratings[i, col[a]] = code[v]
+    ratings[row[items], col[anns]] = value[labs]
     try:
         return krippendorff_alpha(ratings)
     except UndefinedAgreementError:

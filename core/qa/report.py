@@ -1379,15 +1379,20 @@ def _data_candidates(ds: Dataset) -> list[str]:
     A candidate is a string field with 2-20 distinct values, each shared by at least two
     items on average (not free text), that is not a URL or a path (not the media).
     """
-    values: dict[str, list[str]] = defaultdict(list)
+    values: dict[str, set[str]] = defaultdict(set)
+    counts: Counter[str] = Counter()
+    free_text: set[str] = set()  # past 20 distinct values: not a group, and not worth hashing on
     for item in ds.items.values():
         for k, v in item.data.items():
-            if isinstance(v, str) and k != "meta":
-                values[k].append(v)
+            if isinstance(v, str) and k != "meta" and k not in free_text:
+                counts[k] += 1
+                seen = values[k]
+                seen.add(v)
+                if len(seen) > 20:
+                    free_text.add(k)
     out = []
-    for k, vs in values.items():
-        distinct = set(vs)
-        if not 2 <= len(distinct) <= 20 or len(vs) < 2 * len(distinct):
+    for k, distinct in values.items():
+        if k in free_text or not 2 <= len(distinct) <= 20 or counts[k] < 2 * len(distinct):
             continue
         if any("://" in v or v.startswith(("/", "data:")) or len(v) > 64 for v in distinct):
             continue
@@ -1883,42 +1888,90 @@ def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]
 
 
 def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome]) -> dict[str, Any]:
-    """Label distribution, agreement and gold error rate per metadata group, BH-corrected."""
-    from .bias import agreement_by_group, benjamini_hochberg, error_rate_by_group, label_distribution_test
+    """Label distribution, agreement and gold error rate per metadata group, BH-corrected.
+
+    An item's group under a key is its ``meta`` value, else its ``data`` value (scalars
+    only), as a string. The items are read once, and each classification label set's human
+    records once, into columns; the tests get integer codes (ranks of the sorted names, so
+    every table has the rows and columns the names would give) and the names are put back.
+    """
+    from operator import attrgetter
+
+    from .bias import (
+        agreement_by_group_codes,
+        benjamini_hochberg,
+        error_rate_by_group,
+        label_distribution_test,
+        sorted_codes,
+    )
 
     keys = _metadata_keys(ds, cfg)
     out: dict[str, Any] = {"fdr": cfg.fdr, "group_keys": keys, "tests": [], "distributions": [],
                            "agreement_by_group": [], "gold_error_by_group": []}
     if not keys:
         return out
-    meta = _group_values(ds, keys)
-    sources = {k: sorted({"meta" if k in it.meta else "data" for it in ds.items.values()
-                          if k in it.meta or k in it.data}) for k in keys}
+    # Each key's group per item, in item order (None where it has no scalar value), and where it was found.
+    item_ids = list(ds.items)
+    pos = {i: j for j, i in enumerate(item_ids)}
+    metas = [it.meta for it in ds.items.values()]
+    datas = [it.data for it in ds.items.values()]
+    absent = object()
+    values: dict[str, list[str | None]] = {}
+    sources: dict[str, list[str]] = {}
+    for k in keys:
+        in_meta = [m.get(k, absent) for m in metas]
+        raw = [d.get(k) if v is absent else v for v, d in zip(in_meta, datas, strict=True)]
+        values[k] = [v if type(v) is str else str(v) if isinstance(v, str | int | float | bool) else None
+                     for v in raw]
+        sources[k] = [s for s, here in (
+            ("data", any(v is absent and k in d for v, d in zip(in_meta, datas, strict=True))),
+            ("meta", any(v is not absent for v in in_meta))) if here]
     out["key_sources"] = {k: v for k, v in sources.items() if v != ["meta"]}
-    missing = [k for k in keys if not any(k in row for row in meta.values())]
+    missing = [k for k in keys if values[k].count(None) == len(values[k])]
     if missing:
         out["missing_keys"] = missing
+    group_names: dict[str, list[str]] = {}
+    item_group: dict[str, npt.NDArray[np.intp]] = {}  # rank of the item's group among group_names, or -1
+    for k in keys:
+        group_names[k] = sorted({v for v in values[k] if v is not None})
+        lut = {v: j for j, v in enumerate(group_names[k])}
+        item_group[k] = np.fromiter((-1 if v is None else lut[v] for v in values[k]), dtype=np.intp,
+                                    count=len(item_ids))
+    item_rank: npt.NDArray[np.intp] | None = None  # rank of each item id in sorted order
     tests: list[dict[str, Any]] = []
     for name in ds.label_sets:
         ls = ds.schema.label_sets.get(name)
-        recs = [r for r in ds.select(label_set=name, source="human") if r.kind == "classification"]
-        if not recs or (ls and ls.kind != "classification"):
+        if ls and ls.kind != "classification":
             continue
+        recs = [r for r in ds.records
+                if r.label_set == name and r.source == "human" and r.value.kind == "classification"]
+        if not recs:
+            continue
+        rec_item = np.fromiter(map(pos.__getitem__, map(attrgetter("item_id"), recs)), dtype=np.intp,
+                               count=len(recs))
+        a_names, rec_ann = sorted_codes(list(map(attrgetter("annotator_id"), recs)))
+        l_names, rec_lab = sorted_codes(list(map(attrgetter("value.label"), recs)))  # value_label of a class
         for key in keys:
-            rows = [(r.item_id, r.annotator_id, str(value_label(r.value)), str(meta[r.item_id][key]))
-                    for r in recs if key in meta.get(r.item_id, {})]
-            if len({g for *_, g in rows}) < 2:
+            rec_group = item_group[key][rec_item]
+            sel = np.flatnonzero(rec_group >= 0)
+            if np.unique(rec_group[sel]).size < 2:
                 continue
-            items, anns, labels, groups = (list(x) for x in zip(*rows, strict=True))
+            if item_rank is None:
+                item_rank = np.empty(len(item_ids), dtype=np.intp)
+                item_rank[sorted(range(len(item_ids)), key=item_ids.__getitem__)] = np.arange(len(item_ids))
+            g_names = group_names[key]
+            groups, labels = rec_group[sel], rec_lab[sel]
             dist = label_distribution_test(groups, labels)
             tests.append({"label_set": name, "group_key": key, "what": "label distribution",
                           "test": dist.test, "statistic": _f(dist.statistic), "dof": dist.dof,
                           "p_value": _f(dist.p_value)})
             out["distributions"].append({
-                "label_set": name, "group_key": key, "groups": [str(g) for g in dist.groups],
-                "labels": [str(lb) for lb in dist.labels], "counts": dist.counts.tolist(),
+                "label_set": name, "group_key": key, "groups": [g_names[g] for g in dist.groups],
+                "labels": [l_names[lb] for lb in dist.labels], "counts": dist.counts.tolist(),
                 "shares": [[_f(v) for v in row] for row in dist.proportions]})
-            ga = agreement_by_group(items, anns, labels, groups, alpha=cfg.fdr)
+            ga = agreement_by_group_codes(item_rank[rec_item[sel]], rec_ann[sel], labels, groups,
+                                          annotator_names=a_names.tolist(), label_names=l_names.tolist(),
+                                          group_names=g_names, alpha=cfg.fdr)
             out["agreement_by_group"].append({
                 "label_set": name, "group_key": key,
                 "groups": [{"group": str(g), "n_pairs": int(n), "agreement": _f(a), "low": _f(lo),
@@ -1931,11 +1984,12 @@ def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcom
         if not outcome.gold_items:
             continue
         wrong = {(d.item_id, d.annotator_id) for d in outcome.discrepancies}
-        human = ds.grouped(name, source="human")
+        human = ds.grouped_view(name, source="human")
         for key in keys:
-            rows2 = [(item, ann, (item, ann) not in wrong, str(meta[item][key]))
-                     for item in outcome.gold_items for ann in human.get(item, {})
-                     if key in meta.get(item, {})]
+            col = values[key]
+            rows2 = [(item, ann, (item, ann) not in wrong, col[pos[item]])
+                     for item in outcome.gold_items if item in pos and col[pos[item]] is not None
+                     for ann in human.get(item, {})]
             if len({g for *_, g in rows2}) < 2:
                 continue
             _, anns2, correct, groups2 = (list(x) for x in zip(*rows2, strict=True))
@@ -2039,43 +2093,66 @@ def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: 
               seed: int, *, pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
               ) -> dict[str, Any]:
     """Spot-check sample, ISO 2859-1 plan with its OC curve, disagreement sample, review orders."""
+    from operator import attrgetter
+
     from .active_learning import uncertainty_ranking
-    from .sampling import disagreement_sample, sample_size_for_margin, stratified_sample
+    from .bias import sorted_codes
+    from .sampling import disagreement_sample, sample_size_for_margin, stratified_positions, stratified_sample
 
     out: dict[str, Any] = {}
-    subs = sorted((s.item_id, s.annotator_id) for s in ds.submissions
-                  if s.source == "human" and not s.was_cancelled)
-    if subs:
-        ids = [f"{i}::{a}" for i, a in subs]
-        needed = sample_size_for_margin(cfg.spot_check_margin, population=len(ids))
-        k = min(needed, len(ids))
-        spot = stratified_sample(ids, [a for _, a in subs], k, seed=seed)
+    # The spot-check population: real human submissions in (item, annotator) order, as columns.
+    done = [s for s in ds.submissions if s.source == "human" and not s.was_cancelled]
+    if done:
+        # items by their place in ds.items (a submission's item is always there), ranked in sorted order
+        item_ids = list(ds.items)
+        place = {i: j for j, i in enumerate(item_ids)}
+        item_at = np.fromiter(map(place.__getitem__, map(attrgetter("item_id"), done)), dtype=np.intp,
+                              count=len(done))
+        item_rank = np.empty(len(item_ids), dtype=np.intp)
+        item_rank[sorted(range(len(item_ids)), key=item_ids.__getitem__)] = np.arange(len(item_ids))
+        ann_names, ann_code = sorted_codes(list(map(attrgetter("annotator_id"), done)))
+        order = np.lexsort((ann_code, item_rank[item_at]))
+        present = [item_ids[j] for j in np.unique(item_at).tolist()]
+        needed = sample_size_for_margin(cfg.spot_check_margin, population=len(done))
+        k = min(needed, len(done))
+        if any("::" in i or i.endswith(":") for i in present):
+            # "item::annotator" ids might collide: draw from the ids themselves (a collision is an error)
+            subs = [(item_ids[i], ann_names[a]) for i, a in zip(item_at[order], ann_code[order], strict=True)]
+            spot = stratified_sample([f"{i}::{a}" for i, a in subs], [a for _, a in subs], k, seed=seed)
+            drawn = [(x.split("::")[0], st) for x, st in zip(spot.ids, spot.strata, strict=True)]
+        else:  # the ids are distinct and split back at their first "::": draw positions, make no ids
+            pos, strata, _ = stratified_positions(ann_names[ann_code[order]], k, seed=seed)
+            drawn = [(item_ids[j], st) for j, st in zip(item_at[order[pos]].tolist(), strata, strict=True)]
         out["spot_check"] = {
             "unit": "submission (item x annotator)", "method": "stratified by annotator, proportional",
-            "population": len(ids), "size": len(spot.ids), "seed": seed, "margin": cfg.spot_check_margin,
+            "population": len(done), "size": len(drawn), "seed": seed, "margin": cfg.spot_check_margin,
             "needed_for_margin": needed,
-            "items": [{"item_id": x.split("::")[0], "annotator_id": str(st)}
-                      for x, st in zip(spot.ids, spot.strata, strict=True)],
+            "items": [{"item_id": i, "annotator_id": str(st)} for i, st in drawn],
         }
-        lot = len({i for i, _ in subs})
+        lot = len(present)
         if lot >= 2:
             out["acceptance"] = _acceptance(lot, cfg)
+    # Each item's lowest score over the label sets, capped at 1 (min(1.0, score) as it goes).
     worst: dict[str, float] = {}
     for scores in item_scores.values():
+        if not worst:
+            worst = {item: sc if sc < 1.0 else 1.0 for item, sc in scores.items()}
+            continue
         for item, sc in scores.items():
-            worst[item] = min(worst.get(item, 1.0), sc)
+            prev = worst.get(item, 1.0)
+            worst[item] = sc if sc < prev else prev
     if worst:
         items = sorted(worst)
-        dis = [max(0.0, 1.0 - worst[i]) for i in items]
-        k = min(20, sum(d > 0 for d in dis))
+        dis = np.maximum(0.0, 1.0 - np.fromiter(map(worst.__getitem__, items), dtype=np.float64, count=len(items)))
+        k = min(20, int(np.count_nonzero(dis > 0)))
         if k:
-            smp = disagreement_sample(items, dis, k, seed=seed)
+            smp = disagreement_sample(items, dis.tolist(), k, seed=seed)
             out["disagreement_sample"] = {"method": "disagreement-weighted (A-Res)", "seed": seed,
                                           "items": list(smp.ids)}
     # Review order from model confidence: least confident first (top-class score only).
     conf: dict[str, float] = {}
-    for r in ds.records:
-        if r.source == "model" and r.score is not None and 0.0 <= r.score <= 1.0:
+    for r in [r for r in ds.records if r.source == "model"]:
+        if r.score is not None and 0.0 <= r.score <= 1.0:
             conf[r.item_id] = min(conf.get(r.item_id, 1.0), float(r.score))
     if conf:
         items = sorted(conf)

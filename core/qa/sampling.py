@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from ..errors import AccordError
@@ -45,6 +46,7 @@ __all__ = [
     "sample_size_for_margin",
     "simple_random_sample",
     "spot_check_estimate",
+    "stratified_positions",
     "stratified_sample",
 ]
 
@@ -156,28 +158,71 @@ def stratified_sample(
     keys = [strata[i] for i in pool] if isinstance(strata, Mapping) else list(strata)
     if len(keys) != len(pool):
         raise SamplingError(f"need one stratum per id: {len(pool)} ids, {len(keys)} strata")
-    _check_k(k, len(pool))
+    positions, out_strata, out_w = stratified_positions(keys, k, allocation=allocation,
+                                                        min_per_stratum=min_per_stratum, seed=seed)
+    return Sample(ids=tuple(pool[p] for p in positions.tolist()), strata=out_strata, weights=out_w, seed=seed,
+                  method="stratified")
+
+
+def stratified_positions(
+    strata: Sequence[Hashable],
+    k: int,
+    *,
+    allocation: Allocation = "proportional",
+    min_per_stratum: int = 1,
+    seed: int | None = None,
+) -> tuple[npt.NDArray[np.intp], tuple[Hashable, ...], tuple[float, ...]]:
+    """The draw of :func:`stratified_sample`, as positions into ``strata``.
+
+    ``stratified_sample(ids, strata, k, ...)`` takes ``ids[p]`` for each position ``p``
+    drawn here with the same arguments and seed, so a caller with columns (not ids) can
+    draw the same sample without making an id per unit. Strata are visited in order of
+    their ``repr``; within a stratum, ``rng.choice`` picks among its units in input order.
+
+    Args:
+        strata: The stratum of each unit (hashable).
+        k: Total sample size.
+        allocation: ``"proportional"`` to stratum size (largest remainders) or ``"equal"``.
+        min_per_stratum: Floor per stratum (capped at the stratum's size).
+        seed: Seed for ``default_rng``.
+
+    Returns:
+        ``(positions, strata, weights)``: the chosen units' positions in draw order, the
+        stratum of each and its design weight ``N_h / n_h``.
+
+    Raises:
+        SamplingError: ``k`` out of range, or a negative ``min_per_stratum``.
+
+    Example:
+        >>> pos, st, w = stratified_positions(["x", "x", "x", "y"], 2, seed=1)
+        >>> sorted(st), sum(w)
+        (['x', 'y'], 4.0)
+    """
+    _check_k(k, len(strata))
     if min_per_stratum < 0:
         raise SamplingError(f"min_per_stratum must be >= 0, got {min_per_stratum!r}")
-    groups: dict[Hashable, list[str]] = {}
-    for i, key in zip(pool, keys, strict=True):
-        groups.setdefault(key, []).append(i)
-    names = sorted(groups, key=repr)
-    sizes = [len(groups[n]) for n in names]
+    entries = list(strata)
+    first_seen = list(dict.fromkeys(entries))
+    code_of = {key: c for c, key in enumerate(first_seen)}
+    codes = np.fromiter(map(code_of.__getitem__, entries), dtype=np.intp, count=len(entries))
+    members = np.argsort(codes, kind="stable")  # units stratum by stratum, each stratum's in input order
+    bounds = np.searchsorted(codes[members], np.arange(len(first_seen) + 1))
+    names = sorted(first_seen, key=repr)
+    sizes = [int(bounds[code_of[n] + 1] - bounds[code_of[n]]) for n in names]
     alloc = _allocate(sizes, k, allocation, min_per_stratum)
     rng = np.random.default_rng(seed)
-    out_ids: list[str] = []
+    out_pos: list[npt.NDArray[np.intp]] = []
     out_strata: list[Hashable] = []
     out_w: list[float] = []
     for name, size, n_h in zip(names, sizes, alloc, strict=True):
         if n_h == 0:
             continue
         pick = rng.choice(size, size=n_h, replace=False)
-        out_ids.extend(groups[name][int(p)] for p in pick)
+        out_pos.append(members[bounds[code_of[name]] + pick])
         out_strata.extend([name] * n_h)
         out_w.extend([size / n_h] * n_h)
-    return Sample(ids=tuple(out_ids), strata=tuple(out_strata), weights=tuple(out_w), seed=seed,
-                  method="stratified")
+    positions = np.concatenate(out_pos) if out_pos else np.zeros(0, dtype=np.intp)
+    return positions.astype(np.intp), tuple(out_strata), tuple(out_w)
 
 
 def disagreement_sample(
