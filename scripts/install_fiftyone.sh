@@ -34,5 +34,5 @@ if [ "${1:-}" = "--no-test" ]; then exit 0; fi
 export FIFTYONE_DATABASE_VALIDATION=false FIFTYONE_DO_NOT_TRACK=true
 # `pytest` (not `python -m pytest`): keeps the repository root, whose plugins/ folder would
 # shadow FiftyOne's own top-level `plugins` package, off sys.path.
-"$VENV/bin/pytest" tests/test_fiftyone_install.py tests/test_fiftyone_plugin.py -p no:cacheprovider \
-    -W ignore::DeprecationWarning "$@"
+"$VENV/bin/pytest" tests/test_fiftyone_install.py tests/test_fiftyone_plugin.py tests/test_fiftyone_consensus.py \
+    -p no:cacheprovider -W ignore::DeprecationWarning "$@"

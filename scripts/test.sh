@@ -14,5 +14,5 @@ PY=${PYTHON:-python3}
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy (strict on core)"; .venv/bin/mypy core cli
 echo "== import contracts (.importlinter)"; ./scripts/lint_imports.sh
-echo "== pytest"; .venv/bin/pytest --ignore=tests/test_fiftyone_plugin.py "$@"
+echo "== pytest"; .venv/bin/pytest --ignore=tests/test_fiftyone_plugin.py --ignore=tests/test_fiftyone_consensus.py "$@"
 echo "== FiftyOne plugin (own venv, headless App test included)"; ./scripts/install_fiftyone.sh

@@ -21,8 +21,10 @@ PLUGIN_NAME = "@accord/fiftyone"
 # `import accord.plugins.fiftyone` works without FiftyOne, and using them without it raises
 # MissingExtraError naming the pip command.
 _EXPORTS = {
-    "ComputeDisagreement": "operators", "EstimateReviewCost": "operators", "FindLabelErrors": "operators",
+    "ComputeConsensus": "operators", "ComputeDisagreement": "operators", "EstimateReviewCost": "operators",
+    "FindLabelErrors": "operators",
     "SampleForReview": "operators", "AccordQAPanel": "panel",
+    "ConsensusResult": "consensus", "compute_consensus": "consensus",
     "DisagreementResult": "disagreement", "LabelErrorResult": "label_errors", "ReviewCost": "review",
     "ReviewSample": "review", "compute_disagreement": "disagreement", "estimate_review_cost": "review",
     "find_label_errors": "label_errors", "label_kind": "fields", "from_fiftyone": "convert",
@@ -54,8 +56,9 @@ def __getattr__(name: str) -> Any:
 def register(p: Any) -> None:
     """Register the operators and the panel with FiftyOne's plugin loader."""
     _require_fiftyone()
-    from .operators import ComputeDisagreement, EstimateReviewCost, FindLabelErrors, SampleForReview
+    from .operators import ComputeConsensus, ComputeDisagreement, EstimateReviewCost, FindLabelErrors, SampleForReview
     from .panel import AccordQAPanel
 
-    for cls in (ComputeDisagreement, FindLabelErrors, SampleForReview, EstimateReviewCost, AccordQAPanel):
+    for cls in (ComputeDisagreement, ComputeConsensus, FindLabelErrors, SampleForReview, EstimateReviewCost,
+                AccordQAPanel):
         p.register(cls)

@@ -9,6 +9,7 @@ import fiftyone.operators.types as types
 
 from .qa import (
     PRICING_FIELDS,
+    compute_consensus,
     compute_disagreement,
     estimate_review_cost,
     find_label_errors,
@@ -101,6 +102,51 @@ class ComputeDisagreement(foo.Operator):  # type: ignore[misc]
         outputs.int("n_frames", label="Frames compared")
         outputs.int("n_tagged", label="Samples tagged")
         outputs.obj("agreement_by_field", label="Agreement by field", view=types.JSONView())
+        return types.Property(outputs)
+
+
+class ComputeConsensus(foo.Operator):  # type: ignore[misc]
+    """Skill-weighted consensus of annotator label fields, written as a new label field."""
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        return foo.OperatorConfig(
+            name="compute_consensus", allow_delegated_execution=True, allow_immediate_execution=True,
+            label="accord: compute weighted consensus of label fields", dynamic=True, icon="merge",
+        )
+
+    def resolve_input(self, ctx: Any) -> types.Property:
+        inputs = types.Object()
+        fields = [f for f in _label_fields(ctx) if not f.startswith("frames.")]
+        inputs.list("fields", types.String(), required=True, default=fields[:3], label="Annotator fields",
+                    description=f"two or more fields of one type, one per annotator: {', '.join(fields) or 'none'}")
+        inputs.str("out_field", default="accord_consensus", label="Consensus field (written)")
+        inputs.str("gold_field", label="Gold field (optional)",
+                   description="annotators are weighted by their score on the samples it labels")
+        inputs.list("skill_fields", types.String(), label="Skill fields (optional, boxes and keypoints)",
+                    description="one Classification field per annotator field: their class skill weighs them")
+        inputs.float("iou_threshold", default=0.5, min=0.0, max=1.0, label="IoU / OKS threshold")
+        inputs.int("min_annotators", default=2, min=2, label="Annotators a sample needs")
+        inputs.str("key", default="accord", label="dataset.info key")
+        return types.Property(inputs, view=types.View(label="accord: weighted consensus"))
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        p = _params(ctx, out_field="accord_consensus", key="accord")
+        res = compute_consensus(
+            _target(ctx), list(p["fields"]), out_field=p["out_field"], gold_field=p.get("gold_field"),
+            skill_fields=list(p["skill_fields"]) if p.get("skill_fields") else None,
+            iou_threshold=float(p.get("iou_threshold", 0.5)), min_annotators=int(p.get("min_annotators", 2)),
+            key=p["key"],
+        )
+        _reload(ctx)
+        return res.to_dict()
+
+    def resolve_output(self, ctx: Any) -> types.Property:
+        outputs = types.Object()
+        outputs.int("n_written", label="Samples written")
+        outputs.int("n_labels", label="Consensus labels")
+        outputs.str("method", label="Method")
+        outputs.obj("weights", label="Annotator weights", view=types.JSONView())
         return types.Property(outputs)
 
 

@@ -34,6 +34,7 @@ The jobs live in one module each, and this module re-exports their public names:
 * :mod:`.fields`: label kinds, units, bulk reads and writes of FiftyOne fields;
 * :mod:`.values`: FiftyOne labels as accord values;
 * :mod:`.disagreement`: :func:`compute_disagreement`;
+* :mod:`.consensus`: :func:`compute_consensus` (skill-weighted consensus written as a label field);
 * :mod:`.label_errors`: :func:`find_label_errors`;
 * :mod:`.review`: :func:`sample_for_review`, :func:`review_cost_config`,
   :func:`estimate_review_cost`.
@@ -41,6 +42,7 @@ The jobs live in one module each, and this module re-exports their public names:
 
 from __future__ import annotations
 
+from .consensus import ConsensusResult, compute_consensus
 from .disagreement import DisagreementResult, compute_disagreement
 from .fields import LabelKind, label_kind
 from .label_errors import LabelErrorResult, find_label_errors
@@ -54,6 +56,6 @@ from .review import (
     sample_for_review,
 )
 
-__all__ = ["PRICING_FIELDS", "DisagreementResult", "LabelErrorResult", "LabelKind", "ReviewCost", "ReviewSample",
-           "SampleMethod", "compute_disagreement", "estimate_review_cost", "find_label_errors", "label_kind",
-           "review_cost_config", "sample_for_review"]
+__all__ = ["PRICING_FIELDS", "ConsensusResult", "DisagreementResult", "LabelErrorResult", "LabelKind", "ReviewCost",
+           "ReviewSample", "SampleMethod", "compute_consensus", "compute_disagreement", "estimate_review_cost",
+           "find_label_errors", "label_kind", "review_cost_config", "sample_for_review"]
