@@ -97,6 +97,20 @@ def _ref_agreement_by_group(items: Any, annotators: Any, labels: Any, groups: An
                           alpha_score=alpha_score)
 
 
+def _ref_group_values(ds: Dataset, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The old reader of the groups: ``{item_id: {key: value}}`` from each item's ``meta``,
+    else its ``data`` (scalars only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, it in ds.items.items():
+        row: dict[str, Any] = {}
+        for k in keys:
+            v = it.meta[k] if k in it.meta else it.data.get(k)
+            if isinstance(v, str | int | float | bool):
+                row[k] = v
+        out[i] = row
+    return out
+
+
 def _ref_bias(ds: Dataset, cfg: report_mod.ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome]) -> dict[str, Any]:
     """The report's bias section as it was: rows of strings per record, then the tests."""
     _f, label_distribution_test = report_mod._f, bias.label_distribution_test
@@ -105,7 +119,7 @@ def _ref_bias(ds: Dataset, cfg: report_mod.ReportConfig, gold: Mapping[str, gold
                            "agreement_by_group": [], "gold_error_by_group": []}
     if not keys:
         return out
-    meta = report_mod._group_values(ds, keys)
+    meta = _ref_group_values(ds, keys)
     sources = {k: sorted({"meta" if k in it.meta else "data" for it in ds.items.values()
                           if k in it.meta or k in it.data}) for k in keys}
     out["key_sources"] = {k: v for k, v in sources.items() if v != ["meta"]}

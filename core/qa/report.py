@@ -1400,19 +1400,6 @@ def _data_candidates(ds: Dataset) -> list[str]:
     return sorted(out)
 
 
-def _group_values(ds: Dataset, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``{item_id: {key: value}}`` from each item's ``meta``, else its ``data`` (scalars only)."""
-    out: dict[str, dict[str, Any]] = {}
-    for i, it in ds.items.items():
-        row: dict[str, Any] = {}
-        for k in keys:
-            v = it.meta[k] if k in it.meta else it.data.get(k)
-            if isinstance(v, str | int | float | bool):
-                row[k] = v
-        out[i] = row
-    return out
-
-
 def _consensus_discrepancies(ds: Dataset, name: str, consensus: Mapping[str, str], skip: frozenset[str],
                              taxonomy: Taxonomy) -> list[Discrepancy]:
     """Each annotator's class vs the consensus, on items without gold."""
