@@ -346,7 +346,7 @@ def review_section(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accord.core.qa.report import build_report, config_from_toml
+    from accord.core.qa.report import config_from_toml
 
     from .io import load_dataset
 
@@ -357,8 +357,6 @@ def run(args: argparse.Namespace) -> int:
     from accord.cluster.partitions import expand_inputs
 
     inputs = expand_inputs(args.inputs)
-    sections: dict[str, Any] | None = None
-    cluster_run = None
     if getattr(args, "dask", None) is not None:
         from accord.cluster.connect import connect
         from accord.cluster.report import cluster_dataset
@@ -367,7 +365,12 @@ def run(args: argparse.Namespace) -> int:
             dataset, sections, cluster_run = cluster_dataset(
                 client, inputs, format=args.format, reference=args.reference, label_config=args.label_config,
                 join_items=args.join_items, config=config, seed=args.seed,
-                skip_bad_partitions=args.skip_bad_partitions)
+                skip_bad_partitions=args.skip_bad_partitions, keep_groups=True)
+            try:  # the report's mergeable sections fold on the workers, over the groups they hold
+                return _report(args, dataset, config, sections=sections, runner=cluster_run.runner(client),
+                               cluster_run=cluster_run)
+            finally:
+                cluster_run.release(client)
     else:
         if getattr(args, "skip_bad_partitions", False):
             from accord.core.errors import ConfigError
@@ -381,6 +384,14 @@ def run(args: argparse.Namespace) -> int:
                               "this machine), or copy the file to a local path")
         dataset = load_dataset(inputs, format=args.format, reference=args.reference,
                                label_config=args.label_config, join_items=args.join_items)
+    return _report(args, dataset, config)
+
+
+def _report(args: argparse.Namespace, dataset: Any, config: Any, *, sections: dict[str, Any] | None = None,
+            runner: Any = None, cluster_run: Any = None) -> int:
+    """Build, write and print the report of ``dataset`` (on a cluster: with its sections and runner)."""
+    from accord.core.qa.report import build_report
+
     cost = None
     if args.cost_config:
         from accord.core.cost import load_config
@@ -404,7 +415,8 @@ def run(args: argparse.Namespace) -> int:
     pred_probs = load_pred_probs(args.pred_probs, dataset) if args.pred_probs else None
     report = build_report(dataset, config=config, seed=args.seed, checks=not args.no_checks, cost=cost,
                           cost_items=args.items, resolutions=resolutions, previous=previous,
-                          pred_probs=pred_probs, sections=sections, grades=grades)
+                          pred_probs=pred_probs, sections=sections, grades=grades,
+                          **({"runner": runner} if runner is not None else {}))
     if cluster_run is not None:
         from accord.cluster.report import note_skipped
 

@@ -56,7 +56,7 @@ from typing import Any
 from accord.core.errors import AccordError, ConversionError
 from accord.core.model import Dataset, value_label
 from accord.core.report.classes import ClassAgreementSection
-from accord.core.report.engine import Context, run_sections
+from accord.core.report.engine import Context, Runner, run_sections
 from accord.core.schema import Schema
 
 from ._wire import enable_pickling
@@ -98,6 +98,21 @@ class ClusterRun:
     map_s: float = 0.0
     sections_s: float = 0.0
     gather_s: float = 0.0
+    #: The groups of items held on the workers (futures of Datasets) when the run keeps them
+    #: (``cluster_dataset(keep_groups=True)``) for the report's mergeable sections; see :meth:`runner`.
+    groups: list[Any] = field(default_factory=list, repr=False)
+
+    def runner(self, client: Any) -> Runner:
+        """The report's :class:`~accord.core.report.engine.Runner` over the groups kept on the
+        workers: ``build_report(..., runner=run.runner(client))`` folds every mergeable section
+        there (each fold is recorded in :attr:`sections`). Call :meth:`release` afterwards."""
+        return Runner(tuple(self.groups), DaskFold(client, record=self.sections))
+
+    def release(self, client: Any) -> None:
+        """Drop the groups kept on the workers (idempotent)."""
+        if self.groups:
+            client.cancel(self.groups)
+            self.groups = []
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the report's ``cluster`` block)."""
@@ -208,10 +223,13 @@ class DaskFold:
     partitions (futures of Datasets, on the workers) and the states are merged as a binary tree
     on the workers; only the merged state comes back."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, record: list[str] | None = None) -> None:
         self.client = client
+        self.record = record  # section names folded here, in order (once each)
 
     def __call__(self, section: Any, ctx: Context, partitions: Sequence[Any]) -> Any:
+        if self.record is not None and section.name not in self.record:
+            self.record.append(section.name)
         if not partitions:
             return section.create(ctx)
         level = list(self.client.map(_fold_one, list(partitions), section=section, ctx=ctx, pure=False))
@@ -409,9 +427,13 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
                     reference: Path | str | None = None, join_items: bool = False, config: Any = None,
                     seed: int = 0, skip_bad_partitions: bool = False, target_rows: int | None = None,
                     target_bytes: int | None = None,
-                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
-                    ) -> tuple[Dataset, dict[str, Any], ClusterRun]:
+                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+                    keep_groups: bool = False) -> tuple[Dataset, dict[str, Any], ClusterRun]:
     """Read ``inputs`` on the cluster and compute the mergeable sections there.
+
+    With ``keep_groups`` the groups of items stay on the workers (``run.groups``) so that
+    ``build_report(..., runner=run.runner(client))`` folds the report's other mergeable
+    sections there too; call ``run.release(client)`` when the report is built.
 
     Returns:
         The merged dataset (what :func:`accord.io.load_dataset` returns for the same arguments),
@@ -499,12 +521,18 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     if classification and cfg.consensus_method == "dawid_skene":
         results.update(_dawid_skene(client, group_futs, classification, cfg, seed, schema))
     run.sections = sorted(results)
-    client.cancel(group_futs)
+    if keep_groups:
+        run.groups = list(group_futs)
+    else:
+        client.cancel(group_futs)
     run.sections_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     keys = sorted(loads)
     gathered = client.gather([loads[k] for k in keys])
-    client.cancel(list(loads.values()))
+    if keep_groups:  # cancelling would cancel the groups built from them too: only let them go
+        loads = {}
+    else:
+        client.cancel(list(loads.values()))
     dataset = _assemble(parts, dict(zip(keys, gathered, strict=True)), prefixes, len(inputs))
     run.gather_s = time.perf_counter() - t2
     return dataset, results, run
@@ -530,8 +558,12 @@ def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "
     dataset, sections, run = cluster_dataset(
         client, inputs, format=format, label_config=label_config, meta_keys=meta_keys, reference=reference,
         join_items=join_items, config=config, seed=seed, skip_bad_partitions=skip_bad_partitions,
-        target_rows=target_rows, target_bytes=target_bytes, bar=bar)
-    report = build_report(dataset, config=config, seed=seed, sections=sections, **report_options)
+        target_rows=target_rows, target_bytes=target_bytes, bar=bar, keep_groups=True)
+    try:
+        report = build_report(dataset, config=config, seed=seed, sections=sections, runner=run.runner(client),
+                              **report_options)
+    finally:
+        run.release(client)
     note_skipped(report, run)
     return report, dataset, run
 

@@ -603,6 +603,10 @@ class Dataset:
         default_factory=dict, init=False, repr=False, compare=False)
     #: :meth:`items_for` results per label set.
     _scope_cache: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: :meth:`select` results per filter, and :attr:`label_sets` once computed.
+    _select_cache: dict[tuple[str | None, str | None, str | None], tuple[Record, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _label_sets_cache: list[tuple[str, ...]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "records", tuple(self.records))
@@ -642,13 +646,16 @@ class Dataset:
     @property
     def label_sets(self) -> tuple[str, ...]:
         """Label-set names in schema order, then any only seen in records."""
+        if self._label_sets_cache:
+            return self._label_sets_cache[0]
         names = list(self.schema.label_sets)
         seen = set(names)
         for r in self.records:
             if r.label_set not in seen:
                 seen.add(r.label_set)
                 names.append(r.label_set)
-        return tuple(names)
+        self._label_sets_cache.append(tuple(names))
+        return self._label_sets_cache[0]
 
     def annotators(self, *, source: Source | None = "human") -> tuple[str, ...]:
         """Annotator ids (of one source, or all with ``source=None``), sorted."""
@@ -657,13 +664,18 @@ class Dataset:
 
     def select(self, *, label_set: str | None = None, source: Source | None = None,
                annotator_id: str | None = None) -> tuple[Record, ...]:
-        """Records matching every filter given."""
-        return tuple(
-            r for r in self.records
-            if (label_set is None or r.label_set == label_set)
-            and (source is None or r.source == source)
-            and (annotator_id is None or r.annotator_id == annotator_id)
-        )
+        """Records matching every filter given, in record order (computed once per filter: the
+        dataset is immutable, and report sections ask for the same selections)."""
+        key = (label_set, source, annotator_id)
+        cached = self._select_cache.get(key)
+        if cached is None:
+            cached = self._select_cache[key] = tuple(
+                r for r in self.records
+                if (label_set is None or r.label_set == label_set)
+                and (source is None or r.source == source)
+                and (annotator_id is None or r.annotator_id == annotator_id)
+            )
+        return cached
 
     def items_for(self, label_set: str) -> frozenset[str]:
         """Items in the scope of a label set.
@@ -731,10 +743,17 @@ class Dataset:
             skipped_triples = {(s.item_id, s.annotator_id, s.source) for s in skips} - real
             skipped_ids = {(s.item_id, s.annotator_id, s.source, s.annotation_id) for s in skips if s.annotation_id}
         out: dict[str, dict[str, list[Record]]] = {}
+        get = out.get
         for s in self.submissions:
-            if s.was_cancelled or s.item_id not in scope or (source is not None and s.source != source):
+            if s.was_cancelled or (source is not None and s.source != source):
                 continue
-            out.setdefault(s.item_id, {}).setdefault(s.annotator_id, [])
+            item = s.item_id
+            per = get(item)
+            if per is None:
+                if item in scope:
+                    out[item] = {s.annotator_id: []}
+            elif s.annotator_id not in per:
+                per[s.annotator_id] = []
         for r in self.records:
             if r.label_set != label_set or (source is not None and r.source != source):
                 continue
@@ -742,9 +761,10 @@ class Dataset:
                 triple = (r.item_id, r.annotator_id, r.source)
                 if (*triple, r.annotation_id) in skipped_ids or triple in skipped_triples:
                     continue
-            per = out.get(r.item_id)
+            per = get(r.item_id)
             if per is None:
-                per = out[r.item_id] = {}
+                out[r.item_id] = {r.annotator_id: [r]}
+                continue
             rs = per.get(r.annotator_id)
             if rs is None:
                 per[r.annotator_id] = [r]
@@ -759,16 +779,24 @@ class Dataset:
 def value_to_dict(value: Value) -> dict[str, Any]:
     """A JSON-ready dict for a value, with its ``kind``."""
     out: dict[str, Any] = {"kind": value.kind}
-    for f in fields(value):
-        v = getattr(value, f.name)
-        if isinstance(value, Keypoints) and f.name == "points":
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(value))
+    for name in names:
+        v = getattr(value, name)
+        if isinstance(value, Keypoints) and name == "points":
             v = [{"name": p.name, "x": p.x, "y": p.y, "visibility": p.visibility} for p in v]
-        elif isinstance(value, Track) and f.name == "frames":
+        elif isinstance(value, Track) and name == "frames":
             v = [{g.name: getattr(fr, g.name) for g in fields(fr)} for fr in v]
         elif isinstance(v, tuple):
             v = [list(p) if isinstance(p, tuple) else p for p in v]
-        out[f.name] = v
+        out[name] = v
     return out
+
+
+#: Field names per value type, for :func:`value_to_dict` (``dataclasses.fields`` costs ~8 µs a call).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def value_from_dict(d: Mapping[str, Any]) -> Value:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -111,10 +112,52 @@ def _ref_group_values(ds: Dataset, keys: list[str]) -> dict[str, dict[str, Any]]
     return out
 
 
+def _ref_metadata_keys(ds: Dataset, config: report_mod.ReportConfig) -> list[str]:
+    if config.bias_fields is not None:
+        return list(config.bias_fields)
+    if config.group_keys is not None:
+        return list(config.group_keys)
+    values: dict[str, set[str]] = defaultdict(set)
+    for item in ds.items.values():
+        for k, v in item.meta.items():
+            if isinstance(v, str | int | bool):
+                values[k].add(str(v))
+    keys = {k for k, v in values.items() if 2 <= len(v) <= 20}
+    return sorted(keys | (set(_ref_data_candidates(ds)) - set(values)))
+
+
+def _ref_data_candidates(ds: Dataset) -> list[str]:
+    """Fields of the items' ``data`` that look like grouping columns (the report's choice before
+    the bias section took it over).
+
+    A candidate is a string field with 2-20 distinct values, each shared by at least two
+    items on average (not free text), that is not a URL or a path (not the media).
+    """
+    values: dict[str, set[str]] = defaultdict(set)
+    counts: Counter[str] = Counter()
+    free_text: set[str] = set()  # past 20 distinct values: not a group, and not worth hashing on
+    for item in ds.items.values():
+        for k, v in item.data.items():
+            if isinstance(v, str) and k != "meta" and k not in free_text:
+                counts[k] += 1
+                seen = values[k]
+                seen.add(v)
+                if len(seen) > 20:
+                    free_text.add(k)
+    out = []
+    for k, distinct in values.items():
+        if k in free_text or not 2 <= len(distinct) <= 20 or counts[k] < 2 * len(distinct):
+            continue
+        if any("://" in v or v.startswith(("/", "data:")) or len(v) > 64 for v in distinct):
+            continue
+        out.append(k)
+    return sorted(out)
+
+
 def _ref_bias(ds: Dataset, cfg: report_mod.ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome]) -> dict[str, Any]:
     """The report's bias section as it was: rows of strings per record, then the tests."""
     _f, label_distribution_test = report_mod._f, bias.label_distribution_test
-    keys = report_mod._metadata_keys(ds, cfg)
+    keys = _ref_metadata_keys(ds, cfg)
     out: dict[str, Any] = {"fdr": cfg.fdr, "group_keys": keys, "tests": [], "distributions": [],
                            "agreement_by_group": [], "gold_error_by_group": []}
     if not keys:

@@ -121,7 +121,10 @@ def test_bundled_sample_equals_single_process(client: Any) -> None:
     inputs = [SAMPLE / "text_sentiment.json", SAMPLE / "images_boxes.json", SAMPLE / "text_ner.json"]
     report, dataset, run = cluster_report(client, inputs, seed=SEED)
     assert dataset == load_dataset(inputs)
-    assert run.sections == ["agreement:sentiment", "consensus:sentiment"]
+    assert run.sections[:2] == ["agreement:sentiment", "consensus:sentiment"]
+    # the report's own mergeable sections were folded on the workers too
+    assert {"summary", "bias", "consensus_mismatches:sentiment", "conflicts:sentiment", "conflicts:objects",
+            "conflicts:entities"} <= set(run.sections)
     assert run.n_partitions == 3
     _assert_same(report, _single(inputs))
 
@@ -130,7 +133,8 @@ def test_bundled_sample_equals_single_process(client: Any) -> None:
 def test_sharded_label_studio_equals_single_process(client: Any, shards: list[Path]) -> None:
     report, _, run = cluster_report(client, shards, seed=SEED)
     assert run.n_groups == 3
-    assert run.sections == ["agreement:sentiment", "consensus:sentiment"]
+    assert run.sections[:2] == ["agreement:sentiment", "consensus:sentiment"]
+    assert {"summary", "conflicts:sentiment"} <= set(run.sections)
     want = _single(shards)
     _assert_same(report, want)
     # the figures the workers merged are really there (not an empty section)

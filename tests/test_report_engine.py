@@ -15,15 +15,17 @@ from hypothesis import strategies as st
 
 from accord.core import agreement as ag
 from accord.core.errors import ConfigError, InvalidAnnotationError, UndefinedAgreementError
-from accord.core.model import Classification, Dataset, Record
+from accord.core.model import Classification, Dataset, Item, Record, Submission
 from accord.core.report.classes import ClassAgreement, ClassAgreementSection, ClassRatings, _coefficients
 from accord.core.report.engine import (
     Context,
+    Runner,
     _poisson_weights_reference,
     item_keys,
     local_fold,
     poisson_weights,
     run_sections,
+    split_items,
 )
 from accord.core.schema import Schema
 
@@ -317,4 +319,45 @@ def test_run_sections_runs_the_class_section_on_partition_loaders() -> None:
     sec = _section(5, 4, b=20)
     ids = [f"item-{i}" for i in range(12)]
     out = run_sections([sec], [lambda: _columns(g[:5], ids[:5]), lambda: _columns(g[5:], ids[5:])], CTX)
+    _same(out[sec.name], _run(sec, [_columns(g, ids)]))
+
+
+def _tiny_dataset() -> Dataset:
+    recs = [Record(item_id=f"t{i}", annotator_id=a, label_set="c", value=Classification(label=str((i + j) % 3)))
+            for i in range(7) for j, a in enumerate(("ann", "bo", "cy")) if (i + j) % 4]
+    skip = Submission(item_id="t3", annotator_id="dee", was_cancelled=True, annotation_id="s1")
+    items = {"lonely": Item(item_id="lonely", meta={"g": "x"})}
+    return Dataset(records=recs, items=items, submissions=(skip,), name="tiny")
+
+
+@given(st.lists(st.integers(0, 3), min_size=8, max_size=8))
+def test_split_items_keeps_whole_items_and_everything_in_order(where: list[int]) -> None:
+    ds = _tiny_dataset()
+    parts = split_items(ds, where, n_parts=4)
+    assert len(parts) == 4
+    assert sorted(i for p in parts for i in p.items) == sorted(ds.items)
+    for k, p in enumerate(parts):
+        mine = [i for i, w in zip(ds.items, where, strict=True) if w == k]
+        assert list(p.items) == mine  # the whole dataset's item order, within the partition
+        assert p.records == tuple(r for r in ds.records if r.item_id in set(mine))
+        assert set(p.submissions) == {s for s in ds.submissions if s.item_id in set(mine)}
+        assert p.schema is ds.schema
+        assert p.name == ds.name
+    assert sum(len(p.submissions) for p in parts) == len(ds.submissions)
+    assert sum(s.was_cancelled for p in parts for s in p.submissions) == 1
+
+
+def test_split_items_refuses_a_wrong_assignment() -> None:
+    ds = _tiny_dataset()
+    with pytest.raises(ValueError, match="one partition number per item"):
+        split_items(ds, [0, 1])
+    with pytest.raises(ValueError, match=r"must be in 0\.\.1"):
+        split_items(ds, [0] * 7 + [2], n_parts=2)
+
+
+def test_runner_runs_sections_over_its_partitions() -> None:
+    g = KRIPP_2011 - 1
+    sec = _section(5, 4, b=20)
+    ids = [f"item-{i}" for i in range(12)]
+    out = Runner([_columns(g[:7], ids[:7]), _columns(g[7:], ids[7:])]).run([sec], CTX)
     _same(out[sec.name], _run(sec, [_columns(g, ids)]))

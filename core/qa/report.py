@@ -62,9 +62,12 @@ from ..errors import AccordError, ConfigError, UndefinedAgreementError
 from ..limits import check_limit
 from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
-from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, TextValue, value_label, value_to_dict
+from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, value_label
+from ..report.bias import BiasSection
 from ..report.classes import ClassAgreement, ClassAgreementSection, ClassRatings
-from ..report.engine import Context
+from ..report.conflicts import ConflictInputs, ConflictQueue, ConflictsSection
+from ..report.discrepancies import ConsensusMismatchSection, DatasetSummary, SummarySection
+from ..report.engine import Context, Runner, json_float
 from ..schema import Schema
 from . import gold as gold_mod
 from . import model_eval
@@ -72,7 +75,7 @@ from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, o
 from .active_learning_orders import active_learning_orders
 from .ambiguity import DEFAULT_AMBIGUITY_THRESHOLD, Ambiguity
 from .annotator_eval import annotators_vs_gold_coco, annotators_vs_gold_der
-from .conflicts import Conflict, Resolution, conflict_queue, guideline_hot_spots
+from .conflicts import Conflict, Resolution, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ClassConsensus, ConsensusMethod, _encode_strings
 from .cpwer import annotators_cpwer
 from .grades import Grade, grade_estimate
@@ -244,11 +247,7 @@ def config_from_toml(text: str) -> ReportConfig:
 # --------------------------------------------------------------------------- helpers
 
 
-def _f(v: Any, digits: int = 6) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return round(v, digits) if math.isfinite(v) else None
+_f = json_float
 
 
 def _ci_dict(est: float | None, low: float | None, high: float | None, n: int) -> dict[str, Any]:
@@ -1294,7 +1293,7 @@ def _attributes(ds: Dataset, cfg: ReportConfig) -> dict[str, Any]:
         kind = ls.kind if ls else (recs[0].kind if recs else "")
         if kind not in REGION_KINDS and kind != "classification":
             continue
-        if not any(set(r.attributes) - IGNORED_ATTRIBUTES for r in recs):
+        if not any(r.attributes and not IGNORED_ATTRIBUTES.issuperset(r.attributes) for r in recs):
             continue
         rep = attribute_agreement(ds, name, match=_region_matcher(cfg))
         if not rep.rows:
@@ -1357,117 +1356,6 @@ def _attribute_and_track_sections(ds: Dataset, cfg: ReportConfig, discrepancies:
 
 
 # --------------------------------------------------------------------------- the report
-
-
-def _metadata_keys(ds: Dataset, config: ReportConfig) -> list[str]:
-    if config.bias_fields is not None:
-        return list(config.bias_fields)
-    if config.group_keys is not None:
-        return list(config.group_keys)
-    values: dict[str, set[str]] = defaultdict(set)
-    for item in ds.items.values():
-        for k, v in item.meta.items():
-            if isinstance(v, str | int | bool):
-                values[k].add(str(v))
-    keys = {k for k, v in values.items() if 2 <= len(v) <= 20}
-    return sorted(keys | (set(_data_candidates(ds)) - set(values)))
-
-
-def _data_candidates(ds: Dataset) -> list[str]:
-    """Fields of the items' ``data`` that look like grouping columns.
-
-    A candidate is a string field with 2-20 distinct values, each shared by at least two
-    items on average (not free text), that is not a URL or a path (not the media).
-    """
-    values: dict[str, set[str]] = defaultdict(set)
-    counts: Counter[str] = Counter()
-    free_text: set[str] = set()  # past 20 distinct values: not a group, and not worth hashing on
-    for item in ds.items.values():
-        for k, v in item.data.items():
-            if isinstance(v, str) and k != "meta" and k not in free_text:
-                counts[k] += 1
-                seen = values[k]
-                seen.add(v)
-                if len(seen) > 20:
-                    free_text.add(k)
-    out = []
-    for k, distinct in values.items():
-        if k in free_text or not 2 <= len(distinct) <= 20 or counts[k] < 2 * len(distinct):
-            continue
-        if any("://" in v or v.startswith(("/", "data:")) or len(v) > 64 for v in distinct):
-            continue
-        out.append(k)
-    return sorted(out)
-
-
-def _consensus_discrepancies(ds: Dataset, name: str, consensus: Mapping[str, str], skip: frozenset[str],
-                             taxonomy: Taxonomy) -> list[Discrepancy]:
-    """Each annotator's class vs the consensus, on items without gold."""
-    out = []
-    for r in ds.select(label_set=name, source="human"):
-        if r.item_id in skip or r.item_id not in consensus:
-            continue
-        lab = value_label(r.value)
-        if lab != consensus[r.item_id]:
-            hit = taxonomy.classify(event="label_mismatch", kind=r.kind, label=consensus[r.item_id], label_set=name)
-            if hit:
-                out.append(Discrepancy(category=hit[0], severity=hit[1], event="label_mismatch",
-                                       item_id=r.item_id, label_set=name, annotator_id=r.annotator_id,
-                                       against="consensus", kind=r.kind, candidate_region_id=r.region_id,
-                                       reference_label=consensus[r.item_id], candidate_label=lab))
-    return out
-
-
-def _conflicts(ds: Dataset, name: str, item_scores: Mapping[str, float], threshold: float,
-               gold_disagreements: Mapping[str, int]) -> list[Conflict]:
-    """Low-agreement items (lowest first), then items whose annotators disagree with gold."""
-    records = ds.select(label_set=name, source="human")
-    low = conflict_queue(item_scores, threshold=threshold, records=records, label_set=name, annotations=False)
-    queued = {c.item_id for c in low}
-    gold_only = {i: 0.0 for i, n in gold_disagreements.items() if n and i not in queued}
-    return low + conflict_queue(gold_only, threshold=1.0, records=records, label_set=name,
-                                reason="gold_disagreement", annotations=False)
-
-
-def _conflict_dict(ds: Dataset, c: Conflict, human: Mapping[str, Mapping[str, Sequence[Record]]],
-                   gold_disagreements: Mapping[str, int]) -> dict[str, Any]:
-    side = {a: "; ".join(_describe(r) for r in rs) or "(nothing)"
-            for a, rs in sorted(human.get(c.item_id, {}).items())}
-    return {"item_id": c.item_id, "label_set": c.label_set,
-            "agreement": None if c.reason == "gold_disagreement" else _f(c.agreement_score),
-            "reason": c.reason.replace("_", " "), "labels": list(c.labels),
-            "gold_discrepancies": int(gold_disagreements.get(c.item_id, 0)), "annotations": side,
-            # the values themselves and the item's size and text, for the HTML report's drawings
-            "versions": {a: [value_to_dict(r.value) for r in rs]
-                         for a, rs in sorted(human.get(c.item_id, {}).items())},
-            "item": _item_view(ds, c.item_id)}
-
-
-def _item_view(ds: Dataset, item_id: str) -> dict[str, Any]:
-    it = ds.items.get(item_id)
-    text = it.data.get("text") if it is not None else None
-    image = it.data.get("image") if it is not None else None  # the task's image URL or path, for the review app
-    return {"width": it.width if it else None, "height": it.height if it else None,
-            "duration_s": it.duration_s if it else None, "text": text if isinstance(text, str) else None,
-            "image": image if isinstance(image, str) else None}
-
-
-def _describe(r: Record) -> str:
-    v = r.value
-    lab = value_label(v)
-    if v.kind in ("classification", "multilabel"):
-        return str(lab)
-    if v.kind == "numeric":
-        return f"{v.value:g}"  # type: ignore[union-attr]
-    if isinstance(v, TextValue):
-        return repr(v.text if len(v.text) < 60 else v.text[:57] + "...")
-    if v.kind == "span":
-        return f"{lab}[{v.start}:{v.end}]"  # type: ignore[union-attr]
-    if v.kind == "segment":
-        return f"{lab or ''}@{v.start:g}-{v.end:g}"  # type: ignore[union-attr]
-    if v.kind == "box":
-        return f"{lab}({v.x:.0f},{v.y:.0f},{v.width:.0f}x{v.height:.0f})"  # type: ignore[union-attr]
-    return f"{lab} {v.kind}"
 
 
 def _kind_of(ds: Dataset, name: str) -> str | None:
@@ -1539,7 +1427,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                  resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
                  progress: Callable[[str], None] | None = None,
-                 sections: Mapping[str, Any] | None = None, grades: Sequence[Grade] = ()) -> QAReport:
+                 sections: Mapping[str, Any] | None = None, grades: Sequence[Grade] = (),
+                 runner: Runner | None = None) -> QAReport:
     """The full QA report for a dataset as a JSON-ready dict (see the module docstring).
 
     Every count, breakdown and hint is computed from all discrepancies; only the JSON listing
@@ -1575,8 +1464,12 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             compute for that label set (a Dask run merges it from the partitions:
             :mod:`accord.cluster.report`). It must fit the dataset (same categories, annotators,
             rated items and resamples), else :class:`ConfigError`.
+        runner: Where the mergeable sections run (:class:`~accord.core.report.engine.Runner`):
+            its partitions must be the dataset's items, cut into groups of whole items (a Dask
+            run gives the groups on its workers). Default: the dataset as one partition.
     """
     cfg = config or ReportConfig()
+    runner = runner or Runner((dataset,))
     step = progress or (lambda _s: None)
     tax = cfg.taxonomy
     agreement: dict[str, Any] = {}
@@ -1621,8 +1514,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                 consensus[name]["resolved_items"] = sorted(chosen)
             class_labels[name] = labels
             # an ambiguous item has no wrong answer: no label mismatch against its consensus either
-            discrepancies.extend(_consensus_discrepancies(dataset, name, labels,
-                                                          g.gold_items | _ambiguous_items(amb), tax))
+            mismatch = ConsensusMismatchSection(name)
+            discrepancies.extend(runner.run([mismatch], Context(
+                config=cfg, seed=seed, schema=dataset.schema,
+                options={mismatch.name: (labels, g.gold_items | _ambiguous_items(amb))}))[mismatch.name])
         elif kind == "multilabel":
             consensus[name] = _multilabel_consensus(dataset, name, cfg)
         elif kind == "box":
@@ -1652,14 +1547,15 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             left_out = sum(1 for i in unclear if i in scores and scores[i] < cfg.conflict_threshold)
             if left_out:
                 ambiguous_left_out[name] = left_out
-        queue = _conflicts(dataset, name, {i: v for i, v in scores.items() if i not in unclear} if unclear else scores,
-                           cfg.conflict_threshold, per_item_gold)
-        conflict_objs.extend(queue)
-        done = resolved.get(name, {})
-        open_queue = [c for c in queue if c.item_id not in done]
-        n_resolved += len(queue) - len(open_queue)
-        human = dataset.grouped_view(name, source="human")
-        conflicts.extend(_conflict_dict(dataset, c, human, per_item_gold) for c in open_queue)
+        queue_section = ConflictsSection(name)
+        inputs = ConflictInputs(scores={i: v for i, v in scores.items() if i not in unclear} if unclear else scores,
+                                threshold=cfg.conflict_threshold, gold_disagreements=per_item_gold,
+                                resolved=frozenset(resolved.get(name, {})))
+        queue: ConflictQueue = runner.run([queue_section], Context(
+            config=cfg, seed=seed, schema=dataset.schema, options={queue_section.name: inputs}))[queue_section.name]
+        conflict_objs.extend(queue.conflicts)
+        n_resolved += queue.n_resolved
+        conflicts.extend(queue.open_entries)
     step("region consensus")
     discrepancies.extend(_region_consensus_blocks(dataset, pending_consensus, consensus, cfg))
     for name in [n for n, block in consensus.items() if block == {}]:
@@ -1678,7 +1574,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         drawn = [(x["item_id"], x["annotator_id"]) for x in (sampling.get("spot_check") or {}).get("items", [])]
         sampling["spot_check_grades"] = grade_estimate(grades, subs, sample=drawn)
     step("bias")
-    bias = _bias(dataset, cfg, gold_outcomes)
+    bias = _bias(dataset, cfg, gold_outcomes, runner=runner)
     checks_out: dict[str, Any] = {}
     if checks:
         step("checks")
@@ -1687,21 +1583,23 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     step("cost")
     cost_out = _cost(dataset, agreement, gold_mod.summarize(gold_outcomes), cost, cost_items, seed)
     extra_sections = _attribute_and_track_sections(dataset, cfg, discrepancies)
+    totals: DatasetSummary = runner.run([SummarySection()], Context(config=cfg, seed=seed, schema=dataset.schema)
+                                        )["summary"]
     counts = count_discrepancies(discrepancies)
     discrepancies.sort(key=lambda d: (-_sev(d.severity), d.label_set, d.item_id, d.annotator_id))
     gold_summary = gold_mod.summarize(gold_outcomes)
     summary = {
         "dataset": dataset.name,
-        "n_items": len(dataset.items),
-        "n_records": len(dataset.records),
-        "n_annotators": len(dataset.annotators()),
-        "annotators": list(dataset.annotators()),
+        "n_items": totals.n_items,
+        "n_records": totals.n_records,
+        "n_annotators": len(totals.annotators),
+        "annotators": list(totals.annotators),
         "label_sets": [n for n in dataset.label_sets if n in agreement],
         "n_gold_items": gold_mod.gold_item_count(gold_outcomes),
         "n_conflicts": len(conflicts),
         "n_discrepancies": len(discrepancies),
-        "cancelled_submissions": sum(s.was_cancelled for s in dataset.submissions),
-        "n_model_records": sum(r.source == "model" for r in dataset.records),
+        "cancelled_submissions": totals.n_cancelled,
+        "n_model_records": totals.n_model_records,
     }
     hints = _hints(agreement, discrepancies)
     extra: list[tuple[float, str]] = [(float(h["n"]), h["message"]) for h in hints]
@@ -1711,8 +1609,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
                       f"{len(unknown_res)} resolution(s) name items or label sets not in the data (e.g. "
                       f"{', '.join(repr(i) for i in ids[:3])}); they were not applied: check the log "
                       "belongs to this export."))
-    work = Counter((s.annotator_id, ls) for ls in agreement for s in dataset.submissions
-                   if s.source == "human" and not s.was_cancelled)
+    work = Counter({(a, ls): n for ls in agreement for a, n in totals.submissions.items()})
     extra.extend(model_eval.headline_lines(model_scores, agreement))
     ranked = _headline(agreement, gold_summary, counts.by_annotator, conflicts, cfg, work=work, extra=extra)
     summary["headline"] = ranked[:cfg.max_headlines]
@@ -1874,134 +1771,15 @@ def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]
 # --------------------------------------------------------------------------- bias
 
 
-def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome]) -> dict[str, Any]:
-    """Label distribution, agreement and gold error rate per metadata group, BH-corrected.
-
-    An item's group under a key is its ``meta`` value, else its ``data`` value (scalars
-    only), as a string. The items are read once, and each classification label set's human
-    records once, into columns; the tests get integer codes (ranks of the sorted names, so
-    every table has the rows and columns the names would give) and the names are put back.
-    """
-    from operator import attrgetter
-
-    from .bias import (
-        agreement_by_group_codes,
-        benjamini_hochberg,
-        error_rate_by_group,
-        label_distribution_test,
-        sorted_codes,
-    )
-
-    keys = _metadata_keys(ds, cfg)
-    out: dict[str, Any] = {"fdr": cfg.fdr, "group_keys": keys, "tests": [], "distributions": [],
-                           "agreement_by_group": [], "gold_error_by_group": []}
-    if not keys:
-        return out
-    # Each key's group per item, in item order (None where it has no scalar value), and where it was found.
-    item_ids = list(ds.items)
-    pos = {i: j for j, i in enumerate(item_ids)}
-    metas = [it.meta for it in ds.items.values()]
-    datas = [it.data for it in ds.items.values()]
-    absent = object()
-    values: dict[str, list[str | None]] = {}
-    sources: dict[str, list[str]] = {}
-    for k in keys:
-        in_meta = [m.get(k, absent) for m in metas]
-        raw = [d.get(k) if v is absent else v for v, d in zip(in_meta, datas, strict=True)]
-        values[k] = [v if type(v) is str else str(v) if isinstance(v, str | int | float | bool) else None
-                     for v in raw]
-        sources[k] = [s for s, here in (
-            ("data", any(v is absent and k in d for v, d in zip(in_meta, datas, strict=True))),
-            ("meta", any(v is not absent for v in in_meta))) if here]
-    out["key_sources"] = {k: v for k, v in sources.items() if v != ["meta"]}
-    missing = [k for k in keys if values[k].count(None) == len(values[k])]
-    if missing:
-        out["missing_keys"] = missing
-    group_names: dict[str, list[str]] = {}
-    item_group: dict[str, npt.NDArray[np.intp]] = {}  # rank of the item's group among group_names, or -1
-    for k in keys:
-        group_names[k] = sorted({v for v in values[k] if v is not None})
-        lut = {v: j for j, v in enumerate(group_names[k])}
-        item_group[k] = np.fromiter((-1 if v is None else lut[v] for v in values[k]), dtype=np.intp,
-                                    count=len(item_ids))
-    item_rank: npt.NDArray[np.intp] | None = None  # rank of each item id in sorted order
-    tests: list[dict[str, Any]] = []
-    for name in ds.label_sets:
-        ls = ds.schema.label_sets.get(name)
-        if ls and ls.kind != "classification":
-            continue
-        recs = [r for r in ds.records
-                if r.label_set == name and r.source == "human" and r.value.kind == "classification"]
-        if not recs:
-            continue
-        rec_item = np.fromiter(map(pos.__getitem__, map(attrgetter("item_id"), recs)), dtype=np.intp,
-                               count=len(recs))
-        a_names, rec_ann = sorted_codes(list(map(attrgetter("annotator_id"), recs)))
-        l_names, rec_lab = sorted_codes(list(map(attrgetter("value.label"), recs)))  # value_label of a class
-        for key in keys:
-            rec_group = item_group[key][rec_item]
-            sel = np.flatnonzero(rec_group >= 0)
-            if np.unique(rec_group[sel]).size < 2:
-                continue
-            if item_rank is None:
-                item_rank = np.empty(len(item_ids), dtype=np.intp)
-                item_rank[sorted(range(len(item_ids)), key=item_ids.__getitem__)] = np.arange(len(item_ids))
-            g_names = group_names[key]
-            groups, labels = rec_group[sel], rec_lab[sel]
-            dist = label_distribution_test(groups, labels)
-            tests.append({"label_set": name, "group_key": key, "what": "label distribution",
-                          "test": dist.test, "statistic": _f(dist.statistic), "dof": dist.dof,
-                          "p_value": _f(dist.p_value)})
-            out["distributions"].append({
-                "label_set": name, "group_key": key, "groups": [g_names[g] for g in dist.groups],
-                "labels": [l_names[lb] for lb in dist.labels], "counts": dist.counts.tolist(),
-                "shares": [[_f(v) for v in row] for row in dist.proportions]})
-            ga = agreement_by_group_codes(item_rank[rec_item[sel]], rec_ann[sel], labels, groups,
-                                          annotator_names=a_names.tolist(), label_names=l_names.tolist(),
-                                          group_names=g_names, alpha=cfg.fdr)
-            out["agreement_by_group"].append({
-                "label_set": name, "group_key": key,
-                "groups": [{"group": str(g), "n_pairs": int(n), "agreement": _f(a), "low": _f(lo),
-                            "high": _f(hi), "alpha": _f(al), "q_value": _f(q), "flagged": bool(fl)}
-                           for g, n, a, lo, hi, al, q, fl in zip(
-                               ga.groups, ga.n_pairs, ga.agreement_score, ga.ci_low, ga.ci_high,
-                               ga.alpha_score, ga.adjusted_p_value, ga.flagged, strict=True)]})
-    # gold error rate per annotator x group, from the classified gold discrepancies
-    for name, outcome in gold.items():
-        if not outcome.gold_items:
-            continue
-        wrong = {(d.item_id, d.annotator_id) for d in outcome.discrepancies}
-        human = ds.grouped_view(name, source="human")
-        for key in keys:
-            col = values[key]
-            rows2 = [(item, ann, (item, ann) not in wrong, col[pos[item]])
-                     for item in outcome.gold_items if item in pos and col[pos[item]] is not None
-                     for ann in human.get(item, {})]
-            if len({g for *_, g in rows2}) < 2:
-                continue
-            _, anns2, correct, groups2 = (list(x) for x in zip(*rows2, strict=True))
-            er = error_rate_by_group(correct, groups2, annotators=anns2, alpha=cfg.fdr)
-            out["gold_error_by_group"].append({
-                "label_set": name, "group_key": key,
-                "cells": [{"annotator_id": str(c[0]), "group": str(c[1]), "n": int(n), "errors": int(e),
-                           "error_rate": _f(r), "low": _f(lo), "high": _f(hi), "q_value": _f(q),
-                           "flagged": bool(fl)}
-                          for c, n, e, r, lo, hi, q, fl in zip(er.cells, er.n_judgments, er.n_errors,
-                                                               er.error_rate, er.ci_low, er.ci_high,
-                                                               er.adjusted_p_value, er.flagged, strict=True)]})
-    if tests:
-        p = np.array([t["p_value"] if t["p_value"] is not None else np.nan for t in tests], dtype=float)
-        ok = np.isfinite(p)
-        flagged = np.zeros(len(p), dtype=bool)
-        q = np.full(len(p), np.nan)
-        if ok.any():
-            fl, adj = benjamini_hochberg(p[ok], alpha=cfg.fdr)
-            flagged[ok], q[ok] = fl, adj
-        for t, fl_, q_ in zip(tests, flagged, q, strict=True):
-            t["q_value"] = _f(q_)
-            t["flagged"] = bool(fl_)
-    out["tests"] = tests
-    return out
+def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome], *,
+          runner: Runner | None = None) -> dict[str, Any]:
+    """Label distribution, agreement and gold error rate per metadata group, BH-corrected
+    (:class:`~accord.core.report.bias.BiasSection` over the runner's partitions, by default
+    the dataset as one)."""
+    section = BiasSection(ds.label_sets)
+    ctx = Context(config=cfg, seed=0, schema=ds.schema, results={f"gold:{n}": o for n, o in gold.items()})
+    result: dict[str, Any] = (runner or Runner((ds,))).run([section], ctx)[section.name]
+    return result
 
 
 # --------------------------------------------------------------------------- checks

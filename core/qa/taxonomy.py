@@ -381,7 +381,12 @@ def word_edit_distance(a: str, b: str) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaxonomyCounts:
-    """Discrepancy counts by (category, label, annotator), with marginals."""
+    """Discrepancy counts by (category, label, annotator), with marginals.
+
+    Every marginal comes in an order of the counts alone (categories most frequent first, ties
+    by name; annotators, labels and the categories within them by name), never in the order the
+    discrepancies were found, so counts merged from any split of the items read the same.
+    """
 
     by_cell: Mapping[tuple[str, str, str], int]
 
@@ -390,23 +395,22 @@ class TaxonomyCounts:
         c: Counter[str] = Counter()
         for (cat, _, _), n in self.by_cell.items():
             c[cat] += n
-        return dict(c.most_common())
+        return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
 
     @property
     def by_annotator(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for (cat, _, ann), n in self.by_cell.items():
-            row = out.setdefault(ann, {})
-            row[cat] = row.get(cat, 0) + n
-        return out
+        return self._marginal(2)
 
     @property
     def by_label(self) -> dict[str, dict[str, int]]:
+        return self._marginal(1)
+
+    def _marginal(self, axis: int) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for (cat, lab, _), n in self.by_cell.items():
-            row = out.setdefault(lab, {})
-            row[cat] = row.get(cat, 0) + n
-        return out
+        for cell, n in sorted(self.by_cell.items()):
+            row = out.setdefault(cell[axis], {})
+            row[cell[0]] = row.get(cell[0], 0) + n
+        return {k: dict(sorted(row.items())) for k, row in sorted(out.items())}
 
     def to_dict(self) -> dict[str, Any]:
         return {

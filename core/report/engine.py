@@ -32,6 +32,7 @@ Single-process is the same loop with one partition.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
@@ -131,6 +132,64 @@ def run_sections(sections: Iterable[Any], partitions: Sequence[Any], ctx: Contex
                 state = fold(section, sctx, partitions)
             results[section.name] = section.finish(state, sctx)
     return results
+
+
+def split_items(ds: Dataset, parts: Sequence[int] | npt.NDArray[np.integer[Any]], n_parts: int | None = None
+                ) -> list[Dataset]:
+    """``ds`` cut into partitions of whole items: item ``j`` (in ``ds.items`` order) goes to
+    partition ``parts[j]``. Each partition keeps its items' records and submissions (skips
+    included) in their order in ``ds``, the whole schema and the name; empty partitions are
+    kept (an empty Dataset), so ``len(result) == n_parts`` (default: ``max(parts) + 1``).
+
+    Sections are tested on such splits: the merged result of any split equals the whole.
+    """
+    where = np.asarray(parts, dtype=np.int64)
+    if where.shape != (len(ds.items),):
+        raise ValueError(f"split_items: expected one partition number per item ({len(ds.items)}), got {where.shape}")
+    n = int(n_parts if n_parts is not None else (int(where.max()) + 1 if where.size else 1))
+    if where.size and (where.min() < 0 or where.max() >= n):
+        raise ValueError(f"split_items: partition numbers must be in 0..{n - 1}")
+    of = dict(zip(ds.items, where.tolist(), strict=True))
+    records: list[list[Any]] = [[] for _ in range(n)]
+    subs: list[list[Any]] = [[] for _ in range(n)]
+    items: list[dict[str, Any]] = [{} for _ in range(n)]
+    for item_id, item in ds.items.items():
+        items[of[item_id]][item_id] = item
+    for r in ds.records:
+        records[of[r.item_id]].append(r)
+    for s in ds.submissions:
+        subs[of[s.item_id]].append(s)
+    return [Dataset(records=tuple(records[k]), schema=ds.schema, items=items[k], submissions=tuple(subs[k]),
+                    name=ds.name) for k in range(n)]
+
+
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """Where a report's mergeable sections run: the partitions and how they are folded.
+
+    :func:`~accord.core.qa.report.build_report` runs every mergeable section through its
+    runner; the default is one partition (the whole dataset) folded in this process. The Dask
+    runner (:mod:`accord.cluster.report`) gives the groups of items held on its workers and a
+    fold that maps ``add`` over them and merges the states there, so only merged states reach
+    the client.
+    """
+
+    partitions: Sequence[Any]
+    fold: Folder = local_fold
+
+    def run(self, sections: Iterable[Any], ctx: Context, *, progress: Callable[[str], None] | None = None
+            ) -> dict[str, Any]:
+        """:func:`run_sections` of ``sections`` over this runner's partitions."""
+        return run_sections(sections, self.partitions, ctx, fold=self.fold, progress=progress)
+
+
+def json_float(v: Any, digits: int = 6) -> float | None:
+    """A figure as the report's JSON carries it: rounded to ``digits``, ``None`` when missing
+    or not finite (JSON has no NaN)."""
+    if v is None:
+        return None
+    v = float(v)
+    return round(v, digits) if math.isfinite(v) else None
 
 
 def item_keys(item_ids: Sequence[str], seed: int) -> npt.NDArray[np.uint64]:
