@@ -24,11 +24,16 @@ What runs where:
    (Parquet records by their ``seq``), merged as ``accord report`` merges its inputs, and
    :func:`~accord.core.qa.report.build_report` runs with the merged class agreement and the
    Dawid-Skene fit.
+6. **The report's mergeable sections (workers)**: the groups stay on the workers
+   (``keep_groups``) and ``build_report`` runs with ``runner=run.runner(client)``, so gold
+   scoring, the conflict queue, consensus mismatches, bias, checks, sampling, cost and the
+   totals fold there (:class:`DaskFold`) and only their merged states reach the client
+   (``run.sections`` lists every section folded on the workers).
 
-**Not distributed yet**: every other section (gold, the skill intervals, conflicts, sampling,
-bias, checks, region and text agreement and consensus, the pairwise kappa matrix) is still
-computed on the client over the merged dataset, so the client holds the whole dataset. They
-are not mergeable sections yet (a later step of issue #16 makes them so).
+**Not distributed yet**: class agreement's per-item scores and its item-bootstrap intervals
+(specific agreement, the pairwise kappa cells), region and text agreement, consensus other than
+Dawid-Skene, label errors, model vs human, attributes and tracks still read the merged dataset
+on the client, so the client still gathers the records (a later step of issue #16).
 
 **Partitions** (:func:`~.partitions.plan_partitions`): one per file; a Parquet file per run of
 row groups; a Label Studio JSON export at least two targets big in byte ranges cut between

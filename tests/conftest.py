@@ -11,10 +11,13 @@ import os
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from fo_server import fiftyone_env
 from pg_server import pg_bindir, postgres_cluster
 
 
@@ -36,3 +39,28 @@ def pg_server() -> Iterator[str]:
         pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
     with postgres_cluster() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def fo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """FiftyOne on a private mongod with its own HOME, database and plugins dir (accord's plugin
+    installed), for the whole session: ``SimpleNamespace(fo, foo, plugin, root, port)``."""
+    with fiftyone_env(tmp_path_factory.mktemp("fiftyone")) as env:
+        yield env
+
+
+@pytest.fixture
+def new_dataset(fo_env: SimpleNamespace) -> Iterator[Any]:
+    """``make(samples)``: a new FiftyOne dataset of these samples, deleted after the test."""
+    made: list[Any] = []
+
+    def make(samples: list[Any]) -> Any:
+        ds = fo_env.fo.Dataset()
+        ds.add_samples(samples, progress=False)
+        made.append(ds)
+        return ds
+
+    yield make
+    for ds in made:
+        if not ds.deleted:
+            ds.delete()

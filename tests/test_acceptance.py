@@ -331,9 +331,10 @@ def test_oc_curve_hypergeometric_and_poisson():
 
 def test_report_section_uses_the_configured_severity():
     from accord.core.errors import ConfigError
-    from accord.core.qa.report import ReportConfig, _acceptance, config_from_toml
+    from accord.core.qa.report import ReportConfig, config_from_toml
+    from accord.core.report.sampling import acceptance_plan
 
-    sec = _acceptance(1000, ReportConfig(aql=1.0, inspection_severity="tightened"))
+    sec = acceptance_plan(1000, ReportConfig(aql=1.0, inspection_severity="tightened"))
     assert sec["severity"] == "tightened"
     assert (sec["plan"]["sample_size"], sec["plan"]["accept"]) == (80, 1)
     assert {k: v["accept"] for k, v in sec["plans"].items()} == {"normal": 2, "tightened": 1, "reduced": 1}

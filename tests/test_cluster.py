@@ -123,7 +123,8 @@ def test_bundled_sample_equals_single_process(client: Any) -> None:
     assert dataset == load_dataset(inputs)
     assert run.sections[:2] == ["agreement:sentiment", "consensus:sentiment"]
     # the report's own mergeable sections were folded on the workers too
-    assert {"summary", "bias", "consensus_mismatches:sentiment", "conflicts:sentiment", "conflicts:objects",
+    assert {"summary", "bias", "checks", "cost", "sampling", "gold:sentiment", "gold:objects", "gold:entities",
+            "consensus_mismatches:sentiment", "conflicts:sentiment", "conflicts:objects",
             "conflicts:entities"} <= set(run.sections)
     assert run.n_partitions == 3
     _assert_same(report, _single(inputs))

@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,74 +27,6 @@ pytestmark = [
 
 URI = "@accord/fiftyone"
 W, H = 100, 50  # every test image is 100 x 50 pixels
-
-
-@pytest.fixture(scope="session")
-def fo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """FiftyOne on a private mongod with its own HOME and plugins dir (accord's plugin installed).
-
-    FiftyOne connects to one database per process: when another test module already started
-    one (tests/test_fiftyone_plugin.py, in the same pytest run), that one is used.
-    """
-    from test_fiftyone_plugin import _free_port, _mongod, _unshadow_fiftyone_plugins_package
-
-    if "fiftyone" in sys.modules and os.environ.get("FIFTYONE_DATABASE_URI"):
-        import fiftyone as fo
-        import fiftyone.operators as foo
-
-        yield SimpleNamespace(fo=fo, foo=foo)
-        return
-    root = tmp_path_factory.mktemp("fiftyone_consensus")
-    (root / "db").mkdir()
-    port = _free_port()
-    proc = subprocess.Popen([str(_mongod()), "--dbpath", str(root / "db"), "--port", str(port),
-                             "--bind_ip", "127.0.0.1", "--logpath", str(root / "mongod.log")])
-    env = {"HOME": str(root), "FIFTYONE_DATABASE_URI": f"mongodb://127.0.0.1:{port}",
-           "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_DO_NOT_TRACK": "true",
-           "FIFTYONE_PLUGINS_DIR": str(root / "plugins")}
-    saved = {k: os.environ.get(k) for k in env}
-    try:
-        import socket
-
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        from accord.cli import main
-
-        assert main(["fiftyone", "install", "--dir", str(root / "plugins")]) == 0
-        os.environ.update(env)
-        _unshadow_fiftyone_plugins_package()
-        import fiftyone as fo
-        import fiftyone.operators as foo
-
-        yield SimpleNamespace(fo=fo, foo=foo)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@pytest.fixture
-def new_dataset(fo_env: SimpleNamespace) -> Iterator[Any]:
-    made: list[Any] = []
-
-    def make(samples: list[Any]) -> Any:
-        ds = fo_env.fo.Dataset()
-        ds.add_samples(samples, progress=False)
-        made.append(ds)
-        return ds
-
-    yield make
-    for ds in made:
-        if not ds.deleted:
-            ds.delete()
 
 
 def _sample(fo: Any, name: str, **fields: Any) -> Any:

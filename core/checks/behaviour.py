@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import cast
 
 import numpy as np
@@ -41,6 +41,7 @@ from .base import (
     CheckConfig,
     CheckContext,
     Finding,
+    FloatArray,
     IntArray,
     finding,
     groups_in_order,
@@ -64,14 +65,20 @@ def two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float:
     return (k1 / n1 - k2 / n2) / se
 
 
-def check_too_fast(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
-    """Implausibly fast submissions, per label type."""
-    zt, frac, min_count = float(cfg["z_threshold"]), float(cfg["max_fraction"]), int(cfg["min_count"])
+def timed_groups(ctx: CheckContext) -> tuple[IntArray, list[tuple[IntArray, str]]]:
+    """The timed human submissions :func:`check_too_fast` judges, grouped by label type.
+
+    Returns:
+        ``(rows, groups)``: positions in ``ctx.dataset.submissions`` of the human, not cancelled
+        submissions with a duration, and per label type (in order of first appearance) the
+        positions into ``rows`` of its submissions (ascending) and its name (the sorted value
+        kinds of the submission's human records joined by ``+``; ``empty`` when it has none).
+    """
     cols, subs = ctx.columns(), ctx.submission_columns()
     sel = np.flatnonzero((subs.source == subs.sources.index("human")) & ~subs.cancelled
                          & ~np.isnan(subs.duration_s))
     if sel.size == 0:
-        return
+        return sel, []
     # The label type of a submission: the set of value kinds of its human records, as a bit mask.
     n_ann = len(cols.annotator_ids)
     rh = np.flatnonzero(cols.source == cols.code("sources", "human"))
@@ -87,23 +94,45 @@ def check_too_fast(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
         pos = np.minimum(np.searchsorted(keys, skey), len(keys) - 1)
         hit = keys[pos] == skey
         smask[hit] = mask[pos[hit]]
-    submissions = ctx.dataset.submissions
+    groups = []
     for g in groups_in_order(smask):
+        bits = int(smask[g[0]])
+        groups.append((g, "+".join(sorted(c for k, c in enumerate(cols.kinds) if bits >> k & 1)) or "empty"))
+    return sel, groups
+
+
+def fast_outliers(durations_s: FloatArray, cfg: CheckConfig) -> tuple[IntArray, FloatArray, float]:
+    """The too-fast durations of one label type: ``(positions, robust z of log durations, median)``."""
+    zt, frac = float(cfg["z_threshold"]), float(cfg["max_fraction"])
+    z = robust_z(np.log(durations_s + 1e-3))
+    med = float(np.median(durations_s))
+    return np.flatnonzero((z < -zt) & (durations_s < frac * med)), z, med
+
+
+def too_fast_finding(cfg: CheckConfig, item_id: str, annotator_id: str, duration_s: float, median_s: float,
+                     z: float, label_type: str) -> Finding:
+    """The finding of one too-fast submission."""
+    return finding(cfg.name, cfg, None, item_id=item_id, annotator_id=annotator_id, category=SUSPICIOUS_BEHAVIOUR,
+                   evidence={"duration_s": duration_s, "median_s": median_s, "z": z, "label_type": label_type},
+                   message=f"submission took {duration_s:.1f} s against a median of {median_s:.1f} s "
+                           f"for {label_type}")
+
+
+def check_too_fast(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
+    """Implausibly fast submissions, per label type."""
+    min_count = int(cfg["min_count"])
+    sel, groups = timed_groups(ctx)
+    subs = ctx.submission_columns()
+    submissions = ctx.dataset.submissions
+    for g, ktype in groups:
         if len(g) < min_count:
             continue
-        bits = int(smask[g[0]])
-        ktype = "+".join(sorted(c for k, c in enumerate(cols.kinds) if bits >> k & 1)) or "empty"
         rows = sel[g]
-        d = subs.duration_s[rows]
-        z = robust_z(np.log(d + 1e-3))
-        med = float(np.median(d))
-        for k in np.flatnonzero((z < -zt) & (d < frac * med)):
+        flagged, z, med = fast_outliers(subs.duration_s[rows], cfg)
+        for k in flagged:
             s = submissions[int(rows[k])]
-            dur = s.duration_s
-            yield finding(cfg.name, cfg, None, item_id=s.item_id, annotator_id=s.annotator_id,
-                          category=SUSPICIOUS_BEHAVIOUR,
-                          evidence={"duration_s": dur, "median_s": med, "z": float(z[k]), "label_type": ktype},
-                          message=f"submission took {dur:.1f} s against a median of {med:.1f} s for {ktype}")
+            yield too_fast_finding(cfg, s.item_id, s.annotator_id, cast(float, s.duration_s), med, float(z[k]),
+                                   ktype)
 
 
 def _peer_test(cfg: CheckConfig, k: int, n: int, k_all: int, n_all: int) -> tuple[bool, float, float, float]:
@@ -161,14 +190,20 @@ def check_straight_lining(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Findi
 
 def check_rubber_stamping(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     """Annotators accepting pre-annotations unchanged far more often than peers."""
+    return rubber_stamping_findings(cfg, rubber_stamping_counts(ctx))
+
+
+def rubber_stamping_counts(ctx: CheckContext) -> dict[str, list[int]]:
+    """Per annotator ``[unchanged, judged]``: of their human submissions times the label sets the
+    item has model records in, how many keep the model's values unchanged (a sum over items)."""
     if "model" not in ctx.columns().sources:
-        return
+        return {}
     model: dict[tuple[str, str], Counter[Value]] = {}
     for r in ctx.dataset.records:
         if r.source == "model":
             model.setdefault((r.item_id, r.label_set), Counter())[r.value] += 1
     if not model:
-        return
+        return {}
     human: dict[tuple[str, str, str], Counter[Value]] = {}
     for r in ctx.dataset.records:
         if r.source == "human" and (r.item_id, r.label_set) in model:
@@ -187,6 +222,11 @@ def check_rubber_stamping(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Findi
             st = stats.setdefault(s.annotator_id, [0, 0])
             st[0] += mine == pre
             st[1] += 1
+    return stats
+
+
+def rubber_stamping_findings(cfg: CheckConfig, stats: Mapping[str, Sequence[int]]) -> Iterator[Finding]:
+    """The peer test of every annotator's ``[unchanged, judged]`` counts against everyone's."""
     k_all = sum(v[0] for v in stats.values())
     n_all = sum(v[1] for v in stats.values())
     for ann, (k, n) in stats.items():

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from ..model import Cuboid, Record
 from .base import MAD_TO_SD, POOR_LOCALIZATION, CheckConfig, CheckContext, Finding, finding
@@ -37,27 +38,41 @@ def check_implausible_size(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Find
         by_label.setdefault(c.label, []).append((r, c))
     for label, members in by_label.items():
         dims = np.array([(c.length, c.width, c.height) for _, c in members], dtype=np.float64)
-        zero = (dims <= 0).any(axis=1)
-        if len(members) >= min_count:
-            with np.errstate(divide="ignore"):
-                logd = np.log(np.where(dims > 0, dims, np.nan))
-            med = np.nanmedian(logd, axis=0)
-            mad = MAD_TO_SD * np.nanmedian(np.abs(logd - med), axis=0)
-            # A floor on the MAD (1% in size) keeps identical priors from flagging rounding noise.
-            z = (logd - med) / np.maximum(mad, 0.01)
-            bad = zero | ((np.abs(z) > zt) & (np.abs(logd - med) > np.log(min_ratio))).any(axis=1)
-        else:
-            z = np.full_like(dims, np.nan)
-            med = np.full(3, np.nan)
-            bad = zero
+        bad, z, med = implausible_sizes(dims, zt=zt, min_count=min_count, min_ratio=min_ratio)
         for k in np.flatnonzero(bad):
             r, c = members[k]
-            ev = {"dims_m": dict(zip(_DIMS, dims[k].tolist(), strict=True)),
-                  "median_m": dict(zip(_DIMS, np.exp(med).tolist(), strict=True)),
-                  "z": dict(zip(_DIMS, z[k].tolist(), strict=True)), "n_class": len(members)}
-            yield finding(cfg.name, cfg, r, category=POOR_LOCALIZATION, evidence=ev,
-                          message=f"{label!r} cuboid of {c.length:.2f} x {c.width:.2f} x {c.height:.2f} m is "
-                                  f"implausible for its class")
+            yield implausible_size_finding(cfg, r, label, dims[k], z[k], med, len(members))
+
+
+def implausible_sizes(dims: npt.NDArray[np.float64], *, zt: float, min_count: int, min_ratio: float
+                      ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(bad, z, median log-dimension)`` for the ``(n, 3)`` dimensions of one class's cuboids."""
+    zero = (dims <= 0).any(axis=1)
+    if len(dims) >= min_count:
+        with np.errstate(divide="ignore"):
+            logd = np.log(np.where(dims > 0, dims, np.nan))
+        med = np.nanmedian(logd, axis=0)
+        mad = MAD_TO_SD * np.nanmedian(np.abs(logd - med), axis=0)
+        # A floor on the MAD (1% in size) keeps identical priors from flagging rounding noise.
+        z = (logd - med) / np.maximum(mad, 0.01)
+        bad = zero | ((np.abs(z) > zt) & (np.abs(logd - med) > np.log(min_ratio))).any(axis=1)
+    else:
+        z = np.full_like(dims, np.nan)
+        med = np.full(3, np.nan)
+        bad = zero
+    return bad, z, med
+
+
+def implausible_size_finding(cfg: CheckConfig, record: Record, label: str, dims: npt.NDArray[np.float64],
+                             z: npt.NDArray[np.float64], med: npt.NDArray[np.float64], n_class: int) -> Finding:
+    """The finding of one cuboid (``record``) whose length, width and height ``dims`` are implausible."""
+    ev = {"dims_m": dict(zip(_DIMS, dims.tolist(), strict=True)),
+          "median_m": dict(zip(_DIMS, np.exp(med).tolist(), strict=True)),
+          "z": dict(zip(_DIMS, z.tolist(), strict=True)), "n_class": n_class}
+    length, width, height = dims.tolist()
+    return finding(cfg.name, cfg, record, category=POOR_LOCALIZATION, evidence=ev,
+                   message=f"{label!r} cuboid of {length:.2f} x {width:.2f} x {height:.2f} m is "
+                           f"implausible for its class")
 
 
 def check_below_ground(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:

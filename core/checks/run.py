@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -45,11 +45,7 @@ def run_checks(dataset: Dataset, *, rules: Mapping[str, Any] | str | Path | None
         >>> [(f.check, f.severity) for f in rep.findings]
         [('geometry.out_of_bounds', 'minor')]
     """
-    parsed: dict[str, dict[str, Any]] = {}
-    if isinstance(rules, (str, Path)):
-        parsed = load_rules(rules)
-    elif rules:
-        parsed = parse_rules(rules)
+    parsed = resolve_rules(rules)
     specs = list_checks() if only is None else tuple(get_check(n) for n in only)
     ctx = CheckContext(dataset)
     kinds = ctx.kinds()
@@ -64,25 +60,57 @@ def run_checks(dataset: Dataset, *, rules: Mapping[str, Any] | str | Path | None
             progress(spec.name)
         run.append(spec.name)
         t0 = time.perf_counter()
-        for f in spec.fn(ctx, cfg):
-            if not isinstance(f, Finding):
-                raise ConfigError(f"check {spec.name!r} must yield Finding objects, got {f!r}")
-            if f.severity not in SEVERITIES:
-                raise ConfigError(f"check {spec.name!r} yielded severity {f.severity!r}; use one of {SEVERITIES} "
-                                  f"(usually cfg.severity)")
-            findings.append(f)
+        findings.extend(checked(spec.name, spec.fn(ctx, cfg)))
         durations[spec.name] = time.perf_counter() - t0
-    findings.sort(key=lambda f: (-severity_rank(f.severity), f.check, f.item_id or "", f.region_id or "",
-                                 f.annotator_id or ""))
+    return assemble_report(findings, run, n_records=len(dataset.records), durations_s=durations)
+
+
+def resolve_rules(rules: Mapping[str, Any] | str | Path | None) -> dict[str, dict[str, Any]]:
+    """``rules`` as :func:`run_checks` takes them (a mapping, a TOML path or ``None``), validated.
+
+    Raises:
+        ConfigError: A bad rules file or mapping.
+    """
+    if isinstance(rules, (str, Path)):
+        return load_rules(rules)
+    return parse_rules(rules) if rules else {}
+
+
+def checked(name: str, found: Iterable[Any]) -> Iterator[Finding]:
+    """The findings check ``name`` yields, each verified to be a :class:`Finding` with a known severity.
+
+    Raises:
+        ConfigError: The check yielded something else, or a severity not in :data:`SEVERITIES`.
+    """
+    for f in found:
+        if not isinstance(f, Finding):
+            raise ConfigError(f"check {name!r} must yield Finding objects, got {f!r}")
+        if f.severity not in SEVERITIES:
+            raise ConfigError(f"check {name!r} yielded severity {f.severity!r}; use one of {SEVERITIES} "
+                              f"(usually cfg.severity)")
+        yield f
+
+
+def finding_order(f: Finding) -> tuple[int, str, str, str, str]:
+    """The sort key of a report's findings: worst first, then check, item, region and annotator."""
+    return (-severity_rank(f.severity), f.check, f.item_id or "", f.region_id or "", f.annotator_id or "")
+
+
+def assemble_report(findings: list[Finding], run: Iterable[str], *, n_records: int,
+                    durations_s: Mapping[str, float]) -> CheckReport:
+    """The :class:`CheckReport` of ``findings`` (sorted here, stably, by :func:`finding_order`) from
+    the checks ``run`` (in run order), with counts per check and per severity."""
+    run = tuple(run)
+    findings.sort(key=finding_order)
     counts: dict[str, dict[str, int]] = {n: dict.fromkeys(SEVERITIES, 0) for n in run}
     by_severity = dict.fromkeys(SEVERITIES, 0)
     for f in findings:
         counts.setdefault(f.check, dict.fromkeys(SEVERITIES, 0))[f.severity] += 1
         by_severity[f.severity] += 1
-    return CheckReport(findings=tuple(findings), checks_run=tuple(run),
+    return CheckReport(findings=tuple(findings), checks_run=run,
                        counts=MappingProxyType({k: MappingProxyType(v) for k, v in counts.items()}),
-                       by_severity=MappingProxyType(by_severity), n_records=len(dataset.records),
-                       durations_s=MappingProxyType(durations))
+                       by_severity=MappingProxyType(by_severity), n_records=n_records,
+                       durations_s=MappingProxyType(dict(durations_s)))
 
 
 def to_discrepancies(findings: Iterable[Finding]) -> list[Discrepancy]:

@@ -103,15 +103,26 @@ def check_track_jump(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     owner, frame, speed, _ = _steps(tracks)
     if not len(speed):
         return
-    med = float(np.median(speed))
-    mad = MAD_TO_SD * float(np.median(np.abs(speed - med)))
-    limit = max(float(cfg["min_speed"]), med + float(cfg["z_threshold"]) * mad)
+    limit, med = jump_limit(speed, cfg)
     for k in np.flatnonzero(speed > limit):
         r, t = tracks[owner[k]]
-        yield finding(cfg.name, cfg, r, category=TRACK_IDENTITY_SWITCH,
-                      evidence={"track_id": t.track_id, "frame": int(frame[k]), "speed": float(speed[k]),
-                                "limit": limit, "median_speed": med},
-                      message=f"track {t.track_id!r} jumps {speed[k]:.2f} box sizes per frame at frame {frame[k]}")
+        yield track_jump_finding(cfg, r, t.track_id, int(frame[k]), float(speed[k]), limit, med)
+
+
+def jump_limit(speed: Arr, cfg: CheckConfig) -> tuple[float, float]:
+    """``(limit, median)``: the speed above which a step is a jump, from every step's speed."""
+    med = float(np.median(speed))
+    mad = MAD_TO_SD * float(np.median(np.abs(speed - med)))
+    return max(float(cfg["min_speed"]), med + float(cfg["z_threshold"]) * mad), med
+
+
+def track_jump_finding(cfg: CheckConfig, record: Record, track_id: str, frame: int, speed: float, limit: float,
+                       median_speed: float) -> Finding:
+    """The finding of one jump (at ``frame``, ``speed`` box sizes per frame) of the track in ``record``."""
+    return finding(cfg.name, cfg, record, category=TRACK_IDENTITY_SWITCH,
+                   evidence={"track_id": track_id, "frame": frame, "speed": speed, "limit": limit,
+                             "median_speed": median_speed},
+                   message=f"track {track_id!r} jumps {speed:.2f} box sizes per frame at frame {frame}")
 
 
 def check_size_change(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:

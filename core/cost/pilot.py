@@ -495,6 +495,46 @@ def _kinds_and_names(values: Sequence[Any]) -> tuple[npt.NDArray[np.int64], list
     return kind_codes, kinds, names.tolist()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PilotColumns:
+    """What :func:`analyze_pilot` reads from a dataset, before any statistic over all passes.
+
+    Everything here is per timed pass or a count over whole items, so the columns of disjoint
+    sets of items concatenate (and their counts add) into the columns of their union; the
+    medians, outlier trimming and means are left to :func:`pilot_from_columns`.
+
+    Attributes:
+        item / annotator: ``(n,)`` codes of each timed pass into ``item_names`` / ``annotator_names``.
+        duration_s: ``(n,)`` seconds of each timed pass (all > 0).
+        kind_names: The ``K`` value kinds of the human records, sorted.
+        counts: ``(n, K)`` records of each kind in the pass.
+        order: ``(n, K)`` where each kind is first seen among the pass's records (smaller
+            first; only the order within a row means anything), ``-1`` for a kind not in them.
+        pre_annotated: ``(n,)`` the pass saw model records (see :func:`analyze_pilot`).
+        human_passes: Human, not cancelled submissions, timed or not.
+        model_regions / accepted / added / deleted: Pre-annotation counts (:class:`PreAnnotationEffect`).
+        items_with_overlap / conflict_items / hotspots: As in :class:`PilotStats`.
+    """
+
+    item: npt.NDArray[np.int64]
+    item_names: Sequence[str]
+    annotator: npt.NDArray[np.int64]
+    annotator_names: Sequence[str]
+    duration_s: npt.NDArray[np.float64]
+    kind_names: Sequence[str]
+    counts: npt.NDArray[np.int64]
+    order: npt.NDArray[np.int64]
+    pre_annotated: npt.NDArray[np.bool_]
+    human_passes: int
+    model_regions: int
+    accepted: int
+    added: int
+    deleted: int
+    items_with_overlap: int
+    conflict_items: int
+    hotspots: Mapping[str, tuple[int, int]]
+
+
 def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotStats:
     """Measure a pilot: robust time per pass, per label, per annotator and kind; conflicts; pre-annotation.
 
@@ -509,8 +549,18 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
         InvalidAnnotationError: the pilot has no human submission with a ``duration_s``
             (the message says how to export times).
     """
+    _check_outlier_z(outlier_z)
+    return pilot_from_columns(pilot_columns(dataset), outlier_z=outlier_z)
+
+
+def _check_outlier_z(outlier_z: float) -> None:
     if not math.isfinite(outlier_z) or outlier_z <= 0:
         raise InvalidAnnotationError(f"outlier_z must be a finite number > 0, got {outlier_z!r}")
+
+
+def pilot_columns(dataset: Dataset) -> PilotColumns:
+    """The :class:`PilotColumns` of a dataset: its timed passes in submission order, items
+    and annotators numbered in first-seen order, and the per-item counts."""
     # One pass over the records and one over the submissions make columns (strings numbered once);
     # every count below is an array operation on them.
     recs = dataset.records
@@ -530,10 +580,6 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
         subs = list(compress(all_subs, map(_HUMAN_PASS.__eq__, map(_SUBMISSION_SOURCE, all_subs))))
     sub_durations = np.array(list(map(_DURATION, subs)), dtype=np.float64)  # None -> NaN, never > 0
     tj = np.flatnonzero(sub_durations > 0)  # the timed passes, in submission order
-    if not tj.size:
-        raise InvalidAnnotationError(
-            f"the pilot has {len(subs)} human submission(s) but none with a duration; expected duration_s "
-            "on submissions (Label Studio: export JSON with lead_time; CVAT: job time) to measure time per item")
     nh, ns = len(human_recs), len(subs)
     items, item_names = _intern_runs(list(map(_ITEM, human_recs)) + list(map(_ITEM, subs))
                                      + list(map(_ITEM, model_recs)))
@@ -560,18 +606,6 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
     counts[found] = counts_u[at[found]]
     order = np.full((tj.size, n_kinds), -1, dtype=np.int64)
     order[found] = order_u[at[found]]
-    n_labels = counts.sum(axis=1)
-    # The kind most drawn (argmax over sorted kinds: ties go to the alphabetical first); "none" when empty.
-    raw_top = np.where(n_labels > 0, counts.argmax(axis=1) if n_kinds else 0, n_kinds)
-    all_tops = [*kinds, "none"]
-    top_names = sorted({all_tops[c] for c in np.unique(raw_top).tolist()})
-    recode = np.zeros(len(all_tops), dtype=np.int64)
-    recode[[all_tops.index(k) for k in top_names]] = np.arange(len(top_names))
-    tops = recode[raw_top]
-    durations = sub_durations[tj]
-    flags = np.zeros(tj.size, dtype=bool)
-    for _, idx in _groups(tops, len(top_names)):  # trim within each kind, never across kinds
-        flags[idx] = outlier_mask(durations[idx], z=outlier_z)
 
     n_model = n_accepted = n_added = n_deleted = 0
     pre_flags = np.zeros(tj.size, dtype=bool)
@@ -604,19 +638,67 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
                 n_deleted += len(ps) - acc
             pre_flags[j] = pre
 
+    # Each record's (label set, class label or kind), numbered; then conflicts over them.
+    ls_codes, _ = _intern(list(map(_LABEL_SET, human_recs)))
+    nm_codes, nm_names = _intern(sig_names)
+    n_nm = max(len(nm_names), 1)
+    raw_sig = ls_codes * n_nm + nm_codes
+    span = int(raw_sig.max(initial=0)) + 1
+    if span <= 4 * raw_sig.size + 1024:  # the (label set, label) pairs present, numbered densely
+        seen = np.zeros(span, dtype=bool)
+        seen[raw_sig] = True
+        sig_u, sig = np.flatnonzero(seen), (np.cumsum(seen) - 1)[raw_sig]
+    else:
+        sig_u, sig = np.unique(raw_sig, return_inverse=True)
+    overlap, conflicts, hot = _conflicts(pair_r, sig.reshape(-1), sig_u % n_nm, nm_names,
+                                         pair_s, item_s, n_ann=n_ann, n_items=len(item_names))
+    return PilotColumns(item=items[nh:][tj], item_names=item_names, annotator=anns[nh:][tj],
+                        annotator_names=ann_names, duration_s=sub_durations[tj], kind_names=kinds, counts=counts,
+                        order=order, pre_annotated=pre_flags, human_passes=len(subs), model_regions=n_model,
+                        accepted=n_accepted, added=n_added, deleted=n_deleted, items_with_overlap=overlap,
+                        conflict_items=conflicts, hotspots=hot)
+
+
+def pilot_from_columns(cols: PilotColumns, *, outlier_z: float = OUTLIER_Z) -> PilotStats:
+    """:class:`PilotStats` from :class:`PilotColumns` (passes taken in the columns' row order).
+
+    Raises:
+        InvalidAnnotationError: no timed pass, or a bad ``outlier_z`` (as :func:`analyze_pilot`).
+    """
+    _check_outlier_z(outlier_z)
+    n = int(cols.duration_s.size)
+    if not n:
+        raise InvalidAnnotationError(
+            f"the pilot has {cols.human_passes} human submission(s) but none with a duration; expected duration_s "
+            "on submissions (Label Studio: export JSON with lead_time; CVAT: job time) to measure time per item")
+    kinds = list(cols.kind_names)
+    n_kinds = len(kinds)
+    counts, durations, pre_flags, ann_p = cols.counts, cols.duration_s, cols.pre_annotated, cols.annotator
+    ann_names = cols.annotator_names
+    n_labels = counts.sum(axis=1)
+    # The kind most drawn (argmax over sorted kinds: ties go to the alphabetical first); "none" when empty.
+    raw_top = np.where(n_labels > 0, counts.argmax(axis=1) if n_kinds else 0, n_kinds)
+    all_tops = [*kinds, "none"]
+    top_names = sorted({all_tops[c] for c in np.unique(raw_top).tolist()})
+    recode = np.zeros(len(all_tops), dtype=np.int64)
+    recode[[all_tops.index(k) for k in top_names]] = np.arange(len(top_names))
+    tops = recode[raw_top]
+    flags = np.zeros(n, dtype=bool)
+    for _, idx in _groups(tops, len(top_names)):  # trim within each kind, never across kinds
+        flags[idx] = outlier_mask(durations[idx], z=outlier_z)
+
     # Group statistics over positions in pass order (so every sum adds the same values in the same order).
     # A group holding every pass of a larger one (all passes, one annotator's) is that group: its
     # statistics are reused, not recomputed.
     overall = time_stats(durations, n_labels, outliers=flags)
 
     def stats(idx: npt.NDArray[np.int64], whole: TimeStats | None = None, whole_n: int = -1) -> TimeStats:
-        if idx.size == tj.size:
+        if idx.size == n:
             return overall
         if idx.size == whole_n and whole is not None:
             return whole
         return time_stats(durations[idx], n_labels[idx], outliers=flags[idx])
 
-    ann_p = anns[nh:][tj]
     present = np.unique(ann_p)
     ann_sorted = sorted(ann_names[c] for c in present.tolist())
     arank = np.zeros(len(ann_names), dtype=np.int64)
@@ -637,28 +719,16 @@ def analyze_pilot(dataset: Dataset, *, outlier_z: float = OUTLIER_Z) -> PilotSta
     lab_tot = counts[~flags].sum(axis=0)
     labels_per_pass = {k: int(lab_tot[j]) / n_kept for j, k in enumerate(kinds) if lab_tot[j] > 0} if n_kept else {}
 
-    # Each record's (label set, class label or kind), numbered; then conflicts over them.
-    ls_codes, _ = _intern(list(map(_LABEL_SET, human_recs)))
-    nm_codes, nm_names = _intern(sig_names)
-    n_nm = max(len(nm_names), 1)
-    raw_sig = ls_codes * n_nm + nm_codes
-    span = int(raw_sig.max(initial=0)) + 1
-    if span <= 4 * raw_sig.size + 1024:  # the (label set, label) pairs present, numbered densely
-        seen = np.zeros(span, dtype=bool)
-        seen[raw_sig] = True
-        sig_u, sig = np.flatnonzero(seen), (np.cumsum(seen) - 1)[raw_sig]
-    else:
-        sig_u, sig = np.unique(raw_sig, return_inverse=True)
-    overlap, conflicts, hot = _conflicts(pair_r, sig.reshape(-1), sig_u % n_nm, nm_names,
-                                         pair_s, item_s, n_ann=n_ann, n_items=len(item_names))
     effect = PreAnnotationEffect(with_predictions=stats(np.flatnonzero(pre_flags)),
                                  without_predictions=stats(np.flatnonzero(~pre_flags)),
-                                 model_regions=n_model, accepted=n_accepted, added=n_added, deleted=n_deleted)
-    passes = PassTable(item=items[nh:][tj], item_names=item_names, annotator=ann_p, annotator_names=ann_names,
-                       duration_s=durations, kind_names=kinds, counts=counts, order=order, top=tops,
+                                 model_regions=cols.model_regions, accepted=cols.accepted, added=cols.added,
+                                 deleted=cols.deleted)
+    passes = PassTable(item=cols.item, item_names=cols.item_names, annotator=ann_p, annotator_names=ann_names,
+                       duration_s=durations, kind_names=kinds, counts=counts, order=cols.order, top=tops,
                        top_names=top_names, pre_annotated=pre_flags, outlier=flags)
+    overlap, conflicts, hot = cols.items_with_overlap, cols.conflict_items, dict(cols.hotspots)
     return PilotStats(
-        passes=passes, untimed_passes=len(subs) - int(tj.size), overall=overall,
+        passes=passes, untimed_passes=cols.human_passes - n, overall=overall,
         by_annotator=MappingProxyType(ann_stats),
         by_kind=MappingProxyType(kind_stats),
         by_annotator_kind=MappingProxyType({a: MappingProxyType(m) for a, m in by_ann_kind.items()}),

@@ -64,15 +64,18 @@ from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
 from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, value_label
 from ..report.bias import BiasSection
+from ..report.checks import ChecksSection
 from ..report.classes import ClassAgreement, ClassAgreementSection, ClassRatings
 from ..report.conflicts import ConflictInputs, ConflictQueue, ConflictsSection
+from ..report.cost import CostReport, CostSection
 from ..report.discrepancies import ConsensusMismatchSection, DatasetSummary, SummarySection
 from ..report.engine import Context, Runner, json_float
+from ..report.gold import GoldSection
+from ..report.sampling import SamplingReport, SamplingSection
 from ..schema import Schema
 from . import gold as gold_mod
 from . import model_eval
-from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity, oc_curve, plans_by_severity
-from .active_learning_orders import active_learning_orders
+from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity
 from .ambiguity import DEFAULT_AMBIGUITY_THRESHOLD, Ambiguity
 from .annotator_eval import annotators_vs_gold_coco, annotators_vs_gold_der
 from .conflicts import Conflict, Resolution, guideline_hot_spots
@@ -1368,29 +1371,25 @@ def _kind_of(ds: Dataset, name: str) -> str | None:
 
 
 def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, seed: int, *,
-                        sections: Mapping[str, Any] | None = None
+                        sections: Mapping[str, Any] | None = None, runner: Runner | None = None
                         ) -> tuple[dict[str, Any], dict[str, float], gold_mod.GoldOutcome] | None:
     """Agreement (with per-item scores) and gold scoring of one label set, by its kind's family;
-    None for kinds the report does not measure."""
-    tax = cfg.taxonomy
+    None for kinds the report does not measure. Gold scoring is the mergeable
+    :class:`~accord.core.report.gold.GoldSection`, over the runner's partitions."""
     if kind in CLASS_KINDS:
         agreement, scores = _class_agreement(ds, name, cfg, seed, sections=sections)
-        return agreement, scores, gold_mod.score_classes(
-            ds, name, threshold=cfg.gold_threshold, target_width=cfg.gold_target_width, taxonomy=tax,
-            numeric=kind == "numeric", tolerance=cfg.numeric_tolerance)
-    if kind in REGION_KINDS:
+    elif kind in REGION_KINDS:
         agreement, scores, _ = _region_agreement(ds, name, cfg, seed)
         if kind == "segment" and (cp := annotators_cpwer(ds, name)) is not None:
             agreement["cpwer"] = cp
-        return agreement, scores, gold_mod.score_regions(
-            ds, name, match=_region_matcher(cfg), threshold=cfg.gold_threshold,
-            target_width=cfg.gold_target_width, taxonomy=tax)
-    if kind == "text":
+    elif kind == "text":
         agreement, scores = _text_agreement(ds, name, cfg)
-        return agreement, scores, gold_mod.score_texts(
-            ds, name, error_counts=word_error_counts, threshold=cfg.gold_threshold,
-            target_width=cfg.gold_target_width, taxonomy=tax)
-    return None
+    else:
+        return None
+    section = GoldSection(name, kind)
+    gold: gold_mod.GoldOutcome = (runner or Runner((ds,))).run(
+        [section], Context(config=cfg, seed=seed, schema=ds.schema))[section.name]
+    return agreement, scores, gold
 
 
 class QAReport(dict[str, Any]):
@@ -1498,7 +1497,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     for name in dataset.label_sets:
         step(f"label set {name}")
         kind = _kind_of(dataset, name)
-        measured = _agreement_and_gold(dataset, name, kind, cfg, seed, sections=sections) if kind else None
+        measured = (_agreement_and_gold(dataset, name, kind, cfg, seed, sections=sections, runner=runner)
+                    if kind else None)
         if measured is None:
             continue
         agreement[name], scores, g = measured
@@ -1568,20 +1568,27 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         dataset, consensus=class_labels, iou_threshold=cfg.iou_threshold,
         options={"sigmas": dict(cfg.keypoint_sigmas), "default_sigma": cfg.default_keypoint_sigma})
     step("sampling")
-    sampling = _sampling(dataset, item_scores_all, cfg, seed, pred_probs=pred_probs)
+    drawn_sample: SamplingReport = runner.run([SamplingSection()], Context(
+        config=cfg, seed=seed, schema=dataset.schema, results={"report:item_scores": item_scores_all},
+        options={"pred_probs": pred_probs}))["sampling"]
+    sampling = drawn_sample.to_dict()
     if grades:
-        subs = [(s.item_id, s.annotator_id) for s in dataset.submissions if s.source == "human" and not s.was_cancelled]
         drawn = [(x["item_id"], x["annotator_id"]) for x in (sampling.get("spot_check") or {}).get("items", [])]
-        sampling["spot_check_grades"] = grade_estimate(grades, subs, sample=drawn)
+        sampling["spot_check_grades"] = grade_estimate(grades, drawn_sample.submissions(), sample=drawn)
     step("bias")
     bias = _bias(dataset, cfg, gold_outcomes, runner=runner)
     checks_out: dict[str, Any] = {}
     if checks:
         step("checks")
-        checks_out, automated = _checks(dataset)
+        checks_out, automated = runner.run([ChecksSection()], Context(config=cfg, seed=seed, schema=dataset.schema)
+                                           )["checks"]
         discrepancies.extend(automated)
     step("cost")
-    cost_out = _cost(dataset, agreement, gold_mod.summarize(gold_outcomes), cost, cost_items, seed)
+    pilot_cost: CostReport = runner.run([CostSection()], Context(
+        config=cfg, seed=seed, schema=dataset.schema,
+        results={"report:agreement": agreement, "report:gold": gold_mod.summarize(gold_outcomes)},
+        options={"cost": cost, "cost_items": cost_items}))["cost"]
+    cost_out = pilot_cost.to_dict()
     extra_sections = _attribute_and_track_sections(dataset, cfg, discrepancies)
     totals: DatasetSummary = runner.run([SummarySection()], Context(config=cfg, seed=seed, schema=dataset.schema)
                                         )["summary"]
@@ -1782,20 +1789,6 @@ def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcom
     return result
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[Discrepancy]]:
-    """Rule-based checks, and their findings as taxonomy discrepancies (source ``automated``)."""
-    from ..checks import run_checks, to_discrepancies
-
-    rep = run_checks(ds, rules=rules)
-    out = rep.to_dict()
-    out["findings"] = out["findings"][:2000]
-    discrepancies = list(to_discrepancies(rep.findings))
-    return out, discrepancies
-
-
 # --------------------------------------------------------------------------- label errors
 
 
@@ -1849,127 +1842,3 @@ def _label_errors(ds: Dataset, class_labels: Mapping[str, Mapping[str, str]],
             "confident_joint": {"classes": classes, "counts": res.confident_joint.tolist()},
         }
     return out
-
-
-# --------------------------------------------------------------------------- sampling
-
-
-def _sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cfg: ReportConfig,
-              seed: int, *, pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
-              ) -> dict[str, Any]:
-    """Spot-check sample, ISO 2859-1 plan with its OC curve, disagreement sample, review orders."""
-    from operator import attrgetter
-
-    from .active_learning import uncertainty_ranking
-    from .bias import sorted_codes
-    from .sampling import disagreement_sample, sample_size_for_margin, stratified_positions, stratified_sample
-
-    out: dict[str, Any] = {}
-    # The spot-check population: real human submissions in (item, annotator) order, as columns.
-    done = [s for s in ds.submissions if s.source == "human" and not s.was_cancelled]
-    if done:
-        # items by their place in ds.items (a submission's item is always there), ranked in sorted order
-        item_ids = list(ds.items)
-        place = {i: j for j, i in enumerate(item_ids)}
-        item_at = np.fromiter(map(place.__getitem__, map(attrgetter("item_id"), done)), dtype=np.intp,
-                              count=len(done))
-        item_rank = np.empty(len(item_ids), dtype=np.intp)
-        item_rank[sorted(range(len(item_ids)), key=item_ids.__getitem__)] = np.arange(len(item_ids))
-        ann_names, ann_code = sorted_codes(list(map(attrgetter("annotator_id"), done)))
-        order = np.lexsort((ann_code, item_rank[item_at]))
-        present = [item_ids[j] for j in np.unique(item_at).tolist()]
-        needed = sample_size_for_margin(cfg.spot_check_margin, population=len(done))
-        k = min(needed, len(done))
-        if any("::" in i or i.endswith(":") for i in present):
-            # "item::annotator" ids might collide: draw from the ids themselves (a collision is an error)
-            subs = [(item_ids[i], ann_names[a]) for i, a in zip(item_at[order], ann_code[order], strict=True)]
-            spot = stratified_sample([f"{i}::{a}" for i, a in subs], [a for _, a in subs], k, seed=seed)
-            drawn = [(x.split("::")[0], st) for x, st in zip(spot.ids, spot.strata, strict=True)]
-        else:  # the ids are distinct and split back at their first "::": draw positions, make no ids
-            pos, strata, _ = stratified_positions(ann_names[ann_code[order]], k, seed=seed)
-            drawn = [(item_ids[j], st) for j, st in zip(item_at[order[pos]].tolist(), strata, strict=True)]
-        out["spot_check"] = {
-            "unit": "submission (item x annotator)", "method": "stratified by annotator, proportional",
-            "population": len(done), "size": len(drawn), "seed": seed, "margin": cfg.spot_check_margin,
-            "needed_for_margin": needed,
-            "items": [{"item_id": i, "annotator_id": str(st)} for i, st in drawn],
-        }
-        lot = len(present)
-        if lot >= 2:
-            out["acceptance"] = _acceptance(lot, cfg)
-    # Each item's lowest score over the label sets, capped at 1 (min(1.0, score) as it goes).
-    worst: dict[str, float] = {}
-    for scores in item_scores.values():
-        if not worst:
-            worst = {item: sc if sc < 1.0 else 1.0 for item, sc in scores.items()}
-            continue
-        for item, sc in scores.items():
-            prev = worst.get(item, 1.0)
-            worst[item] = sc if sc < prev else prev
-    if worst:
-        items = sorted(worst)
-        dis = np.maximum(0.0, 1.0 - np.fromiter(map(worst.__getitem__, items), dtype=np.float64, count=len(items)))
-        k = min(20, int(np.count_nonzero(dis > 0)))
-        if k:
-            smp = disagreement_sample(items, dis.tolist(), k, seed=seed)
-            out["disagreement_sample"] = {"method": "disagreement-weighted (A-Res)", "seed": seed,
-                                          "items": list(smp.ids)}
-    # Review order from model confidence: least confident first (top-class score only).
-    conf: dict[str, float] = {}
-    for r in [r for r in ds.records if r.source == "model"]:
-        if r.score is not None and 0.0 <= r.score <= 1.0:
-            conf[r.item_id] = min(conf.get(r.item_id, 1.0), float(r.score))
-    if conf:
-        items = sorted(conf)
-        p = np.array([conf[i] for i in items])
-        rank = uncertainty_ranking(np.column_stack([p, 1.0 - p]), method="least_confidence")
-        out["active_learning"] = {
-            "strategy": "least confidence of the model's top class",
-            "items": [{"item_id": items[j], "score": _f(rank.scores[j])} for j in rank.order[:50]],
-        }
-    # Every order the predictions support: least confidence, committee vote entropy, k-center.
-    orders = active_learning_orders(ds, pred_probs=pred_probs)
-    if orders:
-        out.setdefault("active_learning", {"strategy": orders[0]["method"], "items": orders[0]["items"]})
-        out["active_learning"]["orders"] = orders
-    return out
-
-
-def _acceptance(lot: int, cfg: ReportConfig) -> dict[str, Any]:
-    """The batch's ISO 2859-1 plan at the configured severity, the other two, and their OC curves."""
-    plans = plans_by_severity(lot, cfg.aql, level=cfg.inspection_level)
-    top = max(min(1.0, 3.0 * (q.accept + 1) / q.sample_size) for q in plans.values())
-    grid = np.linspace(0.0, top, 201, dtype=np.float64)
-    curves = {sev: [_f(x) for x in oc_curve(q, grid).p_accept] for sev, q in plans.items()}
-    return {
-        "standard": f"ISO 2859-1 single sampling, {cfg.inspection_severity} inspection", "lot_size": lot,
-        "level": cfg.inspection_level, "aql": cfg.aql, "severity": cfg.inspection_severity,
-        "plan": plans[cfg.inspection_severity].to_dict(),
-        "plans": {sev: q.to_dict() for sev, q in plans.items()},
-        "oc_curve": {"p": [_f(x) for x in grid], "p_accept": curves[cfg.inspection_severity],
-                     "by_severity": curves},
-        "switching_rules": ("normal -> tightened when 2 of 5 consecutive lots are not accepted; tightened -> "
-                            "normal after 5 accepted in a row; normal -> reduced at a switching score of 30; "
-                            "reduced -> normal when a lot is not accepted or has more than Ac defects; 5 lots "
-                            "not accepted on tightened -> discontinue (accord acceptance switching replays a "
-                            "lot history)"),
-    }
-
-
-# --------------------------------------------------------------------------- cost
-
-
-def _cost(ds: Dataset, agreement: Mapping[str, Any], gold: Mapping[str, Any], config: CostConfig | None,
-          items: int | None, seed: int) -> dict[str, Any]:
-    """Pilot timing, the forecast for ``items`` items, in-house vs vendor, and the pilot gate."""
-    from ..cost import analyze_pilot, compare_sourcing, config_from_dict, forecast, pilot_gate, qa_from_report
-
-    cfg = config or config_from_dict({})
-    timed = any(s.source == "human" and not s.was_cancelled and s.duration_s for s in ds.submissions)
-    # Without annotation times the forecast falls back to the config's seconds per label.
-    pilot = analyze_pilot(ds) if timed else None
-    fc = forecast(pilot, cfg, items=items or max(len(ds.items), 1), n_boot=500, seed=seed)
-    agreement_est, gold_est = qa_from_report({"agreement": agreement, "gold": {"annotators": gold}})
-    gate = pilot_gate(pilot, thresholds=cfg.gate, agreement=agreement_est, gold_score=gold_est)
-    return {"forecast": fc.to_dict(), "sourcing": compare_sourcing(fc, cfg).to_dict(),
-            "gate": gate.to_dict()}
