@@ -1,6 +1,6 @@
 """The report's whole-dataset sections as they were before they became mergeable (issue #16),
 kept verbatim as the references the section tests compare with: the checks, the sampling
-block (with its ISO 2859-1 acceptance plan) and the cost block, each computed from one whole
+block (its ISO 2859-1 acceptance plan is the section's own, unchanged) and the cost block, each computed from one whole
 ``Dataset`` by walking it in its own order."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 
 from accord.core.cost import CostConfig
 from accord.core.model import Dataset
-from accord.core.qa.acceptance import oc_curve, plans_by_severity
 from accord.core.qa.active_learning_orders import active_learning_orders
 from accord.core.qa.report import ReportConfig, _f
 from accord.core.qa.taxonomy import Discrepancy
+from accord.core.report.sampling import acceptance_plan
 
 
 def ref_checks(ds: Dataset, rules: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[Discrepancy]]:
@@ -75,7 +75,7 @@ def ref_sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cf
         }
         lot = len(present)
         if lot >= 2:
-            out["acceptance"] = ref_acceptance(lot, cfg)
+            out["acceptance"] = acceptance_plan(lot, cfg)
     # Each item's lowest score over the label sets, capped at 1 (min(1.0, score) as it goes).
     worst: dict[str, float] = {}
     for scores in item_scores.values():
@@ -113,26 +113,6 @@ def ref_sampling(ds: Dataset, item_scores: Mapping[str, Mapping[str, float]], cf
         out["active_learning"]["orders"] = orders
     return out
 
-def ref_acceptance(lot: int, cfg: ReportConfig) -> dict[str, Any]:
-    """The batch's ISO 2859-1 plan at the configured severity, the other two, and their OC curves."""
-    plans = plans_by_severity(lot, cfg.aql, level=cfg.inspection_level)
-    top = max(min(1.0, 3.0 * (q.accept + 1) / q.sample_size) for q in plans.values())
-    grid = np.linspace(0.0, top, 201, dtype=np.float64)
-    curves = {sev: [_f(x) for x in oc_curve(q, grid).p_accept] for sev, q in plans.items()}
-    return {
-        "standard": f"ISO 2859-1 single sampling, {cfg.inspection_severity} inspection", "lot_size": lot,
-        "level": cfg.inspection_level, "aql": cfg.aql, "severity": cfg.inspection_severity,
-        "plan": plans[cfg.inspection_severity].to_dict(),
-        "plans": {sev: q.to_dict() for sev, q in plans.items()},
-        "oc_curve": {"p": [_f(x) for x in grid], "p_accept": curves[cfg.inspection_severity],
-                     "by_severity": curves},
-        "switching_rules": ("normal -> tightened when 2 of 5 consecutive lots are not accepted; tightened -> "
-                            "normal after 5 accepted in a row; normal -> reduced at a switching score of 30; "
-                            "reduced -> normal when a lot is not accepted or has more than Ac defects; 5 lots "
-                            "not accepted on tightened -> discontinue (accord acceptance switching replays a "
-                            "lot history)"),
-    }
-
 def ref_cost(ds: Dataset, agreement: Mapping[str, Any], gold: Mapping[str, Any], config: CostConfig | None,
           items: int | None, seed: int) -> dict[str, Any]:
     """Pilot timing, the forecast for ``items`` items, in-house vs vendor, and the pilot gate."""
@@ -147,3 +127,14 @@ def ref_cost(ds: Dataset, agreement: Mapping[str, Any], gold: Mapping[str, Any],
     gate = pilot_gate(pilot, thresholds=cfg.gate, agreement=agreement_est, gold_score=gold_est)
     return {"forecast": fc.to_dict(), "sourcing": compare_sourcing(fc, cfg).to_dict(),
             "gate": gate.to_dict()}
+
+
+def with_old_listing(sampling: dict[str, Any]) -> dict[str, Any]:
+    """A sampling block with its spot-check items listed as the old block listed them: the unit
+    ``"item::annotator"`` cut at its first "::", so "t::12" was listed as "t" and "a:" as "a" (the
+    old bug ``ref_sampling`` keeps; the draw is the same)."""
+    spot = sampling.get("spot_check")
+    if not spot:
+        return sampling
+    items = [{**x, "item_id": f"{x['item_id']}::{x['annotator_id']}".split("::")[0]} for x in spot["items"]]
+    return {**sampling, "spot_check": {**spot, "items": items}}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from report_refs import ref_sampling
+from report_refs import ref_sampling, with_old_listing
 from test_report_cost_section import SCHEMA, canonical, fold, random_dataset, splits
 
 from accord.cmd_demo import load_sample
@@ -83,7 +83,10 @@ def test_any_split_equals_the_whole_in_canonical_order(seed: int, annotators: in
                                                        with_probs: bool) -> None:
     ds = random_dataset(seed, annotators=annotators, odd_ids=odd_ids)
     ctx = ctx_for(ds, seed % 997, probs=pred_probs(ds, seed) if with_probs else None)
-    check_all_splits(ds, ctx, today(canonical(ds), ctx), seed)
+    section = SamplingSection()
+    whole = section.finish(fold(section, ctx, [ds], random.Random(seed)), ctx).to_dict()
+    assert as_json(with_old_listing(whole)) == as_json(today(canonical(ds), ctx))
+    check_all_splits(ds, ctx, whole, seed)
 
 
 def test_the_random_data_reach_every_block() -> None:
@@ -114,14 +117,22 @@ def test_the_spot_check_is_independent_of_the_order(seed: int) -> None:
         1 for s in ds.submissions if s.source == "human" and not s.was_cancelled)
 
 
-def test_item_ids_with_double_colons_draw_as_today() -> None:
+def test_item_ids_with_double_colons_are_listed_whole() -> None:
+    """Item ids holding "::" draw the same units as before, but are listed as themselves: the old
+    block split "item::annotator" at the first "::" and listed "t::12" as "t" (a bug, fixed)."""
     ds = random_dataset(21, n_items=20, annotators=3, odd_ids=True)
     ctx = ctx_for(ds, 5)
-    want = today(ds, ctx)
+    old = today(ds, ctx)
+    section = SamplingSection()
+    want = section.finish(fold(section, ctx, [ds], random.Random(0)), ctx).to_dict()
     assert want["spot_check"]["size"] > 0
-    # today's draw splits "item::annotator" at the first "::", so an id "t::12" is listed as "t"
-    # (reproduced here, reported to the lead as a bug of _sampling)
-    assert {x["item_id"] for x in want["spot_check"]["items"]} == {"t"}
+    assert {x["item_id"] for x in old["spot_check"]["items"]} == {"t"}
+    listed = [x["item_id"] for x in want["spot_check"]["items"]]
+    assert set(listed) <= set(ds.items)
+    assert any("::" in i for i in listed)
+    assert with_old_listing(want)["spot_check"] == old["spot_check"]
+    assert [x["annotator_id"] for x in want["spot_check"]["items"]] == [
+        x["annotator_id"] for x in old["spot_check"]["items"]]
     check_all_splits(ds, ctx, want)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import Dataset, Record, value_label
+from ..model import Dataset, value_label
 from .active_learning import committee_disagreement, k_center_greedy, uncertainty_ranking
 
 __all__ = ["active_learning_orders"]
@@ -66,8 +66,9 @@ def _classes(ds: Dataset, name: str, extra: Sequence[str] = ()) -> list[str]:
     return sorted({*(ls.labels if ls and ls.labels else ()), *seen, *extra})
 
 
-def _committee(name: str, preds: Mapping[str, Mapping[str, Record]], classes: Sequence[str],
+def _committee(name: str, preds: Mapping[str, Mapping[str, tuple[str, float | None]]], classes: Sequence[str],
                top: int) -> dict[str, Any] | None:
+    """The vote-entropy order from each model's ``{item: (label, score)}``."""
     models = sorted(preds)
     if len(models) < 2 or len(classes) < 2:
         return None
@@ -78,7 +79,7 @@ def _committee(name: str, preds: Mapping[str, Mapping[str, Record]], classes: Se
     votes = np.zeros((len(models), len(shared), len(classes)))
     for a, m in enumerate(models):
         for i, item in enumerate(shared):
-            votes[a, i, index[str(value_label(preds[m][item].value))]] = 1.0
+            votes[a, i, index[preds[m][item][0]]] = 1.0
     rank = committee_disagreement(votes, method="vote_entropy")
     return {"method": "vote_entropy", "label_set": name, "models": models,
             "basis": "entropy (nats) of the models' labels, on the items every model predicted",
@@ -87,8 +88,10 @@ def _committee(name: str, preds: Mapping[str, Mapping[str, Record]], classes: Se
             "items": _listing(shared, rank.order, rank.scores, top)}
 
 
-def _class_vectors(name: str, preds: Mapping[str, Mapping[str, Record]], classes: Sequence[str],
+def _class_vectors(preds: Mapping[str, Mapping[str, tuple[str, float | None]]], classes: Sequence[str],
                    given: Mapping[str, Mapping[str, float]] | None) -> tuple[list[str], Any, str]:
+    """Each item's class vector: the given probabilities, else each model's top-class score with
+    the rest spread evenly, averaged over models."""
     k = len(classes)
     index = {c: j for j, c in enumerate(classes)}
     if given:
@@ -97,10 +100,10 @@ def _class_vectors(name: str, preds: Mapping[str, Mapping[str, Record]], classes
         return items, x, "model class probabilities (given)"
     acc: dict[str, list[Any]] = defaultdict(list)
     for by_item in preds.values():
-        for item, r in by_item.items():
-            s = 1.0 if r.score is None or not 0.0 <= r.score <= 1.0 else float(r.score)
+        for item, (lab, score) in by_item.items():
+            s = 1.0 if score is None or not 0.0 <= score <= 1.0 else float(score)
             v = np.full(k, (1.0 - s) / (k - 1))
-            v[index[str(value_label(r.value))]] = s
+            v[index[lab]] = s
             acc[item].append(v)
     items = sorted(acc)
     x = np.array([np.mean(acc[i], axis=0) for i in items]) if items else np.zeros((0, k))
@@ -108,17 +111,19 @@ def _class_vectors(name: str, preds: Mapping[str, Mapping[str, Record]], classes
                       "(approximate class probabilities)")
 
 
-def _region_vectors(ds: Dataset, name: str) -> tuple[list[str], Any, str]:
+def _region_vectors(item: Sequence[str], lab: Sequence[str], score: Sequence[float], scored: Sequence[bool]
+                    ) -> tuple[list[str], Any, str]:
+    """Each item's highest model score per class, from the labelled model records' columns
+    (``scored``: the record has a score)."""
     best: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in ds.select(label_set=name, source="model"):
-        lab = value_label(r.value)
-        if r.score is None or lab is None:
+    for i, lb, sc, has in zip(item, lab, score, scored, strict=True):
+        if not has:
             continue
-        row = best[r.item_id]
-        row[str(lab)] = max(row.get(str(lab), 0.0), float(r.score))
+        row = best[i]
+        row[lb] = max(row.get(lb, 0.0), float(sc))
     items = sorted(best)
-    labels = sorted({lab for row in best.values() for lab in row})
-    x = np.array([[best[i].get(lab, 0.0) for lab in labels] for i in items]) if items else np.zeros((0, 0))
+    labels = sorted({lb for row in best.values() for lb in row})
+    x = np.array([[best[i].get(lb, 0.0) for lb in labels] for i in items]) if items else np.zeros((0, 0))
     return items, x, f"the highest model score per class on the item ({', '.join(labels[:10])})"
 
 
@@ -164,19 +169,22 @@ def active_learning_orders(ds: Dataset, *, pred_probs: Mapping[str, Mapping[str,
         if kind == "classification":
             given = (pred_probs or {}).get(name)
             classes = _classes(ds, name, [c for p in (given or {}).values() for c in p])
-            preds: dict[str, dict[str, Record]] = defaultdict(dict)
+            preds: dict[str, dict[str, tuple[str, float | None]]] = defaultdict(dict)
             for r in model:
-                if value_label(r.value) is not None:
-                    preds[r.annotator_id].setdefault(r.item_id, r)
+                if (lab := value_label(r.value)) is not None:
+                    preds[r.annotator_id].setdefault(r.item_id, (str(lab), r.score))
             committee = _committee(name, preds, classes, top)
             if committee:
                 orders.append(committee)
             if len(classes) >= 2:
-                kc = _k_center(name, *_class_vectors(name, preds, classes, given), top)
+                kc = _k_center(name, *_class_vectors(preds, classes, given), top)
                 if kc:
                     orders.append(kc)
         elif model:
-            kc = _k_center(name, *_region_vectors(ds, name), top)
+            labelled = [(r, str(lab)) for r in model if (lab := value_label(r.value)) is not None]
+            kc = _k_center(name, *_region_vectors([r.item_id for r, _ in labelled], [lb for _, lb in labelled],
+                                                  [r.score or 0.0 for r, _ in labelled],
+                                                  [r.score is not None for r, _ in labelled]), top)
             if kc:
                 orders.append(kc)
     return orders

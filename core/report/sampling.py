@@ -43,8 +43,8 @@ import numpy.typing as npt
 
 from ..model import Dataset, MultiLabel, value_label
 from ..qa.acceptance import oc_curve, plans_by_severity
-from ..qa.active_learning import committee_disagreement, uncertainty_ranking
-from ..qa.active_learning_orders import TOP, _k_center, _listing
+from ..qa.active_learning import uncertainty_ranking
+from ..qa.active_learning_orders import TOP, _class_vectors, _committee, _k_center, _listing, _region_vectors
 from ..qa.sampling import disagreement_sample, sample_size_for_margin, stratified_positions, stratified_sample
 from .engine import Context
 from .engine import json_float as _f
@@ -296,8 +296,10 @@ class SamplingSection:
             if any("::" in i or i.endswith(":") for i in present):
                 subs = [(item_ids[i], ann_names[a]) for i, a in
                         zip(state.sub_item[order].tolist(), state.sub_annotator[order].tolist(), strict=True)]
-                smp = stratified_sample([f"{i}::{a}" for i, a in subs], [a for _, a in subs], k, seed=seed)
-                drawn = [(x.split("::")[0], st) for x, st in zip(smp.ids, smp.strata, strict=True)]
+                units = [f"{i}::{a}" for i, a in subs]
+                smp = stratified_sample(units, [a for _, a in subs], k, seed=seed)
+                item_of = dict(zip(units, (i for i, _ in subs), strict=True))  # not split: ids may hold "::"
+                drawn = [(item_of[x], st) for x, st in zip(smp.ids, smp.strata, strict=True)]
             else:
                 pos, strata, _ = stratified_positions(ann_names[state.sub_annotator[order]], k, seed=seed)
                 drawn = [(item_ids[j], st) for j, st in zip(state.sub_item[order[pos]].tolist(), strata, strict=True)]
@@ -438,62 +440,3 @@ def _orders(state: SamplingState, ctx: Context) -> list[dict[str, Any]]:
             if kc:
                 orders.append(kc)
     return orders
-
-
-def _committee(name: str, preds: Mapping[str, Mapping[str, tuple[str, float | None]]], classes: Sequence[str],
-               top: int) -> dict[str, Any] | None:
-    """The vote-entropy order (as ``active_learning_orders._committee``) from (label, score) pairs."""
-    models = sorted(preds)
-    if len(models) < 2 or len(classes) < 2:
-        return None
-    shared = sorted(set.intersection(*(set(preds[m]) for m in models)))
-    if not shared:
-        return None
-    index = {c: k for k, c in enumerate(classes)}
-    votes = np.zeros((len(models), len(shared), len(classes)))
-    for a, m in enumerate(models):
-        for i, item in enumerate(shared):
-            votes[a, i, index[preds[m][item][0]]] = 1.0
-    rank = committee_disagreement(votes, method="vote_entropy")
-    return {"method": "vote_entropy", "label_set": name, "models": models,
-            "basis": "entropy (nats) of the models' labels, on the items every model predicted",
-            "n_candidates": len(shared), "n_ranked": len(shared),
-            "n_disagreeing": int(np.count_nonzero(rank.scores > 0)),
-            "items": _listing(shared, rank.order, rank.scores, top)}
-
-
-def _class_vectors(preds: Mapping[str, Mapping[str, tuple[str, float | None]]], classes: Sequence[str],
-                   given: Mapping[str, Mapping[str, float]] | None) -> tuple[list[str], Any, str]:
-    """Each item's class vector (as ``active_learning_orders._class_vectors``)."""
-    k = len(classes)
-    index = {c: j for j, c in enumerate(classes)}
-    if given:
-        items = sorted(given)
-        x = np.array([[float(given[i].get(c, 0.0)) for c in classes] for i in items])
-        return items, x, "model class probabilities (given)"
-    acc: dict[str, list[Any]] = defaultdict(list)
-    for by_item in preds.values():
-        for item, (lab, score) in by_item.items():
-            s = 1.0 if score is None or not 0.0 <= score <= 1.0 else float(score)
-            v = np.full(k, (1.0 - s) / (k - 1))
-            v[index[lab]] = s
-            acc[item].append(v)
-    items = sorted(acc)
-    x = np.array([np.mean(acc[i], axis=0) for i in items]) if items else np.zeros((0, k))
-    return items, x, ("model predictions' top-class score, the rest spread evenly, averaged over model versions "
-                      "(approximate class probabilities)")
-
-
-def _region_vectors(item: Sequence[str], lab: Sequence[str], score: Sequence[float], scored: Sequence[bool]
-                    ) -> tuple[list[str], Any, str]:
-    """Each item's highest model score per class (as ``active_learning_orders._region_vectors``)."""
-    best: dict[str, dict[str, float]] = defaultdict(dict)
-    for i, lb, s, has in zip(item, lab, score, scored, strict=True):
-        if not has:
-            continue
-        row = best[i]
-        row[lb] = max(row.get(lb, 0.0), float(s))
-    items = sorted(best)
-    labels = sorted({lb for row in best.values() for lb in row})
-    x = np.array([[best[i].get(lb, 0.0) for lb in labels] for i in items]) if items else np.zeros((0, 0))
-    return items, x, f"the highest model score per class on the item ({', '.join(labels[:10])})"
