@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from report_refs import ref_sampling, with_old_listing
+from test_report_cost_section import REAL as REAL_EXPORTS
 from test_report_cost_section import SCHEMA, canonical, fold, random_dataset, splits
 
 from accord.cmd_demo import load_sample
@@ -213,17 +214,8 @@ def captured_sampling() -> Iterator[dict[str, Any]]:
         report_mod.SamplingSection = real  # type: ignore[misc]
 
 
-def _frozen(name: str) -> Dataset:
-    return load_dataset([FIXTURES / "frozen" / f"{name}.json"],
-                        label_config=FIXTURES / "frozen" / f"{name}.label_config.xml")
-
-
 REAL = {
-    "sample": load_sample,
-    "choices": lambda: _frozen("choices"),
-    "boxes": lambda: _frozen("boxes"),
-    # a real Label Studio 1.23 snapshot export (full prediction objects: model boxes with scores)
-    "label_studio_snapshot": lambda: load_dataset([FIXTURES / "label_studio" / "export_snapshot_full.json"]),
+    **REAL_EXPORTS,  # the bundled sample, the frozen exports, a real Label Studio 1.23 snapshot export
     # CVAT 2.x images export (tests/fixtures/cvat/README.md)
     "cvat_images": lambda: load_dataset([FIXTURES / "cvat" / "images_train.xml"]),
 }
