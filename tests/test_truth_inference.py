@@ -5,16 +5,13 @@ skill intervals, and the report's ``consensus_method``."""
 from __future__ import annotations
 
 import json
-import warnings
 from importlib import resources
-from typing import Any
 
-import crowdkit.aggregation.classification.wawa as ck_wawa
-import crowdkit.aggregation.classification.zero_based_skill as ck_zbs
 import numpy as np
 import pandas as pd
 import pytest
 from crowdkit.aggregation import GLAD, MACE, OneCoinDawidSkene, Wawa, ZeroBasedSkill
+from crowdkit_support import patch_check_is_fitted, quiet_fit, same_labels_and_probas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,26 +55,7 @@ def _simulate(seed: int, n: int = 300, n_ann: int = 7, k: int = 3, per_item: int
 
 @pytest.fixture
 def crowdkit_predict(monkeypatch: pytest.MonkeyPatch) -> None:
-    """crowd-kit 1.4's Wawa/ZBS ``predict`` calls scikit-learn's ``check_is_fitted``, which fails on
-    scikit-learn >= 1.6 (no ``__sklearn_tags__``); the check only guards an unfitted model."""
-    monkeypatch.setattr(ck_wawa, "check_is_fitted", lambda *a, **k: None)
-    monkeypatch.setattr(ck_zbs, "check_is_fitted", lambda *a, **k: None)
-
-
-def _quiet_fit(model: Any, df: pd.DataFrame) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if isinstance(model, Wawa | ZeroBasedSkill):
-            model.fit_predict(df)
-        else:
-            model.fit(df)
-    return model
-
-
-def _same_labels_and_probas(ck: Any, ours: Any) -> None:
-    items, classes = list(ours.item_ids), list(ours.classes)
-    assert (ck.labels_.loc[items].to_numpy() == ours.labels.astype(int)).all()
-    np.testing.assert_allclose(ck.probas_.loc[items, classes].to_numpy(), ours.posteriors, atol=1e-9)
+    patch_check_is_fitted(monkeypatch)
 
 
 # --------------------------------------------------------------------------- differential vs crowd-kit
@@ -88,9 +66,9 @@ SEEDS = [0, 1, 2]
 @pytest.mark.parametrize("seed", SEEDS)
 def test_one_coin_dawid_skene_matches_crowdkit(seed: int) -> None:
     df, _, _ = _simulate(seed)
-    ck = _quiet_fit(OneCoinDawidSkene(n_iter=100, tol=1e-5), df)
+    ck = quiet_fit(OneCoinDawidSkene(n_iter=100, tol=1e-5), df)
     ours = one_coin_dawid_skene(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-9)
     np.testing.assert_allclose(ck.priors_.loc[list(ours.classes)].to_numpy(), ours.priors, atol=1e-9)
     assert ours.n_iter == len(ck.loss_history_)
@@ -102,9 +80,9 @@ def test_glad_matches_crowdkit(seed: int) -> None:
     # alphas and betas agree to ~1e-7 (summation order is the only difference; CG stops after
     # at most 25 steps at gradient norm 1e-2, so last-bit differences reach ~1e-7, not 1e-15).
     df, _, _ = _simulate(seed)
-    ck = _quiet_fit(GLAD(), df)
+    ck = quiet_fit(GLAD(), df)
     ours = glad(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.alphas_.loc[list(ours.annotator_ids)].to_numpy(), ours.alphas, atol=1e-6)
     np.testing.assert_allclose(ck.betas_.loc[list(ours.item_ids)].to_numpy(), ours.betas, atol=1e-6)
     assert ours.n_iter == len(ck.loss_history_)
@@ -116,9 +94,9 @@ def test_mace_matches_crowdkit(seed: int, method: str) -> None:
     # crowd-kit seeds every restart with the same random_state, so its 10 restarts are one run
     # repeated; that run is our restart 0 when workers and labels first appear in sorted order.
     df, _, _ = _simulate(seed)
-    ck = _quiet_fit(MACE(method=method, n_restarts=1, random_state=0), df)
+    ck = quiet_fit(MACE(method=method, n_restarts=1, random_state=0), df)
     ours = mace(df.task, df.worker, df.label, method=method, n_restarts=1, seed=0)  # type: ignore[arg-type]
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.spamming_, ours.spamming, atol=1e-9)
     np.testing.assert_allclose(ck.thetas_, ours.spam_strategy, atol=1e-9)
 
@@ -126,18 +104,18 @@ def test_mace_matches_crowdkit(seed: int, method: str) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_wawa_matches_crowdkit(seed: int, crowdkit_predict: None) -> None:
     df, _, _ = _simulate(seed)
-    ck = _quiet_fit(Wawa(), df)
+    ck = quiet_fit(Wawa(), df)
     ours = wawa(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_zero_based_skill_matches_crowdkit(seed: int, crowdkit_predict: None) -> None:
     df, _, _ = _simulate(seed)
-    ck = _quiet_fit(ZeroBasedSkill(), df)
+    ck = quiet_fit(ZeroBasedSkill(), df)
     ours = zero_based_skill(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-12)
 
 
@@ -146,7 +124,7 @@ def test_zero_based_skill_matches_crowdkit(seed: int, crowdkit_predict: None) ->
 def test_wawa_and_one_coin_agree_with_crowdkit_on_any_seed(seed: int, k: int) -> None:
     df, _, _ = _simulate(seed, n=120, k=k, per_item=4)
     ours = one_coin_dawid_skene(df.task, df.worker, df.label)
-    ck = _quiet_fit(OneCoinDawidSkene(n_iter=100), df)
+    ck = quiet_fit(OneCoinDawidSkene(n_iter=100), df)
     assert (ck.labels_.loc[list(ours.item_ids)].to_numpy() == ours.labels.astype(int)).all()
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-9)
     # Wawa without crowd-kit's predict (see crowdkit_predict): skills = accuracy vs its majority vote

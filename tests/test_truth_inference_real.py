@@ -10,17 +10,14 @@ reproduce a number CrowdTruth-core published for the RTE set.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import crowdkit.aggregation.classification.wawa as ck_wawa
-import crowdkit.aggregation.classification.zero_based_skill as ck_zbs
 import numpy as np
 import pandas as pd
 import pytest
 from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, ZeroBasedSkill
+from crowdkit_support import patch_check_is_fitted, quiet_fit, same_labels_and_probas
 
 from accord.core.qa.consensus import (
     dawid_skene,
@@ -71,26 +68,7 @@ def crowd(name: str) -> Crowd:
 
 @pytest.fixture(autouse=True)
 def crowdkit_predict(monkeypatch: pytest.MonkeyPatch) -> None:
-    """crowd-kit 1.4's Wawa/ZBS ``predict`` calls scikit-learn's ``check_is_fitted``, which fails on
-    scikit-learn >= 1.6 (no ``__sklearn_tags__``); the check only guards an unfitted model."""
-    monkeypatch.setattr(ck_wawa, "check_is_fitted", lambda *a, **k: None)
-    monkeypatch.setattr(ck_zbs, "check_is_fitted", lambda *a, **k: None)
-
-
-def _fit(model: Any, df: pd.DataFrame) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if isinstance(model, Wawa | ZeroBasedSkill):
-            model.fit_predict(df)
-        else:
-            model.fit(df)
-    return model
-
-
-def _same_labels_and_probas(ck: Any, ours: Any) -> None:
-    items, classes = list(ours.item_ids), list(ours.classes)
-    assert (ck.labels_.loc[items].to_numpy().astype(int) == ours.labels.astype(int)).all()
-    np.testing.assert_allclose(ck.probas_.loc[items, classes].to_numpy(), ours.posteriors, atol=1e-9)
+    patch_check_is_fitted(monkeypatch)
 
 
 # --------------------------------------------------------------------------- the fixtures
@@ -132,7 +110,7 @@ def test_majority_vote_matches_crowdkit(name: str) -> None:
     # crowd-kit's MajorityVote breaks ties with idxmax over sorted label columns: the first class,
     # our tie_break="first" with classes in sorted (code) order.
     df = crowd(name).df
-    ck = _fit(MajorityVote(), df)
+    ck = quiet_fit(MajorityVote(), df)
     ours = majority_vote(df.task, df.worker, df.label, tie_break="first")
     items = list(ours.item_ids)
     assert (ck.labels_.loc[items].to_numpy().astype(int) == ours.labels.astype(int)).all()
@@ -143,7 +121,7 @@ def test_majority_vote_matches_crowdkit(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_dawid_skene_labels_match_crowdkit(name: str) -> None:
     df = crowd(name).df
-    ck = _fit(DawidSkene(n_iter=100, tol=1e-5), df)
+    ck = quiet_fit(DawidSkene(n_iter=100, tol=1e-5), df)
     ours = dawid_skene(df.task, df.worker, df.label)
     assert (ck.labels_.loc[list(ours.item_ids)].to_numpy().astype(int) == ours.labels.astype(int)).all()
 
@@ -152,7 +130,7 @@ def test_dawid_skene_labels_match_crowdkit(name: str) -> None:
 def test_dawid_skene_posteriors_match_crowdkit(name: str) -> None:
     # the tolerance of test_dawid_skene_labels_agree_with_crowdkit_at_default_settings (tests/test_consensus.py)
     df = crowd(name).df
-    ck = _fit(DawidSkene(n_iter=100, tol=1e-5), df)
+    ck = quiet_fit(DawidSkene(n_iter=100, tol=1e-5), df)
     ours = dawid_skene(df.task, df.worker, df.label)
     theirs = ck.probas_.loc[list(ours.item_ids), list(ours.classes)].to_numpy()
     assert np.abs(theirs - ours.posteriors).max() < 1e-6
@@ -165,7 +143,7 @@ def test_dawid_skene_a_worker_who_gave_one_answer_matches_crowdkit_at_every_iter
     fixed iterations before the fix."""
     df = crowd("mozafari").df
     assert set(df.loc[df.worker == "A2289G4S8YGPX9", "label"]) == {0}
-    ck = _fit(DawidSkene(n_iter=20, tol=1e-300), df)
+    ck = quiet_fit(DawidSkene(n_iter=20, tol=1e-300), df)
     ours = dawid_skene(df.task, df.worker, df.label, max_iter=20, tol=1e-300)
     theirs = ck.probas_.loc[list(ours.item_ids), list(ours.classes)].to_numpy()
     assert np.abs(theirs - ours.posteriors).max() < 1e-6
@@ -176,9 +154,9 @@ def test_dawid_skene_a_worker_who_gave_one_answer_matches_crowdkit_at_every_iter
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_wawa_matches_crowdkit(name: str) -> None:
     df = crowd(name).df
-    ck = _fit(Wawa(), df)
+    ck = quiet_fit(Wawa(), df)
     ours = wawa(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-12)
 
 
@@ -186,9 +164,9 @@ def test_wawa_matches_crowdkit(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_one_coin_dawid_skene_matches_crowdkit(name: str) -> None:
     df = crowd(name).df
-    ck = _fit(OneCoinDawidSkene(n_iter=100, tol=1e-5), df)
+    ck = quiet_fit(OneCoinDawidSkene(n_iter=100, tol=1e-5), df)
     ours = one_coin_dawid_skene(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-9)
 
 
@@ -197,9 +175,9 @@ def test_one_coin_dawid_skene_matches_crowdkit(name: str) -> None:
 def test_mace_matches_crowdkit(name: str) -> None:
     # One restart each side: crowd-kit reuses its seed on every restart (see tests/test_truth_inference.py).
     df = crowd(name).df
-    ck = _fit(MACE(n_restarts=1, random_state=0), df)
+    ck = quiet_fit(MACE(n_restarts=1, random_state=0), df)
     ours = mace(df.task, df.worker, df.label, n_restarts=1, seed=0)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.spamming_, ours.spamming, atol=1e-9)
 
 
@@ -207,9 +185,9 @@ def test_mace_matches_crowdkit(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_zero_based_skill_matches_crowdkit(name: str) -> None:
     df = crowd(name).df
-    ck = _fit(ZeroBasedSkill(), df)
+    ck = quiet_fit(ZeroBasedSkill(), df)
     ours = zero_based_skill(df.task, df.worker, df.label)
-    _same_labels_and_probas(ck, ours)
+    same_labels_and_probas(ck, ours)
     np.testing.assert_allclose(ck.skills_.loc[list(ours.annotator_ids)].to_numpy(), ours.skills, atol=1e-12)
 
 
@@ -224,7 +202,7 @@ def test_glad_matches_crowdkit_up_to_near_ties(name: str) -> None:
     # within 0.05. Measured: one such item on temp (ours 0.50003, crowd-kit 0.4933), none on wsd or
     # mozafari. RTE (one such item, 1623) is left to the benchmark: crowd-kit's GLAD takes ~1 min there.
     df = crowd(name).df
-    ck = _fit(GLAD(), df)
+    ck = quiet_fit(GLAD(), df)
     ours = glad(df.task, df.worker, df.label)
     items, classes = list(ours.item_ids), list(ours.classes)
     theirs = ck.probas_.loc[items, classes].to_numpy()
