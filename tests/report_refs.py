@@ -5,7 +5,8 @@ block (its ISO 2859-1 acceptance plan is the section's own, unchanged) and the c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -138,3 +139,25 @@ def with_old_listing(sampling: dict[str, Any]) -> dict[str, Any]:
         return sampling
     items = [{**x, "item_id": f"{x['item_id']}::{x['annotator_id']}".split("::")[0]} for x in spot["items"]]
     return {**sampling, "spot_check": {**spot, "items": items}}
+
+
+@contextmanager
+def captured_section(name: str, record: Callable[[Any, Any], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """While inside, ``build_report``'s section class ``name`` (e.g. ``"CostSection"``) records
+    ``record(ctx, result)`` of each finish into the yielded dict."""
+    from accord.core.qa import report as report_mod
+
+    seen: dict[str, Any] = {}
+    real = getattr(report_mod, name)
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def finish(self, state: Any, ctx: Any) -> Any:
+            out = super().finish(state, ctx)
+            seen.update(record(ctx, out))
+            return out
+
+    setattr(report_mod, name, Spy)
+    try:
+        yield seen
+    finally:
+        setattr(report_mod, name, real)

@@ -10,7 +10,6 @@ import json
 import pickle
 import random
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from report_refs import ref_cost
+from report_refs import captured_section, ref_cost
 
 from accord.cmd_demo import load_sample
 from accord.core.cost import analyze_pilot, config_from_dict
@@ -283,25 +282,12 @@ def test_merge_is_associative_and_commutative() -> None:
 # --------------------------------------------------------------------------- real exports
 
 
-@contextmanager
-def captured_cost() -> Iterator[dict[str, Any]]:
+def captured_cost() -> Any:
     """Run ``build_report`` with its cost section's inputs and result recorded."""
-    seen: dict[str, Any] = {}
-    real = report_mod.CostSection
-
-    class Spy(CostSection):
-        def finish(self, state: CostState, ctx: Context) -> CostReport:
-            out = super().finish(state, ctx)
-            seen.update(agreement=ctx.results["report:agreement"], gold=ctx.results["report:gold"],
-                        config=ctx.options.get("cost"), items=ctx.options.get("cost_items"), seed=ctx.seed,
-                        out=out.to_dict())
-            return out
-
-    report_mod.CostSection = Spy  # type: ignore[misc]
-    try:
-        yield seen
-    finally:
-        report_mod.CostSection = real  # type: ignore[misc]
+    return captured_section("CostSection", lambda ctx, out: {
+        "agreement": ctx.results["report:agreement"], "gold": ctx.results["report:gold"],
+        "config": ctx.options.get("cost"), "items": ctx.options.get("cost_items"), "seed": ctx.seed,
+        "out": out.to_dict()})
 
 
 def _frozen(name: str) -> Dataset:

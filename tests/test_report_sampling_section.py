@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from report_refs import ref_sampling, with_old_listing
+from report_refs import captured_section, ref_sampling, with_old_listing
 from test_report_cost_section import REAL as REAL_EXPORTS
 from test_report_cost_section import SCHEMA, canonical, fold, random_dataset, splits
 
@@ -194,24 +192,11 @@ def test_union_codes() -> None:
 # --------------------------------------------------------------------------- real exports
 
 
-@contextmanager
-def captured_sampling() -> Iterator[dict[str, Any]]:
+def captured_sampling() -> Any:
     """Run ``build_report`` with its sampling section's context and result recorded."""
-    seen: dict[str, Any] = {}
-    real = report_mod.SamplingSection
-
-    class Spy(SamplingSection):
-        def finish(self, state: Any, ctx: Context) -> Any:
-            out = super().finish(state, ctx)
-            seen.update(item_scores=ctx.results["report:item_scores"], config=ctx.config, seed=ctx.seed,
-                        pred_probs=ctx.options.get("pred_probs"), out=json.loads(as_json(out.to_dict())))
-            return out
-
-    report_mod.SamplingSection = Spy  # type: ignore[misc]
-    try:
-        yield seen
-    finally:
-        report_mod.SamplingSection = real  # type: ignore[misc]
+    return captured_section("SamplingSection", lambda ctx, out: {
+        "item_scores": ctx.results["report:item_scores"], "config": ctx.config, "seed": ctx.seed,
+        "pred_probs": ctx.options.get("pred_probs"), "out": json.loads(as_json(out.to_dict()))})
 
 
 REAL = {
