@@ -96,6 +96,32 @@ def connect(spec: str | ClusterSpec | None, *, timeout_s: float = 10.0,
     parsed = spec if isinstance(spec, ClusterSpec) else parse_spec(spec)
     distributed = _require_distributed()
     stream = out if out is not None else sys.stderr
+    with _quiet_dask():
+        yield from _connected(distributed, parsed, timeout_s, stream)
+
+
+#: Loggers of Dask's own machinery: its INFO lines (every worker, client and comm opened or
+#: closed, the "Batched Comm Closed" tracebacks of a normal shutdown) are for ``-v`` only.
+_DASK_LOGGERS = ("distributed", "tornado", "bokeh")
+
+
+@contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's loggers at WARNING (unless the root logger is at DEBUG, ``accord -v``), restored on leaving."""
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    saved = {name: logging.getLogger(name).level for name in _DASK_LOGGERS}
+    for name in _DASK_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, saved[name]))
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _connected(distributed: Any, parsed: ClusterSpec, timeout_s: float, stream: IO[str]) -> Iterator[Any]:
     cluster = None
     dashboard = None
     if parsed.kind == "local":
