@@ -237,7 +237,8 @@ class DaskFold:
             self.record.append(section.name)
         if not partitions:
             return section.create(ctx)
-        level = list(self.client.map(_fold_one, list(partitions), section=section, ctx=ctx, pure=False))
+        level = list(self.client.map(_fold_one, list(partitions), section=section, ctx=ctx.for_workers(),
+                                     pure=False))
         while len(level) > 1:
             pairs = zip(level[0::2], level[1::2], strict=False)  # an odd one out waits for the next level
             nxt = [self.client.submit(_merge_two, section, a, b, pure=False) for a, b in pairs]

@@ -69,7 +69,7 @@ from ..report.classes import ClassAgreement, ClassAgreementSection, ClassRatings
 from ..report.conflicts import ConflictInputs, ConflictQueue, ConflictsSection
 from ..report.cost import CostReport, CostSection
 from ..report.discrepancies import ConsensusMismatchSection, DatasetSummary, SummarySection
-from ..report.engine import Context, Runner, json_float
+from ..report.engine import Context, ItemOrder, Runner, json_float
 from ..report.gold import GoldSection
 from ..report.sampling import SamplingReport, SamplingSection
 from ..schema import Schema
@@ -1371,7 +1371,8 @@ def _kind_of(ds: Dataset, name: str) -> str | None:
 
 
 def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, seed: int, *,
-                        sections: Mapping[str, Any] | None = None, runner: Runner | None = None
+                        sections: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                        ctx: Context | None = None
                         ) -> tuple[dict[str, Any], dict[str, float], gold_mod.GoldOutcome] | None:
     """Agreement (with per-item scores) and gold scoring of one label set, by its kind's family;
     None for kinds the report does not measure. Gold scoring is the mergeable
@@ -1388,7 +1389,7 @@ def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, se
         return None
     section = GoldSection(name, kind)
     gold: gold_mod.GoldOutcome = (runner or Runner((ds,))).run(
-        [section], Context(config=cfg, seed=seed, schema=ds.schema))[section.name]
+        [section], ctx or Context(config=cfg, seed=seed, schema=ds.schema, order=ItemOrder(ds.items)))[section.name]
     return agreement, scores, gold
 
 
@@ -1469,6 +1470,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     """
     cfg = config or ReportConfig()
     runner = runner or Runner((dataset,))
+    base = Context(config=cfg, seed=seed, schema=dataset.schema, order=ItemOrder(dataset.items))
     step = progress or (lambda _s: None)
     tax = cfg.taxonomy
     agreement: dict[str, Any] = {}
@@ -1497,7 +1499,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     for name in dataset.label_sets:
         step(f"label set {name}")
         kind = _kind_of(dataset, name)
-        measured = (_agreement_and_gold(dataset, name, kind, cfg, seed, sections=sections, runner=runner)
+        measured = (_agreement_and_gold(dataset, name, kind, cfg, seed, sections=sections, runner=runner, ctx=base)
                     if kind else None)
         if measured is None:
             continue
@@ -1515,9 +1517,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             class_labels[name] = labels
             # an ambiguous item has no wrong answer: no label mismatch against its consensus either
             mismatch = ConsensusMismatchSection(name)
-            discrepancies.extend(runner.run([mismatch], Context(
-                config=cfg, seed=seed, schema=dataset.schema,
-                options={mismatch.name: (labels, g.gold_items | _ambiguous_items(amb))}))[mismatch.name])
+            discrepancies.extend(runner.run([mismatch], replace(
+                base, options={mismatch.name: (labels, g.gold_items | _ambiguous_items(amb))}))[mismatch.name])
         elif kind == "multilabel":
             consensus[name] = _multilabel_consensus(dataset, name, cfg)
         elif kind == "box":
@@ -1551,8 +1552,8 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         inputs = ConflictInputs(scores={i: v for i, v in scores.items() if i not in unclear} if unclear else scores,
                                 threshold=cfg.conflict_threshold, gold_disagreements=per_item_gold,
                                 resolved=frozenset(resolved.get(name, {})))
-        queue: ConflictQueue = runner.run([queue_section], Context(
-            config=cfg, seed=seed, schema=dataset.schema, options={queue_section.name: inputs}))[queue_section.name]
+        queue: ConflictQueue = runner.run([queue_section], replace(
+            base, options={queue_section.name: inputs}))[queue_section.name]
         conflict_objs.extend(queue.conflicts)
         n_resolved += queue.n_resolved
         conflicts.extend(queue.open_entries)
@@ -1568,30 +1569,27 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         dataset, consensus=class_labels, iou_threshold=cfg.iou_threshold,
         options={"sigmas": dict(cfg.keypoint_sigmas), "default_sigma": cfg.default_keypoint_sigma})
     step("sampling")
-    drawn_sample: SamplingReport = runner.run([SamplingSection()], Context(
-        config=cfg, seed=seed, schema=dataset.schema, results={"report:item_scores": item_scores_all},
+    drawn_sample: SamplingReport = runner.run([SamplingSection()], replace(
+        base, results={"report:item_scores": item_scores_all},
         options={"pred_probs": pred_probs}))["sampling"]
     sampling = drawn_sample.to_dict()
     if grades:
         drawn = [(x["item_id"], x["annotator_id"]) for x in (sampling.get("spot_check") or {}).get("items", [])]
         sampling["spot_check_grades"] = grade_estimate(grades, drawn_sample.submissions(), sample=drawn)
     step("bias")
-    bias = _bias(dataset, cfg, gold_outcomes, runner=runner)
+    bias = _bias(dataset, cfg, gold_outcomes, runner=runner, order=base.order)
     checks_out: dict[str, Any] = {}
     if checks:
         step("checks")
-        checks_out, automated = runner.run([ChecksSection()], Context(config=cfg, seed=seed, schema=dataset.schema)
-                                           )["checks"]
+        checks_out, automated = runner.run([ChecksSection()], base)["checks"]
         discrepancies.extend(automated)
     step("cost")
-    pilot_cost: CostReport = runner.run([CostSection()], Context(
-        config=cfg, seed=seed, schema=dataset.schema,
-        results={"report:agreement": agreement, "report:gold": gold_mod.summarize(gold_outcomes)},
+    pilot_cost: CostReport = runner.run([CostSection()], replace(
+        base, results={"report:agreement": agreement, "report:gold": gold_mod.summarize(gold_outcomes)},
         options={"cost": cost, "cost_items": cost_items}))["cost"]
     cost_out = pilot_cost.to_dict()
     extra_sections = _attribute_and_track_sections(dataset, cfg, discrepancies)
-    totals: DatasetSummary = runner.run([SummarySection()], Context(config=cfg, seed=seed, schema=dataset.schema)
-                                        )["summary"]
+    totals: DatasetSummary = runner.run([SummarySection()], base)["summary"]
     counts = count_discrepancies(discrepancies)
     discrepancies.sort(key=lambda d: (-_sev(d.severity), d.label_set, d.item_id, d.annotator_id))
     gold_summary = gold_mod.summarize(gold_outcomes)
@@ -1779,12 +1777,13 @@ def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]
 
 
 def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome], *,
-          runner: Runner | None = None) -> dict[str, Any]:
+          runner: Runner | None = None, order: ItemOrder | None = None) -> dict[str, Any]:
     """Label distribution, agreement and gold error rate per metadata group, BH-corrected
     (:class:`~accord.core.report.bias.BiasSection` over the runner's partitions, by default
     the dataset as one)."""
     section = BiasSection(ds.label_sets)
-    ctx = Context(config=cfg, seed=0, schema=ds.schema, results={f"gold:{n}": o for n, o in gold.items()})
+    ctx = Context(config=cfg, seed=0, schema=ds.schema, results={f"gold:{n}": o for n, o in gold.items()},
+                  order=order or ItemOrder(ds.items))
     result: dict[str, Any] = (runner or Runner((ds,))).run([section], ctx)[section.name]
     return result
 

@@ -60,6 +60,11 @@ class Context:
         params: An iterative section's parameters for this pass (``None`` on the first).
         options: Inputs that are not data: resolutions, a previous report, model
             probabilities, rules, cost config (by name).
+        order: The whole dataset's item ids in its order (:class:`ItemOrder`), for a
+            ``finish`` that must put per-item rows back in the order the single-process
+            report reads them (an item bootstrap drawn over item positions, a first-seen
+            order). Only ``finish`` may read it: a Dask run keeps it on the client
+            (:meth:`for_workers`), so ``add`` and ``merge`` never depend on it.
     """
 
     config: Any
@@ -68,6 +73,44 @@ class Context:
     results: Mapping[str, Any] = field(default_factory=dict)
     params: Any = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    order: ItemOrder | None = None
+
+    def for_workers(self) -> Context:
+        """This context without :attr:`order` (the client's alone; it is O(items) to ship)."""
+        return self if self.order is None else replace(self, order=None)
+
+
+class ItemOrder:
+    """Item ids in dataset order, with their positions computed once when first asked."""
+
+    __slots__ = ("_rank", "ids")
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.ids: tuple[str, ...] = tuple(ids)
+        self._rank: dict[str, int] | None = None
+
+    def rank(self) -> dict[str, int]:
+        """``{item_id: position}``."""
+        if self._rank is None:
+            self._rank = {item: k for k, item in enumerate(self.ids)}
+        return self._rank
+
+    def argsort(self, item_ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """The permutation that puts ``item_ids`` (each in this order, any arrangement) in
+        dataset order: ``[item_ids[j] for j in order.argsort(item_ids)]`` is sorted by position.
+
+        Raises:
+            KeyError: an item id that is not in the order.
+        """
+        rank = self.rank()
+        pos = np.fromiter((rank[i] for i in item_ids), dtype=np.int64, count=len(item_ids))
+        return np.argsort(pos, kind="stable")
+
+
+def order_of(ctx: Context, fallback: Iterable[str] = ()) -> ItemOrder:
+    """``ctx.order``, else an order of ``fallback`` (a section finished without one, e.g. a
+    test folding partitions by hand: the order the partitions' rows arrived in)."""
+    return ctx.order if ctx.order is not None else ItemOrder(fallback)
 
 
 class Section(Protocol[S, R]):
