@@ -3,9 +3,12 @@
 :func:`plan_partitions` turns the input files into :class:`Partition` objects:
 
 * an accord Parquet file (``accord convert -o x.parquet``) gives one partition per run of row
-  groups of about ``target_rows`` records (a row group never splits an item, so neither does a
-  partition), plus one small ``parquet-rest`` partition for the items and submissions that have
-  no record (a skipped task), which only a whole-file read sees;
+  groups of about ``target_rows`` rows (a row group never splits an item, so neither does a
+  partition). A row group holds its items and submissions beside their records (format 2,
+  :mod:`accord.store.parquet`), so a partition parses only its own; a format-1 file (items and
+  submissions in the footer) adds one small ``parquet-rest`` partition for the items and
+  submissions that have no record (a skipped task), and each of its partitions parses the
+  footer's items whole;
 * a Label Studio JSON export of more than about two ``target_bytes`` gives one ``json-range``
   partition per byte range of about ``target_bytes``, cut between tasks
   (:func:`~accord.cluster.json_split.array_splits` finds the array's own commas without
@@ -198,7 +201,8 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
                                   "meta_keys": () if ref else tuple(meta_keys),
                                   "reference": ref, "limits": limits}
         # A gold file is read whole (as accord report reads it), whatever its format.
-        groups = None if ref else _row_group_sizes(path, fmt)
+        sized = None if ref else _row_group_sizes(path, fmt)
+        groups, version = sized if sized is not None else (None, 0)
         ranges = None if ref or groups is not None else _task_ranges(path, fmt, target_bytes)
         if ranges:
             out += [Partition(index=len(out) + k, kind="json-range", byte_range=(r.start, r.end), first_task=r.first,
@@ -217,7 +221,8 @@ def plan_partitions(paths: Sequence[Path | str], *, format: str = "auto", label_
             rows += n
         if run:
             out.append(Partition(index=len(out), kind="row-groups", row_groups=tuple(run), n_rows=rows, **common))
-        out.append(Partition(index=len(out), kind="parquet-rest", **common))
+        if version < 2:  # format 2 keeps the items without records in a row group of their own
+            out.append(Partition(index=len(out), kind="parquet-rest", **common))
     return out
 
 
@@ -282,9 +287,10 @@ def _task_ranges(path: Path | str, fmt: str, target_bytes: int) -> list[Any] | N
     return ranges
 
 
-def _row_group_sizes(path: Path | str, fmt: str) -> list[int] | None:
-    """Rows per row group of an accord Parquet file; None for other files (and for a Parquet file
-    whose footer cannot be read: it is then loaded whole, and its error names it there)."""
+def _row_group_sizes(path: Path | str, fmt: str) -> tuple[list[int], int] | None:
+    """Records per row group of an accord Parquet file (rows, in format 1) and its format version; None for other files
+    (and for a Parquet file whose footer cannot be read: it is then loaded whole, and its error
+    names it there)."""
     if fmt not in ("auto", "parquet"):
         return None
     with _open(path) as f:
@@ -300,7 +306,18 @@ def _row_group_sizes(path: Path | str, fmt: str) -> list[int] | None:
     try:
         with _open(path) as f, pq.ParquetFile(f) as pf:
             meta = pf.metadata
-            return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+            kv = meta.metadata or {}
+            raw = kv.get(b"accord.version", b"1")
+            version = int(raw) if raw.isdigit() else 1
+            sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+            if version >= 2:  # records per group (the planner's unit), from the footer's counts
+                try:
+                    counts = json.loads(kv.get(b"accord.row_groups", b"[]"))
+                    if len(counts) == len(sizes):
+                        sizes = [int(c[0]) for c in counts]
+                except (ValueError, TypeError, IndexError, KeyError):
+                    pass  # the loader reports the damaged footer
+            return sizes, version
     except (pa.ArrowException, OSError, ValueError):
         return None
 
@@ -402,9 +419,11 @@ def _load_json_range(part: Partition) -> Loaded:
 
 def _load_parquet(part: Partition) -> Loaded:
     """Row groups of an accord Parquet file read as :func:`accord.store.parquet.read_parquet` does,
-    keeping each record's ``seq`` and each item's and submission's place in the file."""
+    keeping each record's ``seq`` and each item's and submission's place in the file. A format-2
+    row group holds its own items and submissions, so only they are parsed; a format-1 file's are
+    in its footer, parsed whole by every partition."""
     from accord.core.formats.jsonl import item_from_dict, submission_from_dict
-    from accord.store.parquet import _KEY_COLUMNS, _header, _strings, add_row_group, require_pyarrow
+    from accord.store.parquet import _strings, read_header, read_row_groups, require_pyarrow
 
     pa, pq = require_pyarrow()
     name = part.path
@@ -415,25 +434,25 @@ def _load_parquet(part: Partition) -> Loaded:
         stack.close()
         raise ConversionError(f"{part.where}: not a readable Parquet file ({' '.join(str(e).split())[:120]}); the "
                               "file is damaged or truncated: convert the export again", field="file") from None
-    numbered: list[tuple[int, Record]] = []
     with stack, pf:
-        ds_name, schema, item_ds, sub_ds = _header(pf.metadata.metadata, name)
-        missing = [c for c in ("seq", *_KEY_COLUMNS, "record") if c not in pf.schema_arrow.names]
-        if missing:
-            raise ConversionError(f"{part.where}: the accord Parquet file lacks columns {missing}; the file is "
-                                  "damaged: convert the export again", field="columns")
-        if part.kind == "parquet-rest":
+        header = read_header(pf, name)
+        rest = part.kind == "parquet-rest"
+        if rest:
             try:
                 with_records = set(_strings(pa, pf.read(columns=["item_id"]).column("item_id")))
             except (pa.ArrowException, OSError, ValueError) as e:
                 raise ConversionError(f"{part.where}: cannot read the item_id column ({str(e)[:120]}); the file is "
                                       "damaged: convert the export again", field="file") from None
+            rows = None
         else:
-            for g in part.row_groups:
-                add_row_group(pa, pf, g, numbered, where=f"{name} row group {g}")
-            numbered.sort(key=lambda p: p[0])
-            with_records = {r.item_id for _, r in numbered}
-    rest = part.kind == "parquet-rest"
+            rows = read_row_groups(pa, pf, header, part.row_groups, name=name)
+            with_records = {r.item_id for _, r in rows.records}
+    ds_name = header.name if header.name != "dataset" else _stem(part.path)
+    if header.version >= 2 and rows is not None:
+        return Loaded(partition=part, fmt="parquet", name=ds_name, schema=header.schema,
+                      records=[r for _, r in rows.records], seq=[s for s, _ in rows.records], items=rows.items,
+                      submissions=rows.submissions)
+    item_ds, sub_ds = header.items or [], header.submissions or []
 
     def want(item_id: Any) -> bool:
         return (item_id in with_records) != rest
@@ -449,6 +468,6 @@ def _load_parquet(part: Partition) -> Loaded:
     if bad:
         raise ConversionError(f"{part.where}: malformed accord Parquet metadata: expected objects in "
                               f"'accord.items' / 'accord.submissions', got {json.dumps(bad[0])[:60]}", field="items")
-    return Loaded(partition=part, fmt="parquet", name=ds_name if ds_name != "dataset" else _stem(part.path),
-                  schema=schema, records=[r for _, r in numbered], seq=[s for s, _ in numbered], items=items,
-                  submissions=subs)
+    return Loaded(partition=part, fmt="parquet", name=ds_name, schema=header.schema,
+                  records=[r for _, r in rows.records] if rows is not None else [],
+                  seq=[s for s, _ in rows.records] if rows is not None else [], items=items, submissions=subs)

@@ -396,7 +396,8 @@ def balanced_target_rows(inputs: Sequence[Path | str], n_workers: int, *, format
     total = 0
     for p in inputs:
         try:
-            total += sum(_row_group_sizes(_source(p), format) or ())
+            sized = _row_group_sizes(_source(p), format)
+            total += sum(sized[0]) if sized else 0
         except (OSError, AccordError):
             continue  # the planner reports a file it cannot read
     if total == 0:

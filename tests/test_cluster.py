@@ -145,14 +145,26 @@ def test_sharded_label_studio_equals_single_process(client: Any, shards: list[Pa
 
 
 @pytest.mark.integration
-def test_sharded_parquet_equals_single_process(client: Any, parquet_file: Path) -> None:
-    parts = plan_partitions([parquet_file], target_rows=800)
+@pytest.mark.parametrize("version", [2, 1])
+def test_sharded_parquet_equals_single_process(client: Any, parquet_file: Path, version: int,
+                                               tmp_path: Path) -> None:
+    """Format 2 keeps each row group's items and submissions beside its records (the skipped
+    tasks' in a row group of their own); format 1 has them in the footer and a rest partition."""
+    path = parquet_file
+    if version == 1:
+        from accord.store.parquet import write_parquet
+
+        path = write_parquet(load_dataset([parquet_file]), tmp_path / "v1.parquet", row_group_size=400,
+                             format_version=1)
+    parts = plan_partitions([path], target_rows=800)
     assert [p.kind for p in parts].count("row-groups") >= 3
-    assert parts[-1].kind == "parquet-rest"
-    report, dataset, run = cluster_report(client, [parquet_file], seed=SEED, target_rows=800)
-    assert dataset == load_dataset([parquet_file])  # records in seq order, record-less items kept
+    assert [p.kind for p in parts].count("parquet-rest") == (1 if version == 1 else 0)
+    report, dataset, run = cluster_report(client, [path], seed=SEED, target_rows=800)
+    whole = load_dataset([path])
+    assert whole.items.keys() - {r.item_id for r in whole.records}  # skipped tasks: items without records
+    assert dataset == whole  # records in seq order, record-less items kept
     assert run.n_partitions == len(parts)
-    _assert_same(report, _single([parquet_file]))
+    _assert_same(report, _single([path]))
 
 
 @pytest.mark.integration

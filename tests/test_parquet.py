@@ -82,7 +82,7 @@ def test_interleaved_records_are_stored_by_item_and_read_back_in_their_order(tmp
     ds = Dataset(records=tuple(records), schema=sample.schema, items=sample.items, submissions=sample.submissions,
                  name="shuffled")
     path = write_parquet(ds, tmp_path / "s.parquet", row_group_size=50)
-    stored = pq.ParquetFile(path).read(columns=["seq", "item_id"])
+    stored = pq.read_table(path, columns=["row", "seq", "item_id"], filters=[("row", "==", "record")])
     ids = stored.column("item_id").to_pylist()
     assert stored.column("seq").to_pylist() != sorted(stored.column("seq").to_pylist())  # rows moved...
     runs = [a for a, b in zip(ids, [None, *ids[:-1]], strict=True) if a != b]
@@ -99,21 +99,35 @@ def test_columns_are_dictionary_encoded_and_rows_hold_the_canonical_json(tmp_pat
     ds = load_sample()
     path = write_parquet(ds, tmp_path / "s.parquet")
     pf = pq.ParquetFile(path)
-    assert set(pf.metadata.metadata) >= {b"accord.format", b"accord.version", b"accord.schema", b"accord.items",
-                                         b"accord.submissions", b"accord.name"}
-    assert len(json.loads(pf.metadata.metadata[b"accord.items"])) == len(ds.items)
+    meta = pf.metadata.metadata
+    assert set(meta) >= {b"accord.format", b"accord.version", b"accord.schema", b"accord.row_groups", b"accord.name"}
+    assert b"accord.items" not in meta and b"accord.submissions" not in meta  # rows now, not footer JSON
+    assert meta[b"accord.version"] == b"2"
     rg = pf.metadata.row_group(0)
     names = pf.schema_arrow.names
-    for col in ("item_id", "annotator_id", "label_set", "source", "kind"):
+    for col in ("row", "item_id", "annotator_id", "label_set", "source", "kind"):
         assert "RLE_DICTIONARY" in rg.column(names.index(col)).encodings, col
         assert pa.types.is_dictionary(pf.schema_arrow.field(col).type), col
     table = pf.read()
-    by_seq = dict(zip(table.column("seq").to_pylist(), table.column("record").to_pylist(), strict=True))
+    rows = list(zip(table.column("row").to_pylist(), table.column("seq").to_pylist(),
+                    table.column("record").to_pylist(), strict=True))
+    by_seq = {q: body for kind, q, body in rows if kind == "record"}
     assert [by_seq[i] for i in range(len(ds.records))] == [row_body(r) for r in ds.records]
+    items = {q: json.loads(body) for kind, q, body in rows if kind == "item"}
+    assert [items[i]["item_id"] for i in range(len(ds.items))] == list(ds.items)
+    subs = {q: json.loads(body) for kind, q, body in rows if kind == "submission"}
+    assert [(subs[i]["item_id"], subs[i]["annotator_id"]) for i in range(len(ds.submissions))] == [
+        (x.item_id, x.annotator_id) for x in ds.submissions]
+    counts = json.loads(meta[b"accord.row_groups"])
+    assert [sum(c) for c in counts] == [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+    assert [sum(c[k] for c in counts) for k in range(3)] == [len(ds.records), len(ds.items), len(ds.submissions)]
 
 
 def test_row_groups_never_split_an_item(tmp_path: Path) -> None:
-    ds = load_sample()
+    sample = load_sample()
+    unlabelled = set(list(sample.items)[3:8])  # five items nobody labelled, whose submissions stay
+    ds = Dataset(records=tuple(r for r in sample.records if r.item_id not in unlabelled), schema=sample.schema,
+                 items=sample.items, submissions=sample.submissions, name=sample.name)
     per_item = Counter(r.item_id for r in ds.records)
     size = 7
     assert max(per_item.values()) > size  # some item must get a row group of its own, over the size
@@ -121,8 +135,12 @@ def test_row_groups_never_split_an_item(tmp_path: Path) -> None:
     pf = pq.ParquetFile(path)
     assert pf.num_row_groups > 10
     seen: set[str] = set()
-    for g in range(pf.num_row_groups):
-        ids = pf.read_row_group(g, columns=["item_id"]).column("item_id").to_pylist()
+    n_record_groups = len(json.loads(pf.metadata.metadata[b"accord.row_groups"])) - 1  # the last: no records
+    assert any(s.item_id in unlabelled for s in ds.submissions)
+    for g in range(n_record_groups):
+        table = pf.read_row_group(g, columns=["row", "item_id"])
+        ids = [i for k, i in zip(table.column("row").to_pylist(), table.column("item_id").to_pylist(), strict=True)
+               if k == "record"]
         group_items = set(ids)
         assert not group_items & seen, f"row group {g} repeats an item of an earlier one"
         seen |= group_items
@@ -132,10 +150,16 @@ def test_row_groups_never_split_an_item(tmp_path: Path) -> None:
     # Reading row groups apart gives a partition of the dataset: whole items, their submissions.
     parts = [read_parquet(path, row_groups=[g]) for g in range(pf.num_row_groups)]
     assert Counter(row_body(r) for p in parts for r in p.records) == Counter(row_body(r) for r in ds.records)
-    for p in parts:
+    for p in parts[:n_record_groups]:
         assert set(p.items) == {r.item_id for r in p.records}
         assert all(p.items[k] == ds.items[k] for k in p.items)
         assert set(p.submissions) == {s for s in ds.submissions if s.item_id in p.items}
+    rest = parts[-1]  # the items nobody labelled (and their skips), in their own row group
+    assert not rest.records and set(rest.items) == unlabelled
+    assert set(rest.submissions) == {s for s in ds.submissions if s.item_id in rest.items}
+    # Every item and submission once over the parts, as the whole has them.
+    assert sorted(k for p in parts for k in p.items) == sorted(ds.items)
+    assert Counter(s for p in parts for s in p.submissions) == Counter(ds.submissions)
     two = read_parquet(path, row_groups=[1, 0])
     first_two = set(parts[0].items) | set(parts[1].items)
     assert two.records == tuple(r for r in ds.records if r.item_id in first_two)  # in the dataset's order
@@ -253,7 +277,7 @@ def _rewrite(src: Path, dst: Path, *, meta: dict[bytes, bytes] | None = None,
     if drop is not None:
         table = table.drop_columns([drop])
     if seq_zero:
-        table = table.set_column(0, "seq", pa.array([0] * table.num_rows, pa.int64()))
+        table = table.set_column(table.schema.get_field_index("seq"), "seq", pa.array([0] * table.num_rows, pa.int64()))
     with pq.ParquetWriter(dst, table.schema) as w:
         w.write_table(table)
         w.add_key_value_metadata({**pf.metadata.metadata, **(meta or {})})
@@ -263,22 +287,67 @@ def _rewrite(src: Path, dst: Path, *, meta: dict[bytes, bytes] | None = None,
 @pytest.mark.parametrize(("change", "message"), [
     ({"meta": {b"accord.version": b"9"}}, "accord Parquet version 9 is newer than this accord reads"),
     ({"meta": {b"accord.version": b"one"}}, "needs an integer 'accord.version', got b'one'"),
-    ({"meta": {b"accord.items": b"[{"}}, "the Parquet metadata 'accord.items' is not JSON"),
-    ({"meta": {b"accord.items": b'{"a": 1}'}}, "lists 'accord.items' and 'accord.submissions'"),
-    ({"meta": {b"accord.items": b'[{"data": {}}]'}}, "an item needs a string 'item_id'"),
+    ({"meta": {b"accord.row_groups": b"[[1, 2]]"}}, "'accord.row_groups' does not describe the file's 1 row groups"),
+    ({"meta": {b"accord.row_groups": b"[[1, 0, 0]]"}}, "'accord.row_groups' does not describe the file's 1 row groups"),
     ({"meta": {b"accord.schema": b'{"s": {"kind": "nonsense"}}'}}, "malformed schema"),
     ({"record": (3, '{"item_id": "x"')}, "row 3: the record is not JSON"),
     ({"record": (2, '{"item_id": "x", "annotator_id": "a", "label_set": "s"}')}, "row 2: malformed record"),
     ({"record": (1, "[1, 2]")}, r"row 1: expected a record \(a JSON object\), got .\[1, 2\]."),
     ({"drop": "label_set"}, r"lacks columns \['label_set'\]"),
     ({"seq_zero": True}, "the 'seq' column is not a numbering of the records"),
-], ids=["newer", "version", "items-json", "items-shape", "item", "schema", "record-json", "record", "record-list",
+], ids=["newer", "version", "counts-shape", "counts-sum", "schema", "record-json", "record", "record-list",
         "column", "seq"])
 def test_damaged_accord_parquet(tmp_path: Path, change: dict[str, object], message: str) -> None:
     good = write_parquet(load_sample(), tmp_path / "good.parquet")
     bad = _rewrite(good, tmp_path / "bad.parquet", **change)  # type: ignore[arg-type]
     with pytest.raises(ConversionError, match=message):
         read_parquet(bad)
+
+
+def _body_of(path: Path, kind: str) -> tuple[int, str]:
+    """The row number and JSON of the first row of ``kind`` (item, submission) in a one-group file."""
+    table = pq.ParquetFile(path).read(columns=["row", "record"])
+    row = table.column("row").to_pylist().index(kind)
+    return row, table.column("record")[row].as_py()
+
+
+@pytest.mark.parametrize(("kind", "edit", "message"), [
+    ("item", lambda b: b[:-1], "the item is not JSON"),
+    ("item", lambda b: "[1]", r"expected an item \(a JSON object\)"),
+    ("item", lambda b: json.dumps({**json.loads(b), "item_id": "elsewhere"}), "the item_id column .* disagrees"),
+    ("item", lambda b: json.dumps({"data": {}}), "malformed item: .*an item needs a string 'item_id'"),
+    ("submission", lambda b: json.dumps({**json.loads(b), "annotator_id": "mallory"}), "columns disagree"),
+], ids=["item-json", "item-list", "item-id", "item-shape", "submission-annotator"])
+def test_damaged_item_and_submission_rows(tmp_path: Path, kind: str, edit: object, message: str) -> None:
+    good = write_parquet(load_sample(), tmp_path / "good.parquet")
+    row, body = _body_of(good, kind)
+    bad = _rewrite(good, tmp_path / "bad.parquet", record=(row, edit(body)))  # type: ignore[operator]
+    with pytest.raises(ConversionError, match=f"row group 0 row {row}: .*{message}"):
+        read_parquet(bad)
+
+
+def test_format_version_1_files_are_still_read(tmp_path: Path) -> None:
+    """Files written before items and submissions became rows (their JSON in the footer) read the same."""
+    ds = load_sample()
+    old = write_parquet(ds, tmp_path / "v1.parquet", format_version=1, row_group_size=40)
+    meta = pq.ParquetFile(old).metadata.metadata
+    assert meta[b"accord.version"] == b"1" and b"accord.items" in meta and "row" not in pq.ParquetFile(old).schema_arrow.names
+    _assert_same(read_parquet(old), ds)
+    part = read_parquet(old, row_groups=[0])  # version 1: a part has the items of its records only
+    assert part.records and set(part.items) == {r.item_id for r in part.records}
+    with pytest.raises(ValueError, match="format_version must be 1 or 2"):
+        write_parquet(ds, tmp_path / "v3.parquet", format_version=3)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({b"accord.items": b"[{"}, "the Parquet metadata 'accord.items' is not JSON"),
+    ({b"accord.items": b'{"a": 1}'}, "lists 'accord.items' and 'accord.submissions'"),
+    ({b"accord.items": b'[{"data": {}}]'}, "an item needs a string 'item_id'"),
+], ids=["items-json", "items-shape", "item"])
+def test_damaged_version_1_footer(tmp_path: Path, change: dict[bytes, bytes], message: str) -> None:
+    good = write_parquet(load_sample(), tmp_path / "good.parquet", format_version=1)
+    with pytest.raises(ConversionError, match=message):
+        read_parquet(_rewrite(good, tmp_path / "bad.parquet", meta=change))
 
 
 def test_a_record_that_disagrees_with_its_columns(tmp_path: Path) -> None:
