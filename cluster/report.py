@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.core.errors import AccordError, ConversionError
-from accord.core.model import Dataset, value_label
+from accord.core.model import Dataset, DatasetOutline, value_label
 from accord.core.report.classes import ClassAgreementSection
 from accord.core.report.engine import Context, Runner, run_sections
 from accord.core.schema import Schema
@@ -137,16 +137,30 @@ class _Summary:
     schema: Schema
     item_ids: tuple[str, ...]
     first_kind: Mapping[str, tuple[int, str]]  # label set -> (seq of its first record, its kind)
+    #: The place in the file's item list of each listed item (the first ``len(item_places)`` of
+    #: ``item_ids``); the rest of ``item_ids`` are items of records only, whose first record's
+    #: seq is in ``record_only_seq``: what the client needs to put the item order back together.
+    item_places: tuple[int, ...] = ()
+    record_only_seq: tuple[int, ...] = ()
 
 
 def _summarize(loaded: Loaded) -> _Summary:
     enable_pickling()
     first: dict[str, tuple[int, str]] = {}
+    first_seq: dict[str, int] = {}
     for s, r in zip(loaded.seq, loaded.records, strict=True):
         if r.label_set not in first or s < first[r.label_set][0]:
             first[r.label_set] = (s, r.kind)
-    return _Summary(fmt=loaded.fmt, name=loaded.name, schema=loaded.schema, item_ids=tuple(loaded.item_ids()),
-                    first_kind=first)
+        if r.item_id not in first_seq or s < first_seq[r.item_id]:
+            first_seq[r.item_id] = s
+    ids = loaded.item_ids()
+    listed = dict.fromkeys(i.item_id for _, i in loaded.items)
+    places: dict[str, int] = {}
+    for k, it in loaded.items:
+        places.setdefault(it.item_id, k)
+    return _Summary(fmt=loaded.fmt, name=loaded.name, schema=loaded.schema, item_ids=tuple(ids), first_kind=first,
+                    item_places=tuple(places[i] for i in listed),
+                    record_only_seq=tuple(first_seq[i] for i in ids[len(listed):]))
 
 
 def _group_dataset(members: Sequence[Loaded], prefixes: Sequence[str | None], schema: Schema) -> Dataset:
@@ -338,6 +352,43 @@ def _assemble(parts: Sequence[Partition], loaded: Mapping[int, Loaded], prefixes
     return merge(files, name=files[0].name if n_inputs == 1 else "merged")
 
 
+def _outline(parts: Sequence[Partition], summaries: Mapping[int, _Summary], prefixes: Mapping[int, str | None],
+             n_inputs: int, schema: Schema, first: Mapping[str, tuple[int, int, str]]) -> DatasetOutline:
+    """The outline of the dataset :func:`_assemble` would build, from the partitions' summaries
+    alone (no record reaches the client): items in the order the files and ``accord.io.merge``
+    give them, the label sets and each one's first kind."""
+    by_file: dict[int, list[int]] = {}
+    for k in sorted(summaries):
+        by_file.setdefault(parts[k].file_index, []).append(k)
+    merged: dict[str, None] = {}
+    names: list[str] = []
+    for fi in sorted(by_file):
+        ks = by_file[fi]
+        head = summaries[ks[0]]
+        names.append(head.name)
+        if len(ks) == 1 and parts[ks[0]].kind == "file":
+            ids = list(head.item_ids)
+        else:  # as _assemble: listed items by their place, then record-only items by first record
+            listed = sorted((p, i) for k in ks for p, i in zip(summaries[k].item_places, summaries[k].item_ids,
+                                                                  strict=False))
+            ids = list(dict.fromkeys(i for _, i in listed))
+            seen = set(ids)
+            extra = sorted((q, i) for k in ks for q, i in zip(
+                summaries[k].record_only_seq, summaries[k].item_ids[len(summaries[k].item_places):], strict=True))
+            for _, i in extra:
+                if i not in seen:
+                    seen.add(i)
+                    ids.append(i)
+        prefix = prefixes[ks[0]]
+        merged.update(dict.fromkeys(f"{prefix}:{i}" for i in ids) if prefix else dict.fromkeys(ids))
+    if not names:
+        raise ConversionError("every partition failed to load; nothing to report on", field="paths")
+    ordered = sorted(first, key=lambda n: first[n][:2])
+    label_sets = (*schema.label_sets, *(n for n in ordered if n not in schema.label_sets))
+    return DatasetOutline(name=names[0] if n_inputs == 1 else "merged", schema=schema, item_ids=tuple(merged),
+                          label_sets=label_sets, first_kinds={n: first[n][2] for n in ordered})
+
+
 def _no_task_twice(parts: Sequence[Partition], summaries: Mapping[int, _Summary]) -> None:
     """A task id in two byte ranges of one export stops the run, as the whole-file reader stops
     (each range has already checked its own tasks); the message names both tasks."""
@@ -435,23 +486,28 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
                     seed: int = 0, skip_bad_partitions: bool = False, target_rows: int | None = None,
                     target_bytes: int | None = None,
                     bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
-                    keep_groups: bool = False) -> tuple[Dataset, dict[str, Any], ClusterRun]:
+                    keep_groups: bool = False, gather: bool = True
+                    ) -> tuple[Any, dict[str, Any], ClusterRun]:
     """Read ``inputs`` on the cluster and compute the mergeable sections there.
 
     With ``keep_groups`` the groups of items stay on the workers (``run.groups``) so that
     ``build_report(..., runner=run.runner(client))`` folds the report's other mergeable
-    sections there too; call ``run.release(client)`` when the report is built.
+    sections there too; call ``run.release(client)`` when the report is built. With
+    ``gather=False`` (needs ``keep_groups``) no record comes to the client: it gets the
+    dataset's :class:`~accord.core.model.DatasetOutline` instead of the dataset.
 
     Returns:
-        The merged dataset (what :func:`accord.io.load_dataset` returns for the same arguments),
-        the sections' results for :func:`~accord.core.qa.report.build_report`'s ``sections``,
-        and what the run did.
+        The merged dataset (what :func:`accord.io.load_dataset` returns for the same arguments;
+        its outline with ``gather=False``), the sections' results for
+        :func:`~accord.core.qa.report.build_report`'s ``sections``, and what the run did.
 
     Raises:
         ConversionError: a partition failed to parse (without ``skip_bad_partitions``), or all did.
     """
     from accord.core.qa.report import _SECTION_PAIR_CELLS, ReportConfig, _boot_cfg
 
+    if not gather and not keep_groups:
+        raise ValueError("cluster_dataset(gather=False) needs keep_groups=True: the records stay in the groups")
     enable_pickling()
     cfg = config or ReportConfig()
     run = ClusterRun(n_workers=len((client.scheduler_info() or {}).get("workers") or {}))
@@ -534,6 +590,11 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
         client.cancel(group_futs)
     run.sections_s = time.perf_counter() - t1
     t2 = time.perf_counter()
+    if not gather:  # the records stay on the workers; the client gets the outline only
+        outline = _outline(parts, summaries, prefixes, len(inputs), schema, first)
+        loads = {}  # (cancelling would cancel the kept groups built from them: only let them go)
+        run.gather_s = time.perf_counter() - t2
+        return outline, results, run
     keys = sorted(loads)
     gathered = client.gather([loads[k] for k in keys])
     if keep_groups:  # cancelling would cancel the groups built from them too: only let them go

@@ -637,6 +637,16 @@ class Dataset:
                                        duration_s=r.duration_s)
         object.__setattr__(self, "submissions", (*subs.values(), *skips.values()))
 
+    def outline(self) -> DatasetOutline:
+        """What a report reads of this dataset besides what its sections fold (see
+        :class:`DatasetOutline`)."""
+        kinds: dict[str, str] = {}
+        for r in self.records:
+            if r.label_set not in kinds:
+                kinds[r.label_set] = r.kind
+        return DatasetOutline(name=self.name, schema=self.schema, item_ids=tuple(self.items),
+                              label_sets=self.label_sets, first_kinds=kinds)
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -858,3 +868,32 @@ def record_from_dict(d: Mapping[str, Any]) -> Record:
         raise InvalidAnnotationError(f"a record needs {missing}, got keys {sorted(d)}")
     return Record(value=value_from_dict(d["value"]), attributes=d.get("attributes") or _EMPTY,
                   meta=d.get("meta") or _EMPTY, **kw)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetOutline:
+    """A dataset without its records: what the report reads of the whole besides the states its
+    mergeable sections fold over partitions (a Dask run builds it on the client from the
+    partitions' summaries, so the records stay on the workers).
+
+    Attributes:
+        name: The dataset's name.
+        schema: The labeling schema.
+        item_ids: Every item id, in the dataset's order (``tuple(ds.items)``).
+        label_sets: :attr:`Dataset.label_sets` (schema order, then first seen in records).
+        first_kinds: Per label set with records, the value kind of its first record.
+    """
+
+    name: str
+    schema: Schema
+    item_ids: tuple[str, ...]
+    label_sets: tuple[str, ...]
+    first_kinds: Mapping[str, str]
+
+    def kind_of(self, label_set: str) -> str | None:
+        """A label set's value kind as the report reads it (its schema's, else its first
+        record's); None for a label set with no record."""
+        if label_set not in self.first_kinds:
+            return None
+        ls = self.schema.label_sets.get(label_set)
+        return ls.kind if ls else self.first_kinds[label_set]

@@ -341,3 +341,47 @@ def test_cli_report_dask_local_end_to_end(shards: list[Path], tmp_path: Path) ->
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "local:N must be a whole number" in proc.stderr
+
+
+# --------------------------------------------------------------------------- the outline
+
+
+def _outline_inputs(shards: list[Path], parquet_file: Path, tmp_path: Path
+                    ) -> dict[str, tuple[list[Any], dict[str, Any]]]:
+    """Input sets whose item order the client must rebuild from summaries alone: files, row groups
+    with skipped tasks (format 2 and 1), one export in byte ranges, shards sharing items, and
+    two tools' exports (item ids namespaced), with a gold reference."""
+    from accord.store.parquet import write_parquet
+
+    v1 = write_parquet(load_dataset([parquet_file]), tmp_path / "v1.parquet", row_group_size=400, format_version=1)
+    tasks = json.loads(shards[0].read_text())[:20]
+    for t in tasks:
+        for a in t["annotations"]:
+            a["completed_by"] = 9
+            a["id"] += 100_000
+    again = tmp_path / "reexport.json"
+    again.write_text(json.dumps(tasks))
+    whole = tmp_path / "whole.json"
+    whole.write_text(json.dumps([t for s in shards for t in json.loads(s.read_text())]))
+    (tmp_path / "whole.label_config.xml").write_text((shards[0].parent / "label_config.xml").read_text())
+    coco = ROOT / "tests" / "fixtures" / "coco" / "instances_default.json"
+    return {"sample": ([SAMPLE / "text_sentiment.json", SAMPLE / "images_boxes.json"], {}),
+            "parquet-v2": ([parquet_file], {"target_rows": 800}), "parquet-v1": ([v1], {"target_rows": 800}),
+            "ranges": ([whole], {"target_bytes": 1 << 15}), "shared-items": ([*shards, again], {}),
+            "two-tools": ([shards[0], coco], {"reference": SAMPLE / "text_sentiment.json"})}
+
+
+@pytest.mark.integration
+def test_the_outline_is_the_assembled_datasets_without_gathering_a_record(
+        client: Any, shards: list[Path], parquet_file: Path, tmp_path: Path) -> None:
+    for name, (inputs, opts) in _outline_inputs(shards, parquet_file, tmp_path).items():
+        outline, _, run = cluster_dataset(client, inputs, seed=SEED, keep_groups=True, gather=False, **opts)
+        try:
+            want = load_dataset(inputs, reference=opts.get("reference")).outline()
+            assert outline.item_ids == want.item_ids, name
+            assert outline == want, name
+            assert run.n_partitions >= (3 if name in ("parquet-v2", "ranges") else 2), name
+        finally:
+            run.release(client)
+    with pytest.raises(ValueError, match="needs keep_groups=True"):
+        cluster_dataset(client, [shards[0]], gather=False)
