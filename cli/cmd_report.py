@@ -362,10 +362,15 @@ def run(args: argparse.Namespace) -> int:
         from accord.cluster.report import cluster_dataset
 
         with connect(args.dask) as client:
+            # The records stay on the workers unless the ledger records the dataset (or they must come:
+            # inputs sharing items, records that interleave items; cluster_dataset says why in -v).
             dataset, sections, cluster_run = cluster_dataset(
                 client, inputs, format=args.format, reference=args.reference, label_config=args.label_config,
                 join_items=args.join_items, config=config, seed=args.seed,
-                skip_bad_partitions=args.skip_bad_partitions, keep_groups=True)
+                skip_bad_partitions=args.skip_bad_partitions, keep_groups=True,
+                gather=True if _records_for_ledger(args) else "auto")
+            if cluster_run.gathered:
+                logger.info("the records were gathered to this machine: %s", cluster_run.gather_reason)
             try:  # the report's mergeable sections fold on the workers, over the groups they hold
                 return _report(args, dataset, config, sections=sections, runner=cluster_run.runner(client),
                                cluster_run=cluster_run)
@@ -385,6 +390,22 @@ def run(args: argparse.Namespace) -> int:
         dataset = load_dataset(inputs, format=args.format, reference=args.reference,
                                label_config=args.label_config, join_items=args.join_items)
     return _report(args, dataset, config)
+
+
+def _records_for_ledger(args: argparse.Namespace) -> bool:
+    """Whether this run records the dataset in a ledger (which needs its records on this machine)."""
+    if getattr(args, "ledger", None) is False:
+        return False
+    if getattr(args, "ledger", None) or getattr(args, "db", None):
+        return True
+    import os
+
+    from accord.store.db import default_url, sqlite_path
+
+    if os.environ.get("ACCORD_DB"):
+        return True
+    path = sqlite_path(default_url())  # as cmd_ledger.existing_ledger finds the default ledger
+    return path is not None and path.exists()
 
 
 def _report(args: argparse.Namespace, dataset: Any, config: Any, *, sections: dict[str, Any] | None = None,

@@ -1,4 +1,4 @@
-"""``accord report --dask``: the QA report with its parsing, class agreement and Dawid-Skene on Dask workers.
+"""``accord report --dask``: the QA report with its parsing and every section on Dask workers.
 
 What runs where:
 
@@ -20,20 +20,26 @@ What runs where:
    classification label set's judgments become columns once per group (kept on its worker),
    then every EM pass maps the E-step over them and merges the sums
    (:class:`~accord.core.report.truth.DawidSkeneSection`).
-5. **Finish (client)**: the partitions' records are gathered and put back together file by file
-   (Parquet records by their ``seq``), merged as ``accord report`` merges its inputs, and
-   :func:`~accord.core.qa.report.build_report` runs with the merged class agreement and the
-   Dawid-Skene fit.
-6. **The report's mergeable sections (workers)**: the groups stay on the workers
-   (``keep_groups``) and ``build_report`` runs with ``runner=run.runner(client)``, so gold
-   scoring, the conflict queue, consensus mismatches, bias, checks, sampling, cost and the
-   totals fold there (:class:`DaskFold`) and only their merged states reach the client
-   (``run.sections`` lists every section folded on the workers).
+5. **The report (workers)**: the groups stay on the workers (``keep_groups``) and
+   :func:`~accord.core.qa.report.build_report` runs with ``runner=run.runner(client)``: every
+   section of the report (agreement of every kind with its per-item scores and intervals,
+   gold, consensus of every method with ambiguity, region consensus and box truth, conflicts,
+   label errors, model vs human, attributes, tracks, sampling, bias, checks, cost, totals)
+   folds there (:class:`DaskFold`) and only merged states reach the client (``run.sections``
+   lists them). Where a section's finish needs one-process order it sorts its rows by the
+   dataset's item order.
+6. **No records on the client** (``gather="auto"``, what ``accord report --dask`` uses): when
+   every group is one partition whose records and first passes come item by item in its item
+   order (checked on the workers, :func:`_item_major`; true of every export read from one file),
+   sorting by item order *is* the one-process order, so the client builds only the dataset's
+   :class:`~accord.core.model.DatasetOutline` from the partitions' summaries (item ids in order,
+   label sets, kinds) and never gathers a record. Otherwise (inputs that share items, such as a
+   gold reference or re-exports, or records that interleave items) the records are gathered and
+   put back together file by file as before (``run.gathered``, ``run.gather_reason``); ``accord
+   report --ledger`` gathers them too, since the ledger stores the dataset.
 
-**Not distributed yet**: class agreement's per-item scores and its item-bootstrap intervals
-(specific agreement, the pairwise kappa cells), region and text agreement, consensus other than
-Dawid-Skene, label errors, model vs human, attributes and tracks still read the merged dataset
-on the client, so the client still gathers the records (a later step of issue #16).
+Steps 3 and 4 precompute what ``build_report`` would also fold through the runner (the nominal
+coefficients and the Dawid-Skene fit); they are kept because their results are checked to fit.
 
 **Partitions** (:func:`~.partitions.plan_partitions`): one per file; a Parquet file per run of
 row groups; a Label Studio JSON export at least two targets big in byte ranges cut between
@@ -51,12 +57,13 @@ the report says what was skipped (``cluster.skipped`` and the first headline).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from accord.core.errors import AccordError, ConversionError
 from accord.core.model import Dataset, DatasetOutline, value_label
@@ -103,6 +110,10 @@ class ClusterRun:
     map_s: float = 0.0
     sections_s: float = 0.0
     gather_s: float = 0.0
+    #: Whether the records came to the client (False: it holds the dataset's outline only).
+    gathered: bool = True
+    #: Why they did (None when they did not).
+    gather_reason: str | None = None
     #: The groups of items held on the workers (futures of Datasets) when the run keeps them
     #: (``cluster_dataset(keep_groups=True)``) for the report's mergeable sections; see :meth:`runner`.
     groups: list[Any] = field(default_factory=list, repr=False)
@@ -209,6 +220,74 @@ def _group_stats(ds: Dataset, label_sets: Sequence[str]) -> tuple[tuple[str, ...
             max_r = max(max_r, r)
         out[name] = _SetStats(observed=frozenset(observed), n_items=n_items, max_ratings=max_r)
     return ds.annotators(), out
+
+
+def _item_major(ds: Dataset) -> tuple[bool, str | None, str | None]:
+    """Whether a group's data come item by item in its item order, and its first and last
+    *active* item (one with records or with a human pass that was not skipped).
+
+    True when each item's records are one run, the runs follow the item order, and every label
+    set's human grouping (first passes first) follows it too: then sorting any section's rows by
+    item order gives the one-process order, and the client needs no record to know it. Exports
+    read from one file are like this; a dataset whose records interleave items is not (the
+    client then gathers the records, as before). Computing the groupings here warms the group's
+    cache for the sections that fold next."""
+    enable_pickling()
+    rank = {item: k for k, item in enumerate(ds.items)}
+    last = -1
+    prev: str | None = None
+    seen: set[str] = set()
+    for r in ds.records:
+        item = r.item_id
+        if item == prev:
+            continue
+        k = rank[item]
+        if item in seen or k < last:
+            return False, None, None
+        seen.add(item)
+        last, prev = k, item
+    active = set(seen)
+    for name in ds.label_sets:
+        last = -1
+        for item in ds.grouped_view(name, source="human"):
+            k = rank[item]
+            if k < last:
+                return False, None, None
+            last = k
+            active.add(item)
+    if not active:
+        return True, None, None
+    ordered = sorted(active, key=rank.__getitem__)
+    return True, ordered[0], ordered[-1]
+
+
+def _records_can_stay(parts: Sequence[Partition], summaries: Mapping[int, _Summary], groups: Sequence[Sequence[int]],
+                      checks: Sequence[tuple[bool, str | None, str | None]], prefixes: Mapping[int, str | None]
+                      ) -> str | None:
+    """None when the report can be built from the outline (no record to the client); else why not.
+
+    Needs every group to be one partition (no item shared between inputs), each item-major
+    (:func:`_item_major`), and a file's partitions to hold its active items in file order."""
+    if any(len(g) != 1 for g in groups):
+        return "some inputs share items (their partitions were joined)"
+    if not all(ok for ok, _, _ in checks):
+        return "some records or passes interleave items"
+    spans: dict[int, list[tuple[int, int, int]]] = {}
+    for g, (_, first, last) in zip(groups, checks, strict=True):
+        k = g[0]
+        if first is None or last is None:
+            continue
+        s = summaries[k]
+        ids = [f"{prefixes[k]}:{i}" for i in s.item_ids] if prefixes[k] else s.item_ids  # as the group names them
+        place = dict(zip(ids, s.item_places, strict=False))
+        if first not in place or last not in place:
+            return "an item of records only (no item entry) in a partition"
+        spans.setdefault(parts[k].file_index, []).append((k, place[first], place[last]))
+    for runs in spans.values():
+        runs.sort()
+        if any(a[2] >= b[1] for a, b in itertools.pairwise(runs)):
+            return "a file's partitions interleave their items"
+    return None
 
 
 def _truth_stats(ds: Dataset, label_sets: Sequence[str]) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
@@ -486,15 +565,19 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
                     seed: int = 0, skip_bad_partitions: bool = False, target_rows: int | None = None,
                     target_bytes: int | None = None,
                     bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
-                    keep_groups: bool = False, gather: bool = True
+                    keep_groups: bool = False, gather: bool | Literal["auto"] = True
                     ) -> tuple[Any, dict[str, Any], ClusterRun]:
     """Read ``inputs`` on the cluster and compute the mergeable sections there.
 
     With ``keep_groups`` the groups of items stay on the workers (``run.groups``) so that
     ``build_report(..., runner=run.runner(client))`` folds the report's other mergeable
     sections there too; call ``run.release(client)`` when the report is built. With
-    ``gather=False`` (needs ``keep_groups``) no record comes to the client: it gets the
-    dataset's :class:`~accord.core.model.DatasetOutline` instead of the dataset.
+    ``gather="auto"`` (needs ``keep_groups``) no record comes to the client when none needs to:
+    it gets the dataset's :class:`~accord.core.model.DatasetOutline` instead of the dataset,
+    which ``build_report(outline, runner=run.runner(client))`` reads. That is when every group
+    is one partition whose data come item by item (:func:`_item_major`, checked on the
+    workers); otherwise the records are gathered (``run.gathered``, ``run.gather_reason``).
+    ``gather=False`` insists (a :class:`ConversionError` saying why it cannot).
 
     Returns:
         The merged dataset (what :func:`accord.io.load_dataset` returns for the same arguments;
@@ -506,8 +589,9 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     """
     from accord.core.qa.report import _SECTION_PAIR_CELLS, ReportConfig, _boot_cfg
 
-    if not gather and not keep_groups:
-        raise ValueError("cluster_dataset(gather=False) needs keep_groups=True: the records stay in the groups")
+    if gather is not True and not keep_groups:
+        raise ValueError("cluster_dataset(gather=False or 'auto') needs keep_groups=True: the records stay in the "
+                         "groups")
     enable_pickling()
     cfg = config or ReportConfig()
     run = ClusterRun(n_workers=len((client.scheduler_info() or {}).get("workers") or {}))
@@ -584,13 +668,22 @@ def cluster_dataset(client: Any, inputs: Sequence[Path | str], *, format: str = 
     if classification and cfg.consensus_method == "dawid_skene":
         results.update(_dawid_skene(client, group_futs, classification, cfg, seed, schema))
     run.sections = sorted(results)
+    stay_reason: str | None = "gather=True"
+    if gather is not True:
+        checks = client.gather(client.map(_item_major, group_futs, pure=False))
+        stay_reason = _records_can_stay(parts, summaries, groups, checks, prefixes)
+        if stay_reason is not None and gather is False:
+            raise ConversionError(f"the records cannot stay on the workers: {stay_reason}; build the report with "
+                                  "the records gathered (gather='auto')", field="gather")
+    run.gathered = stay_reason is not None
+    run.gather_reason = stay_reason
     if keep_groups:
         run.groups = list(group_futs)
     else:
         client.cancel(group_futs)
     run.sections_s = time.perf_counter() - t1
     t2 = time.perf_counter()
-    if not gather:  # the records stay on the workers; the client gets the outline only
+    if not run.gathered:  # the records stay on the workers; the client gets the outline only
         outline = _outline(parts, summaries, prefixes, len(inputs), schema, first)
         loads = {}  # (cancelling would cancel the kept groups built from them: only let them go)
         run.gather_s = time.perf_counter() - t2
@@ -612,21 +705,24 @@ def cluster_report(client: Any, inputs: Sequence[Path | str], *, format: str = "
                    seed: int = 0, skip_bad_partitions: bool = False, target_rows: int | None = None,
                    target_bytes: int | None = None,
                    bar: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
-                   **report_options: Any) -> tuple[Any, Dataset, ClusterRun]:
-    """The QA report of ``inputs`` with parsing and class agreement on the cluster (see the module
+                   gather: bool | Literal["auto"] = "auto",
+                   **report_options: Any) -> tuple[Any, Dataset | DatasetOutline, ClusterRun]:
+    """The QA report of ``inputs`` with every section folded on the cluster (see the module
     docstring); ``report_options`` go to :func:`~accord.core.qa.report.build_report`.
 
     Returns:
         ``(report, dataset, run)``: the report equals the single-process report on the same
         inputs; when partitions were skipped it gains a ``cluster`` block saying which, and a
-        first headline line.
+        first headline line. ``dataset`` is the merged dataset when the records were gathered
+        (``gather=True``, or ``"auto"`` when they had to be: ``run.gather_reason``), else its
+        :class:`~accord.core.model.DatasetOutline`.
     """
     from accord.core.qa.report import build_report
 
     dataset, sections, run = cluster_dataset(
         client, inputs, format=format, label_config=label_config, meta_keys=meta_keys, reference=reference,
         join_items=join_items, config=config, seed=seed, skip_bad_partitions=skip_bad_partitions,
-        target_rows=target_rows, target_bytes=target_bytes, bar=bar, keep_groups=True)
+        target_rows=target_rows, target_bytes=target_bytes, bar=bar, keep_groups=True, gather=gather)
     try:
         report = build_report(dataset, config=config, seed=seed, sections=sections, runner=run.runner(client),
                               **report_options)

@@ -134,6 +134,7 @@ def test_bundled_sample_equals_single_process(client: Any) -> None:
 def test_sharded_label_studio_equals_single_process(client: Any, shards: list[Path]) -> None:
     report, _, run = cluster_report(client, shards, seed=SEED)
     assert run.n_groups == 3
+    assert not run.gathered, run.gather_reason  # no record came to the client
     assert run.sections[:2] == ["agreement:sentiment", "consensus:sentiment"]
     assert {"summary", "conflicts:sentiment"} <= set(run.sections)
     want = _single(shards)
@@ -162,7 +163,8 @@ def test_sharded_parquet_equals_single_process(client: Any, parquet_file: Path, 
     report, dataset, run = cluster_report(client, [path], seed=SEED, target_rows=800)
     whole = load_dataset([path])
     assert whole.items.keys() - {r.item_id for r in whole.records}  # skipped tasks: items without records
-    assert dataset == whole  # records in seq order, record-less items kept
+    assert not run.gathered  # every section folded on the workers: the client holds the outline only
+    assert dataset == whole.outline()  # items in order, record-less items kept
     assert run.n_partitions == len(parts)
     _assert_same(report, _single([path]))
 
@@ -335,6 +337,7 @@ def test_cli_report_dask_local_end_to_end(shards: list[Path], tmp_path: Path) ->
     # which once failed CI here) is for -v only: the user sees accord's lines.
     assert "Traceback" not in err, err[-2000:]
     assert not [line for line in err.splitlines() if "distributed." in line], err[-2000:]
+    assert "the records were gathered" not in err  # shards of one export: every record stayed on the workers
     _assert_same(runs["dask"][0], runs["single"][0])
     proc = subprocess.run([sys.executable, "-m", "accord", "report", pattern, "--dask", "local:zero"],
                           capture_output=True, text=True, timeout=120, env=env)
@@ -368,20 +371,56 @@ def _outline_inputs(shards: list[Path], parquet_file: Path, tmp_path: Path
     return {"sample": ([SAMPLE / "text_sentiment.json", SAMPLE / "images_boxes.json"], {}),
             "parquet-v2": ([parquet_file], {"target_rows": 800}), "parquet-v1": ([v1], {"target_rows": 800}),
             "ranges": ([whole], {"target_bytes": 1 << 15}), "shared-items": ([*shards, again], {}),
-            "two-tools": ([shards[0], coco], {"reference": SAMPLE / "text_sentiment.json"})}
+            "two-tools": ([shards[0], coco], {}),
+            "with-gold": ([shards[0]], {"reference": SAMPLE / "text_sentiment.json"})}
 
 
 @pytest.mark.integration
 def test_the_outline_is_the_assembled_datasets_without_gathering_a_record(
         client: Any, shards: list[Path], parquet_file: Path, tmp_path: Path) -> None:
+    """gather='auto' keeps the records on the workers when every group is one item-major partition,
+    and the outline then equals the assembled dataset's; inputs sharing items are gathered (a
+    joined group), and gather=False says why it cannot."""
+    stays = {"parquet-v2", "parquet-v1", "ranges", "two-tools"}  # the sample's two exports share task ids
     for name, (inputs, opts) in _outline_inputs(shards, parquet_file, tmp_path).items():
-        outline, _, run = cluster_dataset(client, inputs, seed=SEED, keep_groups=True, gather=False, **opts)
+        got, _, run = cluster_dataset(client, inputs, seed=SEED, keep_groups=True, gather="auto", **opts)
         try:
-            want = load_dataset(inputs, reference=opts.get("reference")).outline()
-            assert outline.item_ids == want.item_ids, name
-            assert outline == want, name
+            want = load_dataset(inputs, reference=opts.get("reference"))
+            assert run.gathered == (name not in stays), (name, run.gather_reason)
+            if run.gathered:
+                assert got == want, name
+                assert run.gather_reason == "some inputs share items (their partitions were joined)", name
+                continue
+            outline = want.outline()
+            assert got.item_ids == outline.item_ids, name
+            assert got == outline, name
             assert run.n_partitions >= (3 if name in ("parquet-v2", "ranges") else 2), name
         finally:
             run.release(client)
+    inputs, opts = _outline_inputs(shards, parquet_file, tmp_path)["shared-items"]
+    with pytest.raises(ConversionError, match="cannot stay on the workers: some inputs share items"):
+        cluster_dataset(client, inputs, keep_groups=True, gather=False, **opts)
     with pytest.raises(ValueError, match="needs keep_groups=True"):
-        cluster_dataset(client, [shards[0]], gather=False)
+        cluster_dataset(client, [shards[0]], gather="auto")
+
+
+def test_interleaved_records_are_not_item_major() -> None:
+    """The worker-side check that lets records stay: items interleaved in the records, or a grouping
+    whose first passes come out of item order, send the client back to gathering."""
+    from accord.cluster.report import _item_major
+    from accord.core.model import Classification, Dataset, Item, Record, Submission
+
+    def rec(item: str, who: str) -> Record:
+        return Record(item_id=item, annotator_id=who, label_set="s", value=Classification(label="x"))
+
+    items = {i: Item(item_id=i) for i in ("a", "b", "c")}
+    ok = Dataset(records=(rec("a", "u"), rec("a", "v"), rec("b", "u"), rec("c", "u")), items=items)
+    assert _item_major(ok) == (True, "a", "c")
+    mixed = Dataset(records=(rec("a", "u"), rec("b", "u"), rec("a", "v")), items=items)
+    assert _item_major(mixed)[0] is False
+    backwards = Dataset(records=(rec("b", "u"), rec("a", "u")), items=items)
+    assert _item_major(backwards)[0] is False
+    # records in order, but a pass of b listed before a's: the grouping (first passes first) is b, a
+    passes = Dataset(records=(rec("a", "u"), rec("b", "v")), items=items,
+                     submissions=(Submission(item_id="b", annotator_id="v"), Submission(item_id="a", annotator_id="u")))
+    assert _item_major(passes)[0] is False

@@ -101,7 +101,8 @@ def test_columns_are_dictionary_encoded_and_rows_hold_the_canonical_json(tmp_pat
     pf = pq.ParquetFile(path)
     meta = pf.metadata.metadata
     assert set(meta) >= {b"accord.format", b"accord.version", b"accord.schema", b"accord.row_groups", b"accord.name"}
-    assert b"accord.items" not in meta and b"accord.submissions" not in meta  # rows now, not footer JSON
+    assert b"accord.items" not in meta  # rows now, not footer JSON
+    assert b"accord.submissions" not in meta
     assert meta[b"accord.version"] == b"2"
     rg = pf.metadata.row_group(0)
     names = pf.schema_arrow.names
@@ -155,7 +156,8 @@ def test_row_groups_never_split_an_item(tmp_path: Path) -> None:
         assert all(p.items[k] == ds.items[k] for k in p.items)
         assert set(p.submissions) == {s for s in ds.submissions if s.item_id in p.items}
     rest = parts[-1]  # the items nobody labelled (and their skips), in their own row group
-    assert not rest.records and set(rest.items) == unlabelled
+    assert not rest.records
+    assert set(rest.items) == unlabelled
     assert set(rest.submissions) == {s for s in ds.submissions if s.item_id in rest.items}
     # Every item and submission once over the parts, as the whole has them.
     assert sorted(k for p in parts for k in p.items) == sorted(ds.items)
@@ -331,10 +333,13 @@ def test_format_version_1_files_are_still_read(tmp_path: Path) -> None:
     ds = load_sample()
     old = write_parquet(ds, tmp_path / "v1.parquet", format_version=1, row_group_size=40)
     meta = pq.ParquetFile(old).metadata.metadata
-    assert meta[b"accord.version"] == b"1" and b"accord.items" in meta and "row" not in pq.ParquetFile(old).schema_arrow.names
+    assert meta[b"accord.version"] == b"1"
+    assert b"accord.items" in meta
+    assert "row" not in pq.ParquetFile(old).schema_arrow.names
     _assert_same(read_parquet(old), ds)
     part = read_parquet(old, row_groups=[0])  # version 1: a part has the items of its records only
-    assert part.records and set(part.items) == {r.item_id for r in part.records}
+    assert part.records
+    assert set(part.items) == {r.item_id for r in part.records}
     with pytest.raises(ValueError, match="format_version must be 1 or 2"):
         write_parquet(ds, tmp_path / "v3.parquet", format_version=3)
 

@@ -29,6 +29,11 @@ Results keep raw counts and sums; pooled rows are recomputed from them, never
 averaged from ratios. The Levenshtein distance reuses
 :func:`accord.core.qa.consensus.word_alignment` on characters.
 
+The work splits by item: :func:`attribute_pairs` matches one item's regions and keeps its
+label-equal pairs; :func:`judge_pairs` compares the pairs of every item (an attribute's inferred
+kind reads all of them). :func:`attribute_agreement` is the two in one process; the report's
+:class:`~accord.core.report.attributes.AttributesSection` runs :func:`attribute_pairs` per partition.
+
 >>> levenshtein_similarity_score("kitten", "sitting")  # d = 3, max length 7
 0.5714285714285714
 """
@@ -55,7 +60,10 @@ __all__ = [
     "AttributeMismatch",
     "AttributeReport",
     "Comparison",
+    "PairRow",
     "attribute_agreement",
+    "attribute_pairs",
+    "judge_pairs",
     "levenshtein_distance",
     "levenshtein_similarity_score",
     "pool",
@@ -321,28 +329,84 @@ def attribute_agreement(dataset: Dataset, label_set: str, *, match: Matcher | No
     for item, per in dataset.grouped(label_set, source="reference").items():
         for rs in per.values():
             reference.setdefault(item, []).extend(rs)
-
-    compared: list[tuple[Comparison, str, str, Record, Record]] = []
+    compared: list[PairRow] = []
     n_label_mismatches = 0
     for item in sorted(set(human) | set(reference)):
-        per = human.get(item, {})
-        sides: list[tuple[Comparison, str, str, list[Record], list[Record]]] = [
-            ("annotators", a, b, per[a], per[b]) for a, b in itertools.combinations(sorted(per), 2)]
-        if reference.get(item):
-            sides += [("reference", REFERENCE_ID, a, reference[item], per[a]) for a in sorted(per)]
-        for comparison, a, b, ra, rb in sides:
-            pairs, bad = _pairs_of(ra, rb, match)
-            n_label_mismatches += bad
-            compared.extend((comparison, a, b, r, c) for r, c in pairs)
+        rows, bad = attribute_pairs(human.get(item, {}), reference.get(item, []), match=match, ignore=ignore)
+        compared.extend(rows)
+        n_label_mismatches += bad
+    return judge_pairs(compared, label_set=label_set, specs=specs, n_label_mismatches=n_label_mismatches,
+                       confidence=confidence)
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairRow:
+    """One matched region pair with equal labels, as attribute agreement compares it (plain data).
+
+    Attributes:
+        comparison / reference_id / candidate_id: The two sides.
+        item_id / label: The item and the (shared) label.
+        reference_attributes / candidate_attributes: Each side's attributes, ignored keys left out.
+        reference_region_id / candidate_region_id: The regions' ids.
+    """
+
+    comparison: Comparison
+    reference_id: str
+    candidate_id: str
+    item_id: str
+    label: str
+    reference_attributes: Mapping[str, Any]
+    candidate_attributes: Mapping[str, Any]
+    reference_region_id: str | None
+    candidate_region_id: str | None
+
+
+def attribute_pairs(human: Mapping[str, Sequence[Record]], reference: Sequence[Record], *, match: Matcher,
+                    ignore: Collection[str] = IGNORED_ATTRIBUTES) -> tuple[list[PairRow], int]:
+    """The matched, label-equal region pairs of one item, and its label-mismatched pairs.
+
+    Args:
+        human: ``{annotator_id: records}`` of the item's human annotators in the label set.
+        reference: The item's reference records in the label set (empty without gold).
+        match: As in :func:`attribute_agreement` (required here).
+        ignore: Attribute names not compared (left out of the rows).
+    """
+    sides: list[tuple[Comparison, str, str, Sequence[Record], Sequence[Record]]] = [
+        ("annotators", a, b, human[a], human[b]) for a, b in itertools.combinations(sorted(human), 2)]
+    if reference:
+        sides += [("reference", REFERENCE_ID, a, reference, human[a]) for a in sorted(human)]
+    out: list[PairRow] = []
+    n_bad = 0
+    for comparison, a, b, ra, rb in sides:
+        pairs, bad = _pairs_of(ra, rb, match)
+        n_bad += bad
+        out.extend(PairRow(comparison=comparison, reference_id=a, candidate_id=b, item_id=r.item_id,
+                           label=str(value_label(r.value)),
+                           reference_attributes={k: v for k, v in r.attributes.items() if k not in ignore},
+                           candidate_attributes={k: v for k, v in c.attributes.items() if k not in ignore},
+                           reference_region_id=r.region_id, candidate_region_id=c.region_id)
+                   for r, c in pairs)
+    return out, n_bad
+
+
+def judge_pairs(compared: Sequence[PairRow], *, label_set: str, specs: Mapping[str, Sequence[AttributeSpec]],
+                n_label_mismatches: int, confidence: float = 0.95) -> AttributeReport:
+    """The :class:`AttributeReport` of the compared pairs (in item-id order in :func:`attribute_agreement`:
+    the similarity and difference sums are float additions in that order).
+
+    Args:
+        compared: Every item's :func:`attribute_pairs`, concatenated.
+        label_set: The label set.
+        specs: The label set's attribute specs by label (an attribute's kind).
+        n_label_mismatches: Summed over the items.
+        confidence: Level of the exact-match intervals.
+    """
     # An attribute's kind: from its spec, else from every value it takes in the compared pairs.
     seen: dict[tuple[str, str], list[Any]] = {}
-    for *_, r, c in compared:
-        label = str(value_label(r.value))
-        for rec in (r, c):
-            for k, v in rec.attributes.items():
-                if k not in ignore:
-                    seen.setdefault((label, k), []).append(v)
+    for pr in compared:
+        for attrs in (pr.reference_attributes, pr.candidate_attributes):
+            for k, v in attrs.items():
+                seen.setdefault((pr.label, k), []).append(v)
     kinds: dict[tuple[str, str], AttributeKind] = {}
     for (label, name), values in seen.items():
         spec = next((s for s in specs.get(label, ()) if s.name == name), None)
@@ -350,15 +414,16 @@ def attribute_agreement(dataset: Dataset, label_set: str, *, match: Matcher | No
 
     acc: dict[tuple[Comparison, str, str, str, str], _Acc] = {}
     mismatches: list[AttributeMismatch] = []
-    for comparison, a, b, r, c in compared:
-        label = str(value_label(r.value))
-        names = sorted({k for k in (*r.attributes, *c.attributes) if k not in ignore})
+    for pr in compared:
+        comparison, a, b, label = pr.comparison, pr.reference_id, pr.candidate_id, pr.label
+        ra, rc = pr.reference_attributes, pr.candidate_attributes
+        names = sorted({*ra, *rc})
         for name in names:
             kind = kinds[(label, name)]
             cell = acc.setdefault((comparison, a, b, label, name), _Acc(kind=kind))
             cell.n += 1
-            va, vb = r.attributes.get(name), c.attributes.get(name)
-            where = f"item {r.item_id!r}, label {label!r}, attribute {name!r}"
+            va, vb = ra.get(name), rc.get(name)
+            where = f"item {pr.item_id!r}, label {label!r}, attribute {name!r}"
             if va is None or vb is None:
                 cell.n_one_sided += 1
                 same = False
@@ -378,9 +443,9 @@ def attribute_agreement(dataset: Dataset, label_set: str, *, match: Matcher | No
                 cell.n_exact += 1
             else:
                 mismatches.append(AttributeMismatch(
-                    item_id=r.item_id, label_set=label_set, label=label, attribute=name, comparison=comparison,
-                    reference_id=a, candidate_id=b, reference_region_id=r.region_id,
-                    candidate_region_id=c.region_id, reference_value=None if va is None else _canonical(va),
+                    item_id=pr.item_id, label_set=label_set, label=label, attribute=name, comparison=comparison,
+                    reference_id=a, candidate_id=b, reference_region_id=pr.reference_region_id,
+                    candidate_region_id=pr.candidate_region_id, reference_value=None if va is None else _canonical(va),
                     candidate_value=None if vb is None else _canonical(vb)))
     rows = tuple(AttributeAgreement(
         label_set=label_set, label=label, attribute=name, kind=x.kind, comparison=comparison, reference_id=a,

@@ -30,6 +30,11 @@ reference. Predictions are put into ``M = 10`` equal-width bins
 * Brier loss of the top-class confidence: ``mean((c_i - y_i)^2)`` in [0, 1]
   (the binary Brier score of "the prediction is right"; lower is better).
 
+Region scoring splits by image: :func:`region_image` matches one image and keeps its counts and
+COCO rows, :func:`regions_of` sums them and runs COCO over all images
+(:func:`evaluate_regions` is the two in one process; the report's
+:class:`~accord.core.report.model_eval.ModelVsHumanSection` runs :func:`region_image` per partition).
+
 References:
     Guo, Pleiss, Sun, Weinberger (2017), "On Calibration of Modern Neural
     Networks", ICML. Brier (1950), "Verification of forecasts expressed in terms
@@ -57,12 +62,17 @@ __all__ = [
     "Calibration",
     "ClassCounts",
     "ClassificationEval",
+    "CocoRows",
     "RegionEval",
+    "RegionImage",
     "ReliabilityBin",
     "calibration",
+    "coco_rows",
     "evaluate_classification",
     "evaluate_regions",
     "evaluate_spans",
+    "region_image",
+    "regions_of",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -291,38 +301,157 @@ class RegionEval:
 _COCO_KEYS = ("AP", "AP50", "AP75", "AR_100")
 
 
-def _coco(images: Sequence[tuple[str, Sequence[Record], Sequence[Record]]]) -> tuple[
-        dict[str, float | None] | None, str | None]:
-    values = [r.value for _k, ref, cand in images for r in (*ref, *cand)]
-    if not values:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CocoRows:
+    """One side of one image as COCO evaluation reads it (plain, picklable tuples; the arrays are
+    made once, over every image, by :func:`regions_of`).
+
+    Attributes:
+        category: Each region's label.
+        bbox: ``(x, y, width, height)`` of each box (zeros for other values).
+        score: The model's score (1.0 where none).
+        iscrowd: ``attributes["iscrowd"]``.
+        masks: The Mask values, kept only where the whole image (both sides) holds masks
+            (COCO ``segm`` needs them).
+    """
+
+    category: tuple[str, ...]
+    bbox: tuple[tuple[float, float, float, float], ...]
+    score: tuple[float, ...]
+    iscrowd: tuple[bool, ...]
+    masks: tuple[Mask, ...] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegionImage:
+    """One evaluated image of :func:`evaluate_regions`: its match counts and COCO rows.
+
+    Attributes:
+        key: The image key.
+        tp / n_reference / n_candidate: Label-aware one-to-one matches and region counts.
+        table: ``(label, tp, n_reference, n_candidate)`` per label seen in the image.
+        kinds: The value kinds on either side.
+        n_values / n_boxes / n_masks / rotated: Values on both sides, how many are boxes and
+            masks, whether a box is rotated (which COCO figures apply).
+        reference / candidate: The COCO rows of each side.
+    """
+
+    key: str
+    tp: int
+    n_reference: int
+    n_candidate: int
+    table: tuple[tuple[str, int, int, int], ...]
+    kinds: frozenset[str]
+    n_values: int
+    n_boxes: int
+    n_masks: int
+    rotated: bool
+    reference: CocoRows
+    candidate: CocoRows
+
+
+_NO_ROWS = {keep: CocoRows(category=(), bbox=(), score=(), iscrowd=(), masks=() if keep else None)
+            for keep in (False, True)}
+
+
+def coco_rows(records: Sequence[Record], *, keep_masks: bool) -> CocoRows:
+    """The COCO rows of one side of an image (masks kept only with ``keep_masks``; an empty side
+    is one shared object, so a state pickles it once)."""
+    if not records:
+        return _NO_ROWS[keep_masks]
+    return CocoRows(
+        category=tuple(str(value_label(r.value)) for r in records),
+        bbox=tuple((r.value.x, r.value.y, r.value.width, r.value.height) if isinstance(r.value, Box)
+                   else (0.0, 0.0, 0.0, 0.0) for r in records),
+        score=tuple(1.0 if r.score is None else float(r.score) for r in records),
+        iscrowd=tuple(bool(r.attributes.get("iscrowd", False)) for r in records),
+        masks=tuple(r.value for r in records if isinstance(r.value, Mask)) if keep_masks else None)
+
+
+def region_image(key: str, ref: Sequence[Record], cand: Sequence[Record], *, iou_threshold: float = 0.5,
+                 options: Mapping[str, Any] | None = None, reference_rows: CocoRows | None = None) -> RegionImage:
+    """Match one image's regions (label-aware, at ``iou_threshold``) and keep its COCO rows.
+
+    :func:`evaluate_regions` is :func:`regions_of` of these, image by image. ``reference_rows``:
+    ``coco_rows(ref, keep_masks=...)`` made already (one human's image scored against several
+    models shares them), used when its masks are kept exactly when this image keeps them.
+    """
+    m = match_regions([r.value for r in ref], [r.value for r in cand], iou_threshold=iou_threshold,
+                      label_aware=True, options=options)
+    table: dict[str, list[int]] = {}
+
+    def add(label: str, k: int) -> None:
+        table.setdefault(label, [0, 0, 0])[k] += 1
+
+    for i, _j in m.pairs:
+        add(str(value_label(ref[i].value)), 0)
+    for r in ref:
+        add(str(value_label(r.value)), 1)
+    for r in cand:
+        add(str(value_label(r.value)), 2)
+    values = [r.value for r in (*ref, *cand)]
+    n_masks = sum(isinstance(v, Mask) for v in values)
+    keep = n_masks == len(values)
+    if reference_rows is None or (reference_rows.masks is not None) != keep:
+        reference_rows = coco_rows(ref, keep_masks=keep)
+    return RegionImage(key=key, tp=m.tp, n_reference=len(ref), n_candidate=len(cand),
+                       table=tuple((lb, *v) for lb, v in table.items()),  # type: ignore[misc]
+                       kinds=frozenset(v.kind for v in values), n_values=len(values),
+                       n_boxes=sum(isinstance(v, Box) for v in values), n_masks=n_masks,
+                       rotated=any(v.rotation != 0.0 for v in values if isinstance(v, Box)),
+                       reference=reference_rows, candidate=coco_rows(cand, keep_masks=keep))
+
+
+def _coco(images: Sequence[RegionImage]) -> tuple[dict[str, float | None] | None, str | None]:
+    n = sum(im.n_values for im in images)
+    if not n:
         return None, "no regions on either side"
-    if all(isinstance(v, Box) for v in values):
-        if any(v.rotation != 0.0 for v in values if isinstance(v, Box)):
+    if sum(im.n_boxes for im in images) == n:
+        if any(im.rotated for im in images):
             return None, "rotated boxes: COCO AP is defined for axis-aligned boxes only"
         iou_type: IouType = "bbox"
-    elif all(isinstance(v, Mask) for v in values):
+    elif sum(im.n_masks for im in images) == n:
         iou_type = "segm"
     else:
-        return None, f"COCO AP applies to boxes and masks, not {sorted({v.kind for v in values})}"
+        return None, f"COCO AP applies to boxes and masks, not {sorted(set().union(*(im.kinds for im in images)))}"
 
-    def table(side: int) -> dict[str, Any]:
-        rows = [(k, r) for k, *sides in images for r in sides[side]]
+    def table(side: str) -> dict[str, Any]:
+        rows = [(im.key, getattr(im, side)) for im in images]
         out: dict[str, Any] = {
-            "image_id": np.asarray([k for k, _ in rows], dtype=object),
-            "category": np.asarray([str(value_label(r.value)) for _, r in rows], dtype=object),
-            "bbox": np.asarray([(r.value.x, r.value.y, r.value.width, r.value.height)  # type: ignore[union-attr]
-                                if iou_type == "bbox" else (0.0, 0.0, 0.0, 0.0) for _, r in rows],
+            "image_id": np.asarray([k for k, c in rows for _ in c.category], dtype=object),
+            "category": np.asarray([x for _, c in rows for x in c.category], dtype=object),
+            "bbox": np.asarray([b if iou_type == "bbox" else (0.0, 0.0, 0.0, 0.0) for _, c in rows for b in c.bbox],
                                dtype=np.float64).reshape(-1, 4),
-            "score": np.asarray([1.0 if r.score is None else float(r.score) for _, r in rows], dtype=np.float64),
-            "iscrowd": np.asarray([bool(r.attributes.get("iscrowd", False)) for _, r in rows], dtype=bool),
+            "score": np.asarray([x for _, c in rows for x in c.score], dtype=np.float64),
+            "iscrowd": np.asarray([x for _, c in rows for x in c.iscrowd], dtype=bool),
         }
         if iou_type == "segm":
-            out["segmentation"] = [r.value for _, r in rows]
+            out["segmentation"] = [x for _, c in rows for x in (c.masks or ())]
         return out
 
-    res = coco_evaluate(table(0), table(1), iou_type=iou_type, image_ids=[k for k, _r, _c in images])
+    res = coco_evaluate(table("reference"), table("candidate"), iou_type=iou_type,
+                        image_ids=[im.key for im in images])
     stats = res.as_dict()
     return {k: (None if stats[k] < 0 else float(stats[k])) for k in _COCO_KEYS}, None
+
+
+def regions_of(images: Sequence[RegionImage], *, iou_threshold: float = 0.5) -> RegionEval:
+    """The :class:`RegionEval` of matched images (counts summed, COCO figures over every image, in
+    the order given)."""
+    tp = n_ref = n_cand = 0
+    table: dict[str, list[int]] = {}
+    for im in images:
+        tp += im.tp
+        n_ref += im.n_reference
+        n_cand += im.n_candidate
+        for label, *counts in im.table:
+            row = table.setdefault(label, [0, 0, 0])
+            for k in range(3):
+                row[k] += counts[k]
+    coco, note = _coco(images)
+    per = tuple(ClassCounts(label=lb, tp=v[0], n_reference=v[1], n_candidate=v[2]) for lb, v in sorted(table.items()))
+    return RegionEval(n_images=len(images), iou_threshold=iou_threshold, tp=tp, n_reference=n_ref,
+                      n_candidate=n_cand, per_label=per, coco=coco, coco_note=note)
 
 
 def evaluate_regions(images: Sequence[tuple[str, Sequence[Record], Sequence[Record]]], *,
@@ -350,28 +479,8 @@ def evaluate_regions(images: Sequence[tuple[str, Sequence[Record], Sequence[Reco
     >>> e.tp, e.f1_score(), round(e.coco["AP50"], 6)
     (1, 1.0, 1.0)
     """
-    tp = n_ref = n_cand = 0
-    table: dict[str, list[int]] = {}
-
-    def add(label: str, k: int) -> None:
-        table.setdefault(label, [0, 0, 0])[k] += 1
-
-    for _key, ref, cand in images:
-        m = match_regions([r.value for r in ref], [r.value for r in cand], iou_threshold=iou_threshold,
-                          label_aware=True, options=options)
-        tp += m.tp
-        n_ref += len(ref)
-        n_cand += len(cand)
-        for i, _j in m.pairs:
-            add(str(value_label(ref[i].value)), 0)
-        for r in ref:
-            add(str(value_label(r.value)), 1)
-        for r in cand:
-            add(str(value_label(r.value)), 2)
-    coco, note = _coco(images)
-    per = tuple(ClassCounts(label=lb, tp=v[0], n_reference=v[1], n_candidate=v[2]) for lb, v in sorted(table.items()))
-    return RegionEval(n_images=len(images), iou_threshold=iou_threshold, tp=tp, n_reference=n_ref,
-                      n_candidate=n_cand, per_label=per, coco=coco, coco_note=note)
+    return regions_of([region_image(key, ref, cand, iou_threshold=iou_threshold, options=options)
+                       for key, ref, cand in images], iou_threshold=iou_threshold)
 
 
 def evaluate_spans(documents: Sequence[tuple[Sequence[Record], Sequence[Record]]]) -> SpanScores:

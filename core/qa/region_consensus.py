@@ -457,6 +457,9 @@ class _State:
     errors: dict[str, list[int]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     em_errors: dict[str, list[float]] = field(default_factory=dict)  # [expected wrong px, union px], "em" only
+    #: Each ``em_errors`` increment ``(annotator, expected wrong px, union px)`` in the order it was made,
+    #: kept when not None (an item's row, so a merge adds them up in the same order as one pass).
+    em_log: list[tuple[str, float, int]] | None = None
 
 
 def _consensus_record(item: str, name: str, k: int, value: Any) -> Record:
@@ -516,6 +519,8 @@ def _raster_item(ds: Dataset, name: str, item: str, per: Mapping[str, list[Recor
                 acc = st.em_errors.setdefault(a, [0.0, 0.0])
                 acc[0] += float(wrong_px)
                 acc[1] += region_px
+                if st.em_log is not None:
+                    st.em_log.append((a, float(wrong_px), region_px))
     else:
         fused = vote_rasters(rasters, w, shape=(h, wd))
     out: list[Record] = []
@@ -655,6 +660,152 @@ KINDS: frozenset[str] = frozenset(_METHODS)
 TRANSCRIPTS_LISTED = 1000
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemConsensus:
+    """One item's consensus outcome: what :func:`consensus_block` adds up over items.
+
+    A row of plain data (no records), so a report section can keep one per item of its
+    partition and merge partitions by concatenation (:mod:`accord.core.report.region_consensus`).
+
+    Attributes:
+        item_id: The item.
+        fused: False when the item was skipped (``skipped`` says why): it counts in no total.
+        n_regions: Consensus regions (transcripts: 1).
+        tally: ``(annotator, category)`` of each discrepancy against the consensus, in order.
+        discrepancies: The discrepancies themselves, when asked for (else empty).
+        skipped: ``{"item_id", "reason"}`` of a skipped item.
+        inter / union: Per annotator, pixels of intersection and union with the fused masks.
+        area_px: Fused mask pixels.
+        errors: Per annotator, ``(word errors, reference words)`` against the voted transcript.
+        text: The voted transcript.
+        em_log: SegmentationEM's ``(annotator, expected wrong px, union px)`` increments, in order.
+    """
+
+    item_id: str
+    fused: bool = True
+    n_regions: int = 0
+    tally: tuple[tuple[str, str], ...] = ()
+    discrepancies: tuple[Discrepancy, ...] = ()
+    skipped: Mapping[str, str] | None = None
+    inter: tuple[tuple[str, float], ...] = ()
+    union: tuple[tuple[str, float], ...] = ()
+    area_px: int = 0
+    errors: tuple[tuple[str, int, int], ...] = ()
+    text: str | None = None
+    em_log: tuple[tuple[str, float, int], ...] = ()
+
+
+def min_annotators(kind: str) -> int:
+    """Human annotators an item needs for a consensus of ``kind`` (transcripts 2, regions 3)."""
+    return 2 if kind == "text" else 3
+
+
+def _fuser(kind: str, *, match: Matcher, iou_threshold: float, segmentation_method: SegmentationMethod) -> _Fuser:
+    raster = partial(_raster_item, method=segmentation_method)
+    fusers: Mapping[str, _Fuser] = {
+        "polygon": raster, "mask": raster, "span": _span_item, "segment": _segment_item,
+        "text": _text_item, "keypoints": partial(_keypoints_item, match=match),
+        "cuboid": partial(_cuboid_item, match=match), "track": partial(_track_item, iou_threshold=iou_threshold)}
+    return fusers[kind]
+
+
+def consensus_item(ds: Dataset, name: str, kind: str, item: str, per: Mapping[str, list[Record]],
+                   weights: AnnotatorWeights, *, match: Matcher, iou_threshold: float,
+                   taxonomy: Taxonomy = DEFAULT_TAXONOMY, segmentation_method: SegmentationMethod = "vote",
+                   keep_discrepancies: bool = False, fuse: _Fuser | None = None) -> ItemConsensus:
+    """One item's consensus of a region kind in :data:`KINDS` (the per-item step of
+    :func:`region_consensus`; ``per`` is the item's ``{annotator: records}``, ``ds`` holds the item).
+
+    ``fuse`` is the kind's kernel when the caller made it once for many items."""
+    fuse = fuse or _fuser(kind, match=match, iou_threshold=iou_threshold, segmentation_method=segmentation_method)
+    st = _State(em_log=[])
+    anns = sorted(per)
+    consensus = fuse(ds, name, item, per, anns, weights.of(anns), st)
+    if consensus is None:
+        return ItemConsensus(item_id=item, fused=False, skipped=st.skipped[0] if st.skipped else None)
+    found: list[Discrepancy] = []
+    if kind != "text":
+        for a in anns:
+            mine = per[a]
+            m = match([r.value for r in consensus], [r.value for r in mine])
+            found.extend(d if d.annotator_id else replace(d, annotator_id=a)
+                         for d in classify_match(m, consensus, mine, taxonomy=taxonomy, against="consensus"))
+    return ItemConsensus(
+        item_id=item, n_regions=len(consensus), tally=tuple((d.annotator_id, d.category) for d in found),
+        discrepancies=tuple(found) if keep_discrepancies else (), inter=tuple(st.inter.items()),
+        union=tuple(st.union.items()), area_px=st.area_px,
+        errors=tuple((a, e, n) for a, (e, n) in st.errors.items()), text=st.texts.get(item),
+        em_log=tuple(st.em_log or ()))
+
+
+def consensus_block(kind: str, rows: Iterable[ItemConsensus], weights: AnnotatorWeights, *,
+                    segmentation_method: SegmentationMethod = "vote") -> dict[str, Any]:
+    """The report's ``consensus.<label set>`` block from the items' rows, in item-id order
+    (what :func:`region_consensus` returns first)."""
+    st = _State()
+    tally: list[tuple[str, str]] = []
+    n_items = n_regions = 0
+    for row in rows:
+        if not row.fused:
+            if row.skipped is not None:
+                st.skipped.append(dict(row.skipped))
+            continue
+        n_items += 1
+        n_regions += row.n_regions
+        tally.extend(row.tally)
+        for a, v in row.inter:
+            st.inter[a] = st.inter.get(a, 0.0) + v
+        for a, v in row.union:
+            st.union[a] = st.union.get(a, 0.0) + v
+        st.area_px += row.area_px
+        for a, e, n in row.errors:
+            acc = st.errors.setdefault(a, [0, 0])
+            acc[0] += e
+            acc[1] += n
+        if row.text is not None:
+            st.texts[row.item_id] = row.text
+        for a, wrong, u in row.em_log:
+            em = st.em_errors.setdefault(a, [0.0, 0.0])
+            em[0] += wrong
+            em[1] += u
+    by_ann: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for a, category in tally:
+        by_ann[a][category] += 1
+    out: dict[str, Any] = {"method": _METHODS[kind], "n_items": n_items, "n_regions": n_regions,
+                           **weights.to_dict()}
+    if kind == "text":
+        out["note"] = "annotators are compared with the voted transcript on items without gold"
+        out["annotator_wer"] = {a: {"wer": round(e / n, 6) if n else None, "word_errors": e, "reference_words": n}
+                                for a, (e, n) in sorted(st.errors.items())}
+        out["n_transcripts"] = len(st.texts)
+        out["transcripts"] = dict(sorted(st.texts.items())[:TRANSCRIPTS_LISTED])
+    else:
+        out["note"] = "annotators are compared with the consensus regions on items without gold"
+        out["n_discrepancies"] = len(tally)
+        out["annotator_discrepancies"] = {a: dict(sorted(c.items())) for a, c in sorted(by_ann.items())}
+    if kind in ("polygon", "mask"):
+        if segmentation_method == "em":
+            out["method"] = _EM_METHOD
+            out["annotator_segmentation_skill"] = {
+                a: {"skill": round(1.0 - e / u, 6) if u else None, "expected_errors_px": round(e, 6),
+                    "region_px": int(u)} for a, (e, u) in sorted(st.em_errors.items())}
+        out["area_px"] = st.area_px
+        out["annotator_iou"] = {a: {"iou": round(st.inter.get(a, 0.0) / u, 6) if u else None,
+                                    "intersection_px": int(st.inter.get(a, 0.0)), "union_px": int(u)}
+                                for a, u in sorted(st.union.items())}
+    if st.skipped:
+        out["n_items_skipped"] = len(st.skipped)
+        out["skipped"] = st.skipped[:50]
+    return out
+
+
+def check_segmentation_method(segmentation_method: str) -> None:
+    """Raise :class:`InvalidAnnotationError` unless it is one of ``"vote"``, ``"em"``."""
+    if segmentation_method not in SEGMENTATION_METHODS:
+        raise InvalidAnnotationError(f"segmentation_method must be one of {', '.join(SEGMENTATION_METHODS)}, "
+                                     f"got {segmentation_method!r}")
+
+
 def region_consensus(ds: Dataset, name: str, kind: str, *, gold_items: frozenset[str], weights: AnnotatorWeights,
                      match: Matcher, iou_threshold: float, taxonomy: Taxonomy = DEFAULT_TAXONOMY,
                      human: Mapping[str, Mapping[str, list[Record]]] | None = None,
@@ -683,65 +834,16 @@ def region_consensus(ds: Dataset, name: str, kind: str, *, gold_items: frozenset
     """
     if kind not in _METHODS:
         return None, []
-    if segmentation_method not in SEGMENTATION_METHODS:
-        raise InvalidAnnotationError(f"segmentation_method must be one of {', '.join(SEGMENTATION_METHODS)}, "
-                                     f"got {segmentation_method!r}")
-    raster = partial(_raster_item, method=segmentation_method)
-    fusers: Mapping[str, _Fuser] = {
-        "polygon": raster, "mask": raster, "span": _span_item, "segment": _segment_item,
-        "text": _text_item, "keypoints": partial(_keypoints_item, match=match),
-        "cuboid": partial(_cuboid_item, match=match), "track": partial(_track_item, iou_threshold=iou_threshold)}
-    fuse = fusers[kind]
-    st = _State()
+    check_segmentation_method(segmentation_method)
+    fuse = _fuser(kind, match=match, iou_threshold=iou_threshold, segmentation_method=segmentation_method)
     groups = ds.grouped(name, source="human") if human is None else human
-    need = 2 if kind == "text" else 3
-    found: list[Discrepancy] = []
-    n_items = n_regions = 0
-    for item, per in sorted(groups.items()):
-        if item in gold_items or len(per) < need:
-            continue
-        anns = sorted(per)
-        consensus = fuse(ds, name, item, per, anns, weights.of(anns), st)
-        if consensus is None:
-            continue
-        n_items += 1
-        n_regions += len(consensus)
-        if kind == "text":
-            continue
-        for a in anns:
-            mine = per[a]
-            m = match([r.value for r in consensus], [r.value for r in mine])
-            found.extend(d if d.annotator_id else replace(d, annotator_id=a)
-                         for d in classify_match(m, consensus, mine, taxonomy=taxonomy, against="consensus"))
-    by_ann: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for d in found:
-        by_ann[d.annotator_id][d.category] += 1
-    out: dict[str, Any] = {"method": _METHODS[kind], "n_items": n_items, "n_regions": n_regions,
-                           **weights.to_dict()}
-    if kind == "text":
-        out["note"] = "annotators are compared with the voted transcript on items without gold"
-        out["annotator_wer"] = {a: {"wer": round(e / n, 6) if n else None, "word_errors": e, "reference_words": n}
-                                for a, (e, n) in sorted(st.errors.items())}
-        out["n_transcripts"] = len(st.texts)
-        out["transcripts"] = dict(sorted(st.texts.items())[:TRANSCRIPTS_LISTED])
-    else:
-        out["note"] = "annotators are compared with the consensus regions on items without gold"
-        out["n_discrepancies"] = len(found)
-        out["annotator_discrepancies"] = {a: dict(sorted(c.items())) for a, c in sorted(by_ann.items())}
-    if kind in ("polygon", "mask"):
-        if segmentation_method == "em":
-            out["method"] = _EM_METHOD
-            out["annotator_segmentation_skill"] = {
-                a: {"skill": round(1.0 - e / u, 6) if u else None, "expected_errors_px": round(e, 6),
-                    "region_px": int(u)} for a, (e, u) in sorted(st.em_errors.items())}
-        out["area_px"] = st.area_px
-        out["annotator_iou"] = {a: {"iou": round(st.inter.get(a, 0.0) / u, 6) if u else None,
-                                    "intersection_px": int(st.inter.get(a, 0.0)), "union_px": int(u)}
-                                for a, u in sorted(st.union.items())}
-    if st.skipped:
-        out["n_items_skipped"] = len(st.skipped)
-        out["skipped"] = st.skipped[:50]
-    return out, found
+    need = min_annotators(kind)
+    rows = [consensus_item(ds, name, kind, item, per, weights, match=match, iou_threshold=iou_threshold,
+                           taxonomy=taxonomy, segmentation_method=segmentation_method, keep_discrepancies=True,
+                           fuse=fuse)
+            for item, per in sorted(groups.items()) if item not in gold_items and len(per) >= need]
+    return (consensus_block(kind, rows, weights, segmentation_method=segmentation_method),
+            [d for row in rows for d in row.discrepancies])
 
 
 def gold_weight_scores(scores: Iterable[GoldScore]) -> dict[str, float]:
@@ -755,7 +857,12 @@ def annotator_weights_for(annotators: Iterable[str], *, gold_scores: Iterable[Go
     """:func:`annotator_weights` for a label set of the report: its human annotators, their gold
     scores on it, and the ``annotator_reliability`` of every class consensus block so far (in
     the report's order)."""
-    skills = {ls: block["annotator_reliability"] for ls, block in consensus.items()
-              if isinstance(block, Mapping) and isinstance(block.get("annotator_reliability"), Mapping)}
     return annotator_weights(sorted(set(annotators)), gold_scores=gold_weight_scores(gold_scores),
-                             class_skills=skills)
+                             class_skills=class_skills_of(consensus))
+
+
+def class_skills_of(consensus: Mapping[str, Any]) -> dict[str, Mapping[str, float | None]]:
+    """The ``annotator_reliability`` of every class consensus block of ``consensus``, in its order
+    (the ``class_skills`` of :func:`annotator_weights`)."""
+    return {ls: block["annotator_reliability"] for ls, block in consensus.items()
+            if isinstance(block, Mapping) and isinstance(block.get("annotator_reliability"), Mapping)}

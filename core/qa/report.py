@@ -56,34 +56,40 @@ from scipy import sparse
 
 from .. import agreement as ag
 from .._toml import loads_toml
-from ..agreement_structured import structured_alpha
 from ..cost import CostConfig, qa_from_report
-from ..errors import AccordError, ConfigError, UndefinedAgreementError
+from ..errors import ConfigError, UndefinedAgreementError
 from ..limits import check_limit
 from ..matching.base import MatchResult
 from ..matching.keypoints import COCO_PERSON_SIGMAS, DEFAULT_KEYPOINT_SIGMA
-from ..model import REGION_KINDS, Dataset, Keypoints, MultiLabel, Record, value_label
+from ..model import REGION_KINDS, Dataset, DatasetOutline, Keypoints, Record
 from ..report.bias import BiasSection
 from ..report.checks import ChecksSection
+from ..report.class_agreement import ClassAgreementBlockSection
 from ..report.classes import ClassAgreement, ClassAgreementSection, ClassRatings
 from ..report.conflicts import ConflictInputs, ConflictQueue, ConflictsSection
 from ..report.cost import CostReport, CostSection
 from ..report.discrepancies import ConsensusMismatchSection, DatasetSummary, SummarySection
 from ..report.engine import Context, ItemOrder, Runner, json_float
 from ..report.gold import GoldSection
+from ..report.regions import (
+    CpwerSection,
+    GoldCocoSection,
+    GoldDerSection,
+    RegionAgreementSection,
+    TextAgreementSection,
+    agreement_of,
+    result_of,
+)
 from ..report.sampling import SamplingReport, SamplingSection
-from ..schema import Schema
+from ..schema import LabelSet, Schema
 from . import gold as gold_mod
 from . import model_eval
 from .acceptance import _LEVELS, _SEVERITIES, AQLS, InspectionLevel, Severity
 from .ambiguity import DEFAULT_AMBIGUITY_THRESHOLD, Ambiguity
-from .annotator_eval import annotators_vs_gold_coco, annotators_vs_gold_der
 from .conflicts import Conflict, Resolution, guideline_hot_spots
 from .consensus import CONSENSUS_METHODS, ClassConsensus, ConsensusMethod, _encode_strings
-from .cpwer import annotators_cpwer
 from .grades import Grade, grade_estimate
 from .region_consensus import KINDS as REGION_CONSENSUS_KINDS
-from .region_consensus import AnnotatorWeights
 from .region_intervals import RatioStats, ratio_bootstrap
 from .segmentation_em import SEGMENTATION_METHODS, SegmentationMethod
 from .taxonomy import (
@@ -91,7 +97,6 @@ from .taxonomy import (
     Discrepancy,
     Taxonomy,
     case_mismatches,
-    classify_match,
     compare_counts,
     count_discrepancies,
     taxonomy_from_mapping,
@@ -273,27 +278,6 @@ def _with_ci(fn: Callable[..., float], ratings: npt.NDArray[Any], config: Report
 
 def _present(v: Any, numeric: bool) -> bool:
     return v is not None and not (numeric and np.isnan(v))
-
-
-def _ratings_matrix(per_item: Mapping[str, Mapping[str, Sequence[Record]]], annotators: Sequence[str],
-                    numeric: bool) -> tuple[list[str], npt.NDArray[Any]]:
-    items = sorted(per_item)
-    col = {a: j for j, a in enumerate(annotators)}
-    m = np.full((len(items), len(annotators)), np.nan if numeric else None, dtype=float if numeric else object)
-    at: list[int] = []  # flat cell of each first record, filled in one assignment
-    values: list[Any] = []
-    width = len(annotators)
-    for i, item in enumerate(items):
-        for a, rs in per_item[item].items():
-            if rs and a in col:
-                v = rs[0].value
-                at.append(i * width + col[a])
-                values.append(float(v.value) if numeric else value_label(v))  # type: ignore[union-attr]
-    if at:
-        filled = np.empty(len(values), dtype=m.dtype)
-        filled[:] = values
-        m.reshape(-1)[np.asarray(at, dtype=np.intp)] = filled
-    return items, m
 
 
 # --------------------------------------------------------------------------- classes
@@ -494,17 +478,35 @@ def _off_schema(ls: Any, m: npt.NDArray[Any], items: Sequence[str]) -> list[dict
             for lab, ids in sorted(where.items())]
 
 
-def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
-                     sections: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, float]]:
-    ls = ds.schema.label_sets.get(name)
-    kind = ls.kind if ls else ds.select(label_set=name)[0].kind
-    if kind == "multilabel":
-        return _multilabel_agreement(ds, name, config, seed)
+def _class_agreement(ds: Dataset | DatasetOutline, name: str, kind: str, config: ReportConfig, seed: int, *,
+                     sections: Mapping[str, Any] | None = None, runner: Runner | None = None,
+                     ctx: Context | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Agreement and per-item scores of a class label set (``classification``, ``numeric``,
+    ``multilabel``), folded over ``runner``'s partitions (default: ``ds`` as one) by
+    :class:`~accord.core.report.class_agreement.ClassAgreementBlockSection` (``ctx``: the
+    report's context). A nominal :class:`~accord.core.report.classes.ClassAgreement` computed
+    elsewhere (``sections["agreement:<set>"]``) replaces the coefficients computed here."""
+    section = ClassAgreementBlockSection(name, kind)
+    base = ctx if ctx is not None else Context(config=config, seed=seed, schema=ds.schema, order=_order_of(ds))
+    pre = (sections or {}).get(f"agreement:{name}")
+    result: tuple[dict[str, Any], dict[str, float]] = (runner or Runner((ds,))).run(
+        [section], replace(base, config=config, seed=seed, options={section.name: pre}))[section.name]
+    return result
+
+
+def _class_agreement_of(kind: str, name: str, ls: LabelSet | None, annotators: Sequence[str], items: Sequence[str],
+                        m: npt.NDArray[Any], scores: npt.NDArray[np.float64], config: ReportConfig, seed: int, *,
+                        precomputed: Any = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Agreement of a classification or numeric label set, and its per-item scores, from its ratings.
+
+    What :class:`~accord.core.report.class_agreement.ClassAgreementBlockSection` computes at
+    ``finish``. ``m`` is items x annotators (rows ``items``, sorted; columns ``annotators``, the
+    dataset's human annotators), each cell the first rating's label (``None``: none) or number
+    (NaN: none); ``scores`` is each row's item-local score from the partitions (share of agreeing
+    pairs, or the spread of its numbers; NaN with fewer than two ratings). ``precomputed``: the
+    nominal section's result computed elsewhere (:func:`_nominal_section`).
+    """
     numeric = kind == "numeric"
-    per_item = {i: a for i, a in ds.grouped_view(name, source="human").items()
-                if any(a.values())}
-    annotators = ds.annotators()
-    items, m = _ratings_matrix(per_item, annotators, numeric)
     out: dict[str, Any] = {"kind": kind, "n_items": len(items), "n_annotators": len(annotators),
                            "coefficients": {}, "per_label": {}}
     item_scores: dict[str, float] = {}
@@ -542,7 +544,7 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
         full = present.all(axis=1)
         full_coded = np.where(codes >= 0, codes.astype(np.float64), np.nan)[full]
         fast = _nominal_section(name, cats, annotators, items, codes, present, bcfg, seed,
-                                precomputed=(sections or {}).get(f"agreement:{name}")) \
+                                precomputed=precomputed) \
             if level == "nominal" and (len(annotators) * len(cats)) ** 2 <= _SECTION_PAIR_CELLS else None
         if fast is not None:
             # Nominal: one pass of integer sums gives every coefficient and its Poisson-bootstrap
@@ -593,24 +595,22 @@ def _class_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int, *,
             mat.append(row)
         out["pairwise"] = {"annotators": list(annotators), "metric": "alpha", "matrix": mat,
                            "min_items": config.min_pair_items}
-        for i, item in enumerate(items):
-            vals = [v for v in m[i] if not np.isnan(v)]
-            if len(vals) < 2:
-                continue
-            spread = float(np.ptp(vals))
+        # 1 - spread / range: each item's spread came from its partition, the range is the whole matrix's.
+        scored = np.flatnonzero(np.isfinite(scores))
+        if scored.size:
             rng = float(np.nanmax(m.astype(float)) - np.nanmin(m.astype(float))) or 1.0
-            item_scores[item] = 1.0 - spread / rng
+            for i in scored.tolist():
+                item_scores[items[i]] = 1.0 - float(scores[i]) / rng
         return out, item_scores
     out["pairwise"], out["annotator_vs_rest"], pair_iv = _pairwise_block(codes, len(cats), annotators, config,
                                                                          "cohen_kappa", seed=seed)
-    # per item: share of agreeing pairs, sum_k c_k (c_k - 1) / (n (n - 1)), from the count table.
+    # per item: share of agreeing pairs, sum_k c_k (c_k - 1) / (n (n - 1)), computed in its partition.
+    for i in np.flatnonzero(np.isfinite(scores)).tolist():
+        item_scores[items[i]] = float(scores[i])
     counts = np.zeros((len(items), max(len(cats), 1)), dtype=np.int64)
     rows_i, cols_i = np.nonzero(present)
     np.add.at(counts, (rows_i, codes[rows_i, cols_i]), 1)
     n_i = counts.sum(axis=1)
-    same = (counts * (counts - 1)).sum(axis=1)
-    for i in np.flatnonzero(n_i >= 2):
-        item_scores[items[i]] = int(same[i]) / int(n_i[i] * (n_i[i] - 1))
     # Specific (positive) agreement per label: sum n_ik(n_ik-1) / sum n_ik(n_i-1).
     pairable = n_i >= 2
     num = (counts[pairable] * (counts[pairable] - 1)).sum(axis=0)
@@ -693,27 +693,17 @@ def masi_distance(a: frozenset[str], b: frozenset[str]) -> float:
     return 1.0 - (inter / union) * m
 
 
-def _multilabel_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
-                          ) -> tuple[dict[str, Any], dict[str, float]]:
+def _multilabel_of(name: str, ls: LabelSet | None, annotators: Sequence[str], items: Sequence[str],
+                   sets: Sequence[Sequence[frozenset[str] | None]], scores: npt.NDArray[np.float64],
+                   config: ReportConfig, seed: int) -> tuple[dict[str, Any], dict[str, float]]:
     """Multi-select classes treated as sets: MASI alpha, exact-set agreement, per-label binary alpha.
 
-    A submission that chose nothing in the label set counts as the empty set.
+    What :class:`~accord.core.report.class_agreement.ClassAgreementBlockSection` computes at
+    ``finish``: ``sets`` is items x annotators (rows ``items``, sorted; columns ``annotators``),
+    each cell an annotator's label set (a submission that chose nothing in the label set counts
+    as the empty set; ``None``: no submission); ``scores`` each row's mean Jaccard similarity of
+    its pairs of sets, from the partitions (NaN with fewer than two sets).
     """
-    ls = ds.schema.label_sets.get(name)
-    human = ds.grouped_view(name, source="human")
-    annotators = ds.annotators()
-    col = {a: j for j, a in enumerate(annotators)}
-    per_item = {i: per for i, per in human.items() if per}
-    items = sorted(per_item)
-    sets: list[list[frozenset[str] | None]] = [[None] * len(annotators) for _ in items]
-    for i, item in enumerate(items):
-        for a, rs in per_item[item].items():
-            if a in col:
-                labs: set[str] = set()
-                for r in rs:
-                    v = r.value
-                    labs |= set(v.labels) if isinstance(v, MultiLabel) else {str(value_label(v))}
-                sets[i][col[a]] = frozenset(labs)
     out: dict[str, Any] = {"kind": "multilabel", "n_items": len(items), "n_annotators": len(annotators),
                            "coefficients": {}, "per_label": {}, "primary": None}
     item_scores: dict[str, float] = {}
@@ -754,12 +744,8 @@ def _multilabel_agreement(ds: Dataset, name: str, config: ReportConfig, seed: in
         codes, len(distinct), annotators, config, "cohen_kappa (exact label set)", seed=seed)
     out["intervals"] = {**{key: pair_iv[key] for key in ("method", "n_resamples", "seed", "confidence")},
                         "pairwise": pair_iv}
-    for i, item in enumerate(items):
-        vals = [s for s in sets[i] if s is not None]
-        if len(vals) < 2:
-            continue
-        sims = [1.0 if not (x | y) else len(x & y) / len(x | y) for x, y in itertools.combinations(vals, 2)]
-        item_scores[item] = float(np.mean(sims))
+    for i in np.flatnonzero(np.isfinite(scores)).tolist():
+        item_scores[items[i]] = float(scores[i])
     return out, item_scores
 
 
@@ -805,104 +791,6 @@ def _set_distance(match: Matcher) -> Callable[[Sequence[Record], Sequence[Record
         s = sum(sim for k, sim in enumerate(m.similarity) if k not in bad)
         return 1.0 - 2.0 * s / (len(a) + len(b))
     return distance
-
-
-def _region_agreement(ds: Dataset, name: str, config: ReportConfig, seed: int
-                      ) -> tuple[dict[str, Any], dict[str, float], list[Discrepancy]]:
-    ls = ds.schema.label_sets.get(name)
-    kind = ls.kind if ls else ds.select(label_set=name)[0].kind
-    human = ds.grouped_view(name, source="human")
-    annotators = ds.annotators()
-    match = _region_matcher(config)
-    dist = _set_distance(match)
-    units = {i: per for i, per in human.items() if len(per) >= 2}
-    out: dict[str, Any] = {"kind": kind, "n_items": len(units), "n_annotators": len(annotators),
-                           "coefficients": {}, "per_label": {}, "primary": None}
-    item_scores: dict[str, float] = {}
-    if len(annotators) < 2 or not units:
-        out["note"] = "fewer than two annotators per item: agreement is undefined"
-        return out, item_scores, []
-    # Pairwise matched F1 per annotator pair, per item, and per label.
-    pair_tp: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    label_tp: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    sims: list[float] = []
-    # Each item's counts, once, for the item-bootstrap intervals (accord.core.qa.region_intervals).
-    stats = RatioStats(n_items=len(units))
-    for ix, (item, per) in enumerate(units.items()):
-        f1s = []
-        item_label: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        for a, b in itertools.combinations(sorted(per), 2):
-            ra, rb = per[a], per[b]
-            m = match([r.value for r in ra], [r.value for r in rb])
-            acc = pair_tp[(a, b)]
-            acc[0] += m.tp
-            acc[1] += m.n_reference + m.n_candidate
-            acc[2] += sum(m.similarity)
-            stats.add(ix, ("pair", a, b), 2.0 * m.tp, float(m.n_reference + m.n_candidate))
-            stats.add(ix, "matched_f1", 2.0 * m.tp, float(m.n_reference + m.n_candidate))
-            stats.add(ix, "mean_matched_similarity", float(sum(m.similarity)), float(len(m.similarity)))
-            f1s.append(m.f1_score())
-            sims.extend(m.similarity)
-            bad = set(m.label_mismatches)
-            for k, (i, _) in enumerate(m.pairs):
-                lab = str(value_label(ra[i].value))
-                item_label[lab][0] += 2 * (k not in bad)
-                item_label[lab][1] += 2
-            for i in m.unmatched_reference:
-                item_label[str(value_label(ra[i].value))][1] += 1
-            for j in m.unmatched_candidate:
-                item_label[str(value_label(rb[j].value))][1] += 1
-        for lab, (num, den) in item_label.items():
-            label_tp[lab][0] += num
-            label_tp[lab][1] += den
-            stats.add(ix, ("label", lab), num, den)
-        item_scores[item] = float(np.mean(f1s)) if f1s else 1.0
-    memo: dict[tuple[int, int], float] = {}
-
-    def cached(x: Sequence[Record], y: Sequence[Record]) -> float:
-        key = (id(x), id(y)) if id(x) <= id(y) else (id(y), id(x))
-        if key not in memo:
-            memo[key] = dist(x, y)
-        return memo[key]
-
-    try:
-        res = structured_alpha(units, cached, seed=seed,  # type: ignore[arg-type]
-                               max_expected_pairs=_EXPECTED_PAIRS)
-        # Bootstrap as Krippendorff does: resample items for the observed
-        # disagreement, hold the expected disagreement of the whole data fixed.
-        per_item = [[cached(x, y) for x, y in itertools.combinations(list(per.values()), 2)]
-                    for per in units.values()]
-        sums = np.array([sum(d) for d in per_item])
-        counts = np.array([len(d) for d in per_item])
-        rng = np.random.default_rng(seed)
-        pick = rng.integers(0, len(per_item), (min(config.n_bootstrap, 1000), len(per_item)))
-        boot_do = sums[pick].sum(axis=1) / np.maximum(counts[pick].sum(axis=1), 1)
-        boots = 1.0 - boot_do / res.expected_distance
-        lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
-        out["coefficients"]["structured_alpha"] = _ci_dict(res.alpha, lo, hi, len(units))
-    except UndefinedAgreementError as e:
-        out["coefficients"]["structured_alpha"] = {**_ci_dict(None, None, None, len(units)), "undefined": str(e)}
-    tp = sum(v[0] for v in pair_tp.values())
-    tot = sum(v[1] for v in pair_tp.values())
-    out["coefficients"]["matched_f1"] = _ci_dict(2 * tp / tot if tot else None, None, None, len(units))
-    mean_sim = float(np.mean(sims)) if sims else None
-    out["coefficients"]["mean_matched_similarity"] = _ci_dict(mean_sim, None, None, len(sims))
-    out["primary"] = "structured_alpha"
-    mat: list[list[float | None]] = []
-    for a in annotators:
-        row: list[float | None] = []
-        for b in annotators:
-            if a == b:
-                row.append(1.0)
-                continue
-            v = pair_tp.get((a, b)) or pair_tp.get((b, a))
-            row.append(_f(2 * v[0] / v[1]) if v and v[1] else None)
-        mat.append(row)
-    out["pairwise"] = {"annotators": list(annotators), "metric": "matched_f1", "matrix": mat}
-    out["per_label"] = {lab: {"metric": "matched_f1", "estimate": _f(a / b if b else None), "low": None,
-                              "high": None, "n": int(b)} for lab, (a, b) in sorted(label_tp.items())}
-    out["intervals"] = _region_intervals(stats, annotators, sorted(label_tp), config, seed)
-    return out, item_scores, []
 
 
 def _region_intervals(stats: RatioStats, annotators: Sequence[str], labels: Sequence[str], config: ReportConfig,
@@ -951,44 +839,6 @@ def word_error_counts(reference: str, candidate: str) -> tuple[int, int, int, in
             c.substitutions + c.deletions + c.insertions, c.n_reference)
 
 
-def _text_agreement(ds: Dataset, name: str, config: ReportConfig) -> tuple[dict[str, Any], dict[str, float]]:
-    human = ds.grouped_view(name, source="human")
-    annotators = ds.annotators()
-    out: dict[str, Any] = {"kind": "text", "n_items": 0, "n_annotators": len(annotators),
-                           "coefficients": {}, "per_label": {}, "primary": None}
-    item_scores: dict[str, float] = {}
-    pair: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    n_items = 0
-    for item, per in human.items():
-        texts = {a: str(getattr(rs[0].value, "text", "")) for a, rs in per.items() if rs}
-        if len(texts) < 2:
-            continue
-        n_items += 1
-        accs = []
-        for a, b in itertools.combinations(sorted(texts), 2):
-            # symmetric: average the two directions' word errors
-            e1, n1, *_ = word_error_counts(texts[a], texts[b])
-            e2, n2, *_ = word_error_counts(texts[b], texts[a])
-            pair[(a, b)][0] += e1 + e2
-            pair[(a, b)][1] += n1 + n2
-            accs.append(1 - (e1 + e2) / (n1 + n2) if n1 + n2 else 1.0)
-        item_scores[item] = max(0.0, float(np.mean(accs)))
-    out["n_items"] = n_items
-    if n_items:
-        e = sum(v[0] for v in pair.values())
-        n = sum(v[1] for v in pair.values())
-        out["coefficients"]["word_agreement"] = _ci_dict(1 - e / n if n else None, None, None, n_items)
-        out["coefficients"]["pairwise_wer"] = _ci_dict(e / n if n else None, None, None, n_items)
-        out["primary"] = "word_agreement"
-        out["pairwise"] = {"annotators": list(annotators), "metric": "1 - WER", "matrix": [
-            [1.0 if a == b else _f(1 - (pair.get((a, b)) or pair.get((b, a)) or [0, 0])[0]
-                                    / max(1, (pair.get((a, b)) or pair.get((b, a)) or [0, 1])[1]))
-             for b in annotators] for a in annotators]}
-    else:
-        out["note"] = "fewer than two transcripts per item"
-    return out, item_scores
-
-
 # --------------------------------------------------------------------------- consensus
 
 
@@ -1018,14 +868,32 @@ def _decoded(cc: ClassConsensus, item_u: npt.NDArray[Any], ann_u: npt.NDArray[An
                    labels=_decode_labels(list(cc.labels), cls_u), fit=replace(fit, **changes))
 
 
-def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
-                     sections: Mapping[str, Any] | None = None
+def _class_consensus(ds: Dataset | DatasetOutline, name: str, cfg: ReportConfig, seed: int,
+                     sections: Mapping[str, Any] | None = None, *, runner: Runner | None = None,
+                     ctx: Context | None = None
                      ) -> tuple[dict[str, Any], dict[str, str], Ambiguity | None]:
     """Consensus labels of a class label set by ``cfg.consensus_method``, with annotator skills,
-    and each item's soft label and difficulty (:mod:`accord.core.qa.ambiguity`). A Dawid-Skene
-    fit computed elsewhere (``sections["consensus:<set>"]``, the map-reduce rounds of
-    :mod:`accord.core.report.truth`) is used instead of fitting here."""
-    from ..report.truth import judgment_rows
+    and each item's soft label and difficulty (:mod:`accord.core.qa.ambiguity`), folded over
+    ``runner``'s partitions (default: ``ds`` as one) by
+    :class:`~accord.core.report.consensus.ClassConsensusSection` (``ctx``: the report's context).
+    A Dawid-Skene fit computed elsewhere (``sections["consensus:<set>"]``, the map-reduce rounds
+    of :mod:`accord.core.report.truth`) is used instead of fitting here."""
+    from ..report.consensus import ClassConsensusResult, ClassConsensusSection
+
+    section = ClassConsensusSection(name)
+    pre = (sections or {}).get(f"consensus:{name}") if cfg.consensus_method == "dawid_skene" else None
+    base = ctx if ctx is not None else Context(config=cfg, seed=seed, schema=ds.schema, order=_order_of(ds))
+    out: ClassConsensusResult = (runner or Runner((ds,))).run(
+        [section], replace(base, options={section.name: pre}))[section.name]
+    return out.block, out.labels, out.ambiguity
+
+
+def _class_consensus_of(item_col: list[str], ann_col: list[str], label_col: list[str], cfg: ReportConfig,
+                        seed: int, *, pre: Any = None
+                        ) -> tuple[dict[str, Any], dict[str, str], Ambiguity | None]:
+    """:func:`_class_consensus` of judgments given as columns (at least one; one entry per
+    judgment, in the dataset's record order): what
+    :class:`~accord.core.report.consensus.ClassConsensusSection` computes at ``finish``."""
     from .ambiguity import ambiguity
     from .consensus import (
         SKILL_DEFINITIONS,
@@ -1037,25 +905,21 @@ def _class_consensus(ds: Dataset, name: str, cfg: ReportConfig, seed: int,
         skill_intervals,
     )
 
-    rows = judgment_rows(ds, name)
-    if not rows:
-        return {}, {}, None
     method = cfg.consensus_method
-    pre = (sections or {}).get(f"consensus:{name}") if method == "dawid_skene" else None
     items: npt.ArrayLike
     anns: npt.ArrayLike
     labels: npt.ArrayLike
     if isinstance(pre, DawidSkeneResult):  # fitted on the strings elsewhere: every step here reads them too
-        items, anns, labels = (list(x) for x in zip(*rows, strict=True))
+        items, anns, labels = list(item_col), list(ann_col), list(label_col)
         item_u = ann_u = cls_u = None
         res = ClassConsensus(method=method, item_ids=pre.item_ids, labels=pre.labels, annotator_ids=pre.annotator_ids,
                              skills=pre.accuracy_score(), fit=pre)
     else:
         # The strings are coded once, in sorted order (the order every fit sorts them in), and
         # every fit below reads the codes; the results are decoded back before anything reads them.
-        item_u, ii = _encode_strings([r[0] for r in rows])
-        ann_u, aa = _encode_strings([r[1] for r in rows])
-        cls_u, ll = _encode_strings([r[2] for r in rows])
+        item_u, ii = _encode_strings(item_col)
+        ann_u, aa = _encode_strings(ann_col)
+        cls_u, ll = _encode_strings(label_col)
         items, anns, labels = ii, aa, ll
         res = _decoded(class_consensus(ii, aa, ll, method=method, seed=seed), item_u, ann_u, cls_u)
     mv = majority_vote(items, anns, labels)
@@ -1124,28 +988,27 @@ def _ambiguity_dict(amb: Ambiguity) -> dict[str, Any]:
     }
 
 
-def _multilabel_consensus(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str, Any]:
-    """Binary-relevance consensus of a multi-select label set (:mod:`accord.core.qa.multilabel_consensus`)."""
+def _multilabel_consensus(ds: Dataset | DatasetOutline, name: str, cfg: ReportConfig, *, runner: Runner | None = None,
+                          ctx: Context | None = None) -> dict[str, Any]:
+    """Binary-relevance consensus of a multi-select label set (:mod:`accord.core.qa.multilabel_consensus`),
+    folded over ``runner``'s partitions (default: ``ds`` as one) by
+    :class:`~accord.core.report.consensus.MultilabelConsensusSection`."""
+    from ..report.consensus import MultilabelConsensusSection
+
+    section = MultilabelConsensusSection(name)
+    base = ctx if ctx is not None else Context(config=cfg, seed=0, schema=ds.schema, order=_order_of(ds))
+    out: dict[str, Any] = (runner or Runner((ds,))).run([section], replace(base, config=cfg))[section.name]
+    return out
+
+
+def _multilabel_consensus_of(items: list[str], anns: list[str], chosen: list[frozenset[str]], *,
+                             labels: list[str] | None, cfg: ReportConfig) -> dict[str, Any]:
+    """:func:`_multilabel_consensus` of submissions given as columns (at least one; ``labels``:
+    the schema's label order): what the section computes at ``finish``."""
     from .multilabel_consensus import MultilabelMethod, multilabel_consensus
 
-    ls = ds.schema.label_sets.get(name)
-    items: list[str] = []
-    anns: list[str] = []
-    chosen: list[frozenset[str]] = []
-    for item, per in ds.grouped_view(name, source="human").items():
-        for a, rs in per.items():
-            labs: set[str] = set()
-            for r in rs:
-                v = r.value
-                labs |= set(v.labels) if isinstance(v, MultiLabel) else {str(value_label(v))}
-            items.append(item)
-            anns.append(a)
-            chosen.append(frozenset(labs))
-    if not items:
-        return {}
     method: MultilabelMethod = "majority_vote" if cfg.consensus_method == "majority_vote" else "dawid_skene"
-    res = multilabel_consensus(items, anns, chosen, labels=list(ls.labels) if ls and ls.labels else None,
-                               method=method)
+    res = multilabel_consensus(items, anns, chosen, labels=labels, method=method)
     prevalence, score = res.prevalence, res.agreement_score
     n_present = res.present.sum(axis=0)
     return {
@@ -1164,198 +1027,75 @@ def _multilabel_consensus(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str
     }
 
 
-def _xyxy(r: Record) -> tuple[float, float, float, float]:
-    v = r.value
-    return (v.x, v.y, v.x + v.width, v.y + v.height)  # type: ignore[union-attr]
-
-
-def _box_consensus(ds: Dataset, name: str, gold_items: frozenset[str], cfg: ReportConfig,
-                   weights: AnnotatorWeights | None = None,
-                   human: Mapping[str, Mapping[str, list[Record]]] | None = None,
-                   ) -> tuple[dict[str, Any], list[Discrepancy]]:
-    """Fused boxes (strict-majority quorum) on items without gold, each annotator weighted by
-    ``weights`` (:mod:`accord.core.qa.region_consensus`; all 1 without), and each annotator vs them."""
-    from ..model import Box
-    from .consensus import fuse_boxes
-
-    human = ds.grouped(name, source="human") if human is None else human
-    match = _region_matcher(cfg)
-    found: list[Discrepancy] = []
-    n_items = n_regions = 0
-    for item, per in sorted(human.items()):
-        if item in gold_items or len(per) < 3:
-            continue
-        anns = sorted(per)
-        boxes = [[r for r in per[a] if isinstance(r.value, Box) and not r.value.rotation] for a in anns]
-        corners = [np.array([_xyxy(r) for r in b], dtype=float).reshape(-1, 4) for b in boxes]
-        fused = fuse_boxes(corners, [[str(r.label) for r in b] for b in boxes], iou_threshold=cfg.iou_threshold,
-                           reliability=None if weights is None else weights.of(anns))
-        n_items += 1
-        n_regions += len(fused.labels)
-        consensus = [Record(item_id=item, annotator_id="consensus", label_set=name, source="consensus",
-                            region_id=f"consensus-{k}",
-                            value=Box(label=lab, x=float(x1), y=float(y1), width=float(x2 - x1),
-                                      height=float(y2 - y1)))
-                     for k, ((x1, y1, x2, y2), lab) in enumerate(zip(fused.boxes_xyxy, fused.labels, strict=True))]
-        for a, b in zip(anns, boxes, strict=True):
-            m = match([r.value for r in consensus], [r.value for r in b])
-            found.extend(d if d.annotator_id else replace(d, annotator_id=a)
-                         for d in classify_match(m, consensus, b, taxonomy=cfg.taxonomy, against="consensus"))
-    out = {"method": f"box fusion (strict-majority quorum, IoU >= {cfg.iou_threshold:g})",
-           "n_items": n_items, "n_regions": n_regions,
-           "note": "annotators are compared with the fused boxes on items without gold",
-           **(weights.to_dict() if weights is not None else {})}
-    return out, found
-
-
-def _region_consensus_blocks(ds: Dataset, pending: Sequence[tuple[str, str, gold_mod.GoldOutcome]],
-                             consensus: dict[str, Any], cfg: ReportConfig) -> list[Discrepancy]:
-    """Weighted consensus of every region and text label set (:mod:`accord.core.qa.region_consensus`),
-    after the loop so each weight can read every class label set's skills; fills ``consensus``
-    in place (a box block keeps its ``truth_inference``). Returns the box comparisons'
-    discrepancies; the other kinds' stay counted in their block (``annotator_discrepancies``)."""
-    from .region_consensus import annotator_weights_for, region_consensus
+def _region_consensus_blocks(pending: Sequence[tuple[str, str, gold_mod.GoldOutcome]], consensus: dict[str, Any],
+                             *, runner: Runner, ctx: Context) -> list[Discrepancy]:
+    """Weighted consensus of every region and text label set, after the loop so each weight can
+    read every class label set's skills (:class:`~accord.core.report.region_consensus.RegionConsensusSection`,
+    folded over the runner's partitions); fills ``consensus`` in place (a box block keeps its
+    ``truth_inference``). Returns the box comparisons' discrepancies; the other kinds' stay
+    counted in their block (``annotator_discrepancies``)."""
+    from ..report.region_consensus import RegionConsensusInputs, RegionConsensusSection
+    from .region_consensus import class_skills_of, gold_weight_scores
 
     found: list[Discrepancy] = []
     for name, kind, g in pending:
-        human = ds.grouped(name, source="human")
-        weights = annotator_weights_for({a for per in human.values() for a in per}, gold_scores=g.scores,
-                                        consensus=consensus)
-        if kind == "box":
-            block, box_found = _box_consensus(ds, name, g.gold_items, cfg, weights, human)
-            consensus[name] = {**block, **consensus.get(name, {})}
-            found.extend(box_found)
-            continue
-        region, _ = region_consensus(ds, name, kind, gold_items=g.gold_items, weights=weights,
-                                     match=_region_matcher(cfg), iou_threshold=cfg.iou_threshold,
-                                     taxonomy=cfg.taxonomy, human=human,
-                                     segmentation_method=cfg.segmentation_method)
-        if region is not None:
-            consensus[name] = region
+        section = RegionConsensusSection(name)
+        inputs = RegionConsensusInputs(kind=kind, gold_items=g.gold_items, gold_scores=gold_weight_scores(g.scores),
+                                       class_skills=class_skills_of(consensus))
+        block, box_found = runner.run([section], replace(ctx, options={section.name: inputs}))[section.name]
+        consensus[name] = {**block, **consensus.get(name, {})} if kind == "box" else block
+        found.extend(box_found)
     return found
 
 
-def _box_truth(ds: Dataset, name: str, cfg: ReportConfig) -> dict[str, Any] | None:
+def _box_truth(name: str, *, runner: Runner, ctx: Context) -> dict[str, Any] | None:
     """The geometry EM (:func:`accord.core.qa.geometry_truth.box_truth_em`) over every item's
-    boxes: each annotator's miss rate, false-positive rate and edge noise with intervals, and
-    the number of objects it infers; None with fewer than two annotators or no boxes.
+    boxes (:class:`~accord.core.report.region_consensus.BoxTruthSection`): each annotator's miss
+    rate, false-positive rate and edge noise with intervals, and the number of objects it
+    infers; None with fewer than two annotators or no boxes.
 
     The per-object list stays out of the report (it grows with the data); the model's
     summary and the annotators' parameters go in."""
-    from .geometry_truth import box_judgments, box_truth_em, box_truth_summary
+    from ..report.region_consensus import BoxTruthSection
 
-    human = ds.grouped(name, source="human")
-    j = box_judgments(human)
-    if len(set(j.annotator_ids)) < 2 or len(j.item_ids) == 0:
-        return None
-    sizes = [(it.width, it.height) for it in (ds.items.get(i) for i in human) if it and it.width and it.height]
-    frame = (float(np.median([w for w, _ in sizes])), float(np.median([h for _, h in sizes]))) if sizes else None
-    try:
-        res = box_truth_em(j.item_ids, j.annotator_ids, j.boxes_xyxy, j.labels, views=j.views,
-                           iou_threshold=cfg.iou_threshold, frame_wh=frame, seed=0)
-    except AccordError as e:
-        return {"model": "box_truth_em", "note": f"not estimated: {e}"}
-    out = box_truth_summary(res)
-    out.pop("objects", None)
-    out["n_rotated_skipped"] = int(j.n_rotated_skipped)
-    out["note"] = ("an EM over candidate objects: per annotator a miss rate, a Poisson false-positive rate and "
-                   "Gaussian edge noise (sigma in units of the object's sqrt(w*h)); intervals conditional on the "
-                   "fitted posteriors")
-    return out
+    section = BoxTruthSection(name)
+    truth: dict[str, Any] | None = runner.run([section], ctx)[section.name]
+    return truth
 
 
 # --------------------------------------------------------------------------- attributes and tracks
 
 
-def _rate_dict(r: Any) -> dict[str, Any]:
-    return {"estimate": _f(r.estimate), "low": _f(r.low), "high": _f(r.high), "successes": r.successes,
-            "n": r.n, "method": r.method}
-
-
-def _attribute_row(a: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"label": a.label, "attribute": a.attribute, "kind": a.kind, "comparison": a.comparison,
-                           "reference_id": a.reference_id, "candidate_id": a.candidate_id, "n": a.n,
-                           "exact_match": _rate_dict(a.exact_match), "n_one_sided": a.n_one_sided}
-    if a.kind == "text":
-        row["text_similarity"] = {"metric": "1 - Levenshtein distance / longer length",
-                                  "mean": _f(a.mean_similarity_score), "n": a.n_text}
-    if a.kind == "numeric":
-        row["numeric_difference"] = {"mean_absolute": _f(a.mean_absolute_error),
-                                     "max_absolute": _f(a.max_abs_difference), "n": a.n_numeric}
-    return row
-
-
-def _attributes(ds: Dataset, cfg: ReportConfig) -> dict[str, Any]:
-    """Attribute agreement on matched regions (and tags) per label set; empty when no attribute applies."""
-    from .attributes import IGNORED_ATTRIBUTES, attribute_agreement
-
-    out: dict[str, Any] = {}
-    for name in ds.label_sets:
-        recs = ds.select(label_set=name)
-        ls = ds.schema.label_sets.get(name)
-        kind = ls.kind if ls else (recs[0].kind if recs else "")
-        if kind not in REGION_KINDS and kind != "classification":
-            continue
-        if not any(r.attributes and not IGNORED_ATTRIBUTES.issuperset(r.attributes) for r in recs):
-            continue
-        rep = attribute_agreement(ds, name, match=_region_matcher(cfg))
-        if not rep.rows:
-            continue
-        out[name] = {
-            "n_region_pairs": rep.n_region_pairs, "n_label_mismatches": rep.n_label_mismatches,
-            "rows": [_attribute_row(a) for a in rep.rows], "pooled": [_attribute_row(a) for a in rep.pooled()],
-            "n_mismatches": len(rep.mismatches),
-            "mismatches": [{"item_id": m.item_id, "label": m.label, "attribute": m.attribute,
-                            "comparison": m.comparison, "reference_id": m.reference_id,
-                            "candidate_id": m.candidate_id, "reference_region_id": m.reference_region_id,
-                            "candidate_region_id": m.candidate_region_id, "reference_value": m.reference_value,
-                            "candidate_value": m.candidate_value} for m in rep.mismatches[:200]]}
-    return {"ignored": sorted(IGNORED_ATTRIBUTES), "label_sets": out} if out else {}
-
-
-def _tracks(ds: Dataset, cfg: ReportConfig) -> tuple[dict[str, Any], list[Discrepancy]]:
-    """Frame-by-frame track comparison per label set with tracks, and its classified discrepancies."""
-    from .track_qa import track_agreement
-
-    out: dict[str, Any] = {}
-    found: list[Discrepancy] = []
-    for name in ds.label_sets:
-        if not any(r.kind == "track" for r in ds.select(label_set=name)):
-            continue
-        rep = track_agreement(ds, name, iou_threshold=cfg.iou_threshold, taxonomy=cfg.taxonomy)
-        found.extend(rep.discrepancies)
-        if not rep.pairs and not rep.skipped:
-            continue
-        out[name] = {"pairs": [{
-            "comparison": p.comparison, "reference_id": p.reference_id, "candidate_id": p.candidate_id,
-            "n_items": p.n_items, "n_frames": p.n_frames, "n_reference_boxes": p.n_reference,
-            "n_candidate_boxes": p.n_candidate, "matches": p.matches, "misses": p.misses,
-            "false_positives": p.false_positives, "precision": _rate_dict(p.precision),
-            "recall": _rate_dict(p.recall), "mean_iou": _f(p.mean_iou), "mota": _f(p.mota_score),
-            "idf1": _f(p.idf1_score), "id_switches": len(p.switches),
-            "switches": [{"item_id": s.item_id, "frame": s.switch.frame,
-                          "reference_track_id": s.switch.reference_track_id,
-                          "previous_candidate_track_id": s.switch.previous_candidate_track_id,
-                          "candidate_track_id": s.switch.candidate_track_id} for s in p.switches[:500]],
-            "missed_frames": p.n_missed_frames,
-            "missed": [{"item_id": m.item_id, "annotator_id": m.annotator_id, "track_id": m.track_id,
-                        "partner_track_id": m.partner_track_id, "n_frames": len(m.frames),
-                        "runs": [list(r) for r in m.runs[:50]]} for m in p.missed[:500]],
-        } for p in rep.pairs], "skipped": [{"item_id": i, "reference_id": a, "candidate_id": b, "reason": why}
-                                           for i, a, b, why in rep.skipped]}
-    return ({"iou_threshold": cfg.iou_threshold, "label_sets": out} if out else {}), found
-
-
-def _attribute_and_track_sections(ds: Dataset, cfg: ReportConfig, discrepancies: list[Discrepancy]
-                                  ) -> dict[str, Any]:
-    """The ``attributes`` and ``tracks`` sections, each present only when it applies.
+def _attribute_and_track_sections(label_sets: Sequence[str], discrepancies: list[Discrepancy], *,
+                                  runner: Runner, ctx: Context) -> dict[str, Any]:
+    """The ``attributes`` and ``tracks`` sections, each present only when it applies, folded over the
+    runner's partitions (:mod:`accord.core.report.attributes`).
 
     Track identity switches and missed frames join ``discrepancies`` (so they reach ``errors``).
     """
-    tracks, found = _tracks(ds, cfg)
+    from ..report.attributes import AttributeScopeSection, AttributesSection, TracksSection
+
+    sections = [TracksSection(label_sets), AttributeScopeSection(label_sets), AttributesSection()]
+    done = runner.run(sections, ctx)
+    tracks, found = done[TracksSection.name]
     discrepancies.extend(found)
-    attributes = _attributes(ds, cfg)
+    attributes = done[AttributesSection.name]
     return {**({"attributes": attributes} if attributes else {}), **({"tracks": tracks} if tracks else {})}
+
+
+def _model_vs_human(label_sets: Sequence[str], class_labels: Mapping[str, Mapping[str, str]], cfg: ReportConfig, *,
+                    runner: Runner, ctx: Context) -> dict[str, Any]:
+    """The ``model_vs_human`` section (:func:`accord.core.qa.model_eval.model_vs_human`), folded over the
+    runner's partitions (:class:`~accord.core.report.model_eval.ModelVsHumanSection`)."""
+    from ..report.model_eval import ModelKindsSection, ModelVsHumanInputs, ModelVsHumanSection
+
+    section = ModelVsHumanSection()
+    inputs = ModelVsHumanInputs(consensus=class_labels, iou_threshold=cfg.iou_threshold,
+                                options={"sigmas": dict(cfg.keypoint_sigmas),
+                                         "default_sigma": cfg.default_keypoint_sigma})
+    out: dict[str, Any] = runner.run([ModelKindsSection(label_sets), section],
+                                     replace(ctx, options={section.name: inputs}))[section.name]
+    return out
 
 
 # --------------------------------------------------------------------------- the report
@@ -1370,7 +1110,12 @@ def _kind_of(ds: Dataset, name: str) -> str | None:
     return ls.kind if ls else recs[0].kind
 
 
-def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, seed: int, *,
+def _order_of(ds: Dataset | DatasetOutline) -> ItemOrder:
+    """The item order of a dataset or of its outline."""
+    return ItemOrder(ds.item_ids if isinstance(ds, DatasetOutline) else ds.items)
+
+
+def _agreement_and_gold(ds: Dataset | DatasetOutline, name: str, kind: str, cfg: ReportConfig, seed: int, *,
                         sections: Mapping[str, Any] | None = None, runner: Runner | None = None,
                         ctx: Context | None = None
                         ) -> tuple[dict[str, Any], dict[str, float], gold_mod.GoldOutcome] | None:
@@ -1378,18 +1123,20 @@ def _agreement_and_gold(ds: Dataset, name: str, kind: str, cfg: ReportConfig, se
     None for kinds the report does not measure. Gold scoring is the mergeable
     :class:`~accord.core.report.gold.GoldSection`, over the runner's partitions."""
     if kind in CLASS_KINDS:
-        agreement, scores = _class_agreement(ds, name, cfg, seed, sections=sections)
+        agreement, scores = _class_agreement(ds, name, kind, cfg, seed, sections=sections, runner=runner, ctx=ctx)
     elif kind in REGION_KINDS:
-        agreement, scores, _ = _region_agreement(ds, name, cfg, seed)
-        if kind == "segment" and (cp := annotators_cpwer(ds, name)) is not None:
+        on, at = runner or Runner((ds,)), ctx or Context(config=cfg, seed=seed, schema=ds.schema)
+        agreement, scores = agreement_of(RegionAgreementSection(name, kind), ds, on, at)
+        if kind == "segment" and (cp := result_of(CpwerSection(name), on, at)) is not None:
             agreement["cpwer"] = cp
     elif kind == "text":
-        agreement, scores = _text_agreement(ds, name, cfg)
+        agreement, scores = agreement_of(TextAgreementSection(name), ds, runner or Runner((ds,)),
+                                         ctx or Context(config=cfg, seed=seed, schema=ds.schema))
     else:
         return None
     section = GoldSection(name, kind)
     gold: gold_mod.GoldOutcome = (runner or Runner((ds,))).run(
-        [section], ctx or Context(config=cfg, seed=seed, schema=ds.schema, order=ItemOrder(ds.items)))[section.name]
+        [section], ctx or Context(config=cfg, seed=seed, schema=ds.schema, order=_order_of(ds)))[section.name]
     return agreement, scores, gold
 
 
@@ -1422,7 +1169,7 @@ def all_discrepancies(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list((report.get("errors") or {}).get("discrepancies") or [])
 
 
-def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: int = 0,
+def build_report(dataset: Dataset | DatasetOutline, *, config: ReportConfig | None = None, seed: int = 0,
                  checks: bool = True, cost: CostConfig | None = None, cost_items: int | None = None,
                  resolutions: Sequence[Resolution] = (), previous: Mapping[str, Any] | None = None,
                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
@@ -1436,7 +1183,10 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     how many are listed); the returned :class:`QAReport` keeps them all.
 
     Args:
-        dataset: The records, submissions, items and schema.
+        dataset: The records, submissions, items and schema; or, with a ``runner`` whose
+            partitions hold the records, only the dataset's
+            :class:`~accord.core.model.DatasetOutline` (a Dask run whose records stay on the
+            workers: every section of the report folds over the runner's partitions).
         config: Thresholds and options (defaults: :class:`ReportConfig`).
         seed: Seed for bootstrap intervals and samples; the report is reproducible.
         checks: Include the rule-based checks.
@@ -1469,8 +1219,16 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             run gives the groups on its workers). Default: the dataset as one partition.
     """
     cfg = config or ReportConfig()
+    if isinstance(dataset, DatasetOutline):
+        if runner is None:
+            raise ConfigError("build_report of a DatasetOutline needs the runner whose partitions hold its records "
+                              "(accord.cluster.report: runner=run.runner(client))")
+        outline = dataset
+    else:
+        outline = dataset.outline()
     runner = runner or Runner((dataset,))
-    base = Context(config=cfg, seed=seed, schema=dataset.schema, order=ItemOrder(dataset.items))
+    base = Context(config=cfg, seed=seed, schema=outline.schema, order=ItemOrder(outline.item_ids))
+    known_items = frozenset(outline.item_ids)
     step = progress or (lambda _s: None)
     tax = cfg.taxonomy
     agreement: dict[str, Any] = {}
@@ -1486,26 +1244,27 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     latest: dict[tuple[str, str], Resolution] = {}
     for res in resolutions:
         latest[(res.item_id, res.label_set)] = res
-    unknown_res = [r for r in latest.values() if r.item_id not in dataset.items
-                   or r.label_set not in dataset.label_sets]
+    unknown_res = [r for r in latest.values() if r.item_id not in known_items
+                   or r.label_set not in outline.label_sets]
     resolved: dict[str, dict[str, Any]] = defaultdict(dict)
     for (item, ls_name), res in latest.items():
-        if item in dataset.items and ls_name in dataset.label_sets:
+        if item in known_items and ls_name in outline.label_sets:
             resolved[ls_name][item] = res.chosen
     n_resolved = 0
     gold_coco: dict[str, dict[str, Any]] = {}
     gold_der: dict[str, dict[str, Any]] = {}
     pending_consensus: list[tuple[str, str, gold_mod.GoldOutcome]] = []
-    for name in dataset.label_sets:
+    for name in outline.label_sets:
         step(f"label set {name}")
-        kind = _kind_of(dataset, name)
+        kind = outline.kind_of(name)
         measured = (_agreement_and_gold(dataset, name, kind, cfg, seed, sections=sections, runner=runner, ctx=base)
                     if kind else None)
         if measured is None:
             continue
         agreement[name], scores, g = measured
         if kind == "classification":
-            consensus[name], labels, amb = _class_consensus(dataset, name, cfg, seed, sections=sections)
+            consensus[name], labels, amb = _class_consensus(dataset, name, cfg, seed, sections=sections,
+                                                            runner=runner, ctx=base)
             if amb is not None:
                 ambiguities[name] = amb
             chosen = {i: c for i, c in resolved.get(name, {}).items() if isinstance(c, str)}
@@ -1520,23 +1279,23 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
             discrepancies.extend(runner.run([mismatch], replace(
                 base, options={mismatch.name: (labels, g.gold_items | _ambiguous_items(amb))}))[mismatch.name])
         elif kind == "multilabel":
-            consensus[name] = _multilabel_consensus(dataset, name, cfg)
+            consensus[name] = _multilabel_consensus(dataset, name, cfg, runner=runner, ctx=base)
         elif kind == "box":
             consensus[name] = {}  # the fused boxes come after the loop (their weights read every class set)
             pending_consensus.append((name, kind, g))
             step(f"truth inference {name}")
-            truth = _box_truth(dataset, name, cfg)
+            truth = _box_truth(name, runner=runner, ctx=base)
             if truth:
                 consensus[name]["truth_inference"] = truth
         elif kind in REGION_CONSENSUS_KINDS:
             consensus[name] = {}  # keeps the label set's place; filled after the loop
             pending_consensus.append((name, kind, g))
         if kind in ("box", "mask") and g.gold_items:
-            coco_rows = annotators_vs_gold_coco(dataset, name)
+            coco_rows = result_of(GoldCocoSection(name), runner, base)
             if coco_rows:
                 gold_coco[name] = coco_rows
         if kind == "segment" and g.gold_items:
-            der_rows = annotators_vs_gold_der(dataset, name)
+            der_rows = result_of(GoldDerSection(name), runner, base)
             if der_rows:
                 gold_der[name] = der_rows
         gold_outcomes[name] = g
@@ -1558,16 +1317,14 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         n_resolved += queue.n_resolved
         conflicts.extend(queue.open_entries)
     step("region consensus")
-    discrepancies.extend(_region_consensus_blocks(dataset, pending_consensus, consensus, cfg))
+    discrepancies.extend(_region_consensus_blocks(pending_consensus, consensus, runner=runner, ctx=base))
     for name in [n for n, block in consensus.items() if block == {}]:
         del consensus[name]  # a placeholder no consensus filled
 
     step("label errors")
-    label_errors = _label_errors(dataset, class_labels, pred_probs)
+    label_errors = _label_errors(class_labels, pred_probs, runner=runner, ctx=base)
     step("model vs human")
-    model_scores = model_eval.model_vs_human(
-        dataset, consensus=class_labels, iou_threshold=cfg.iou_threshold,
-        options={"sigmas": dict(cfg.keypoint_sigmas), "default_sigma": cfg.default_keypoint_sigma})
+    model_scores = _model_vs_human(outline.label_sets, class_labels, cfg, runner=runner, ctx=base)
     step("sampling")
     drawn_sample: SamplingReport = runner.run([SamplingSection()], replace(
         base, results={"report:item_scores": item_scores_all},
@@ -1577,7 +1334,7 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         drawn = [(x["item_id"], x["annotator_id"]) for x in (sampling.get("spot_check") or {}).get("items", [])]
         sampling["spot_check_grades"] = grade_estimate(grades, drawn_sample.submissions(), sample=drawn)
     step("bias")
-    bias = _bias(dataset, cfg, gold_outcomes, runner=runner, order=base.order)
+    bias = _bias(outline, cfg, gold_outcomes, runner=runner, order=base.order)
     checks_out: dict[str, Any] = {}
     if checks:
         step("checks")
@@ -1588,18 +1345,18 @@ def build_report(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
         base, results={"report:agreement": agreement, "report:gold": gold_mod.summarize(gold_outcomes)},
         options={"cost": cost, "cost_items": cost_items}))["cost"]
     cost_out = pilot_cost.to_dict()
-    extra_sections = _attribute_and_track_sections(dataset, cfg, discrepancies)
+    extra_sections = _attribute_and_track_sections(outline.label_sets, discrepancies, runner=runner, ctx=base)
     totals: DatasetSummary = runner.run([SummarySection()], base)["summary"]
     counts = count_discrepancies(discrepancies)
     discrepancies.sort(key=lambda d: (-_sev(d.severity), d.label_set, d.item_id, d.annotator_id))
     gold_summary = gold_mod.summarize(gold_outcomes)
     summary = {
-        "dataset": dataset.name,
+        "dataset": outline.name,
         "n_items": totals.n_items,
         "n_records": totals.n_records,
         "n_annotators": len(totals.annotators),
         "annotators": list(totals.annotators),
-        "label_sets": [n for n in dataset.label_sets if n in agreement],
+        "label_sets": [n for n in outline.label_sets if n in agreement],
         "n_gold_items": gold_mod.gold_item_count(gold_outcomes),
         "n_conflicts": len(conflicts),
         "n_discrepancies": len(discrepancies),
@@ -1776,14 +1533,14 @@ def _headline(agreement: Mapping[str, Any], gold: Mapping[str, Mapping[str, Any]
 # --------------------------------------------------------------------------- bias
 
 
-def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome], *,
+def _bias(ds: Dataset | DatasetOutline, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcome], *,
           runner: Runner | None = None, order: ItemOrder | None = None) -> dict[str, Any]:
     """Label distribution, agreement and gold error rate per metadata group, BH-corrected
     (:class:`~accord.core.report.bias.BiasSection` over the runner's partitions, by default
     the dataset as one)."""
     section = BiasSection(ds.label_sets)
     ctx = Context(config=cfg, seed=0, schema=ds.schema, results={f"gold:{n}": o for n, o in gold.items()},
-                  order=order or ItemOrder(ds.items))
+                  order=order or _order_of(ds))
     result: dict[str, Any] = (runner or Runner((ds,))).run([section], ctx)[section.name]
     return result
 
@@ -1791,53 +1548,14 @@ def _bias(ds: Dataset, cfg: ReportConfig, gold: Mapping[str, gold_mod.GoldOutcom
 # --------------------------------------------------------------------------- label errors
 
 
-def _model_probabilities(ds: Dataset, name: str, classes: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Approximate class probabilities from scored model predictions: top class = its score."""
-    k = len(classes)
-    out: dict[str, dict[str, float]] = {}
-    for r in ds.select(label_set=name, source="model"):
-        label = str(value_label(r.value))
-        if r.score is None or not 0.0 <= r.score <= 1.0 or label not in classes or k < 2:
-            continue
-        rest = (1.0 - float(r.score)) / (k - 1)
-        out[r.item_id] = {c: (float(r.score) if c == label else rest) for c in classes}
-    return out
+def _label_errors(class_labels: Mapping[str, Mapping[str, str]],
+                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None, *,
+                  runner: Runner, ctx: Context) -> dict[str, Any]:
+    """Confident learning over each class label set's consensus labels (Northcutt et al., JAIR 2021),
+    folded over the runner's partitions (:class:`~accord.core.report.label_errors.LabelErrorsSection`)."""
+    from ..report.label_errors import LabelErrorInputs, LabelErrorsSection
 
-
-def _label_errors(ds: Dataset, class_labels: Mapping[str, Mapping[str, str]],
-                  pred_probs: Mapping[str, Mapping[str, Mapping[str, float]]] | None) -> dict[str, Any]:
-    """Confident learning over each class label set's consensus labels (Northcutt et al., JAIR 2021)."""
-    from .label_errors import find_label_issues
-
-    out: dict[str, Any] = {}
-    for name, labels in class_labels.items():
-        ls = ds.schema.label_sets.get(name)
-        source = "model probabilities (given)"
-        probs = (pred_probs or {}).get(name)
-        classes = sorted({*(ls.labels if ls else ()), *labels.values(), *(c for p in (probs or {}).values()
-                                                                          for c in p)})
-        if not probs:
-            probs = _model_probabilities(ds, name, classes)
-            source = "model predictions' top-class score (approximate: other classes share the rest evenly)"
-        items = sorted(i for i in labels if i in probs)
-        if len(items) < 2 or len({labels[i] for i in items}) < 2:
-            if probs or pred_probs:
-                out[name] = {"note": "fewer than two items with both a consensus label and model "
-                                     "probabilities, or one class only: nothing to learn from"}
-            continue
-        index = {c: j for j, c in enumerate(classes)}
-        p = np.array([[float(probs[i].get(c, 0.0)) for c in classes] for i in items], dtype=np.float64)
-        sums = p.sum(axis=1, keepdims=True)
-        p = np.divide(p, sums, out=np.full_like(p, 1.0 / len(classes)), where=sums > 0)
-        y = np.array([index[labels[i]] for i in items], dtype=np.intp)
-        res = find_label_issues(y, p)
-        out[name] = {
-            "method": "confident learning, prune by noise rate (Northcutt et al., JAIR 2021)",
-            "probabilities": source, "classes": classes, "n_items": len(items), "n_issues": res.n_issues,
-            "issues": [{"item_id": items[j], "given": labels[items[j]],
-                        "suggested": classes[int(np.argmax(p[j]))],
-                        "self_confidence": _f(p[j, y[j]]), "rank": r + 1}
-                       for r, j in enumerate(res.ranking[:200])],
-            "confident_joint": {"classes": classes, "counts": res.confident_joint.tolist()},
-        }
+    section = LabelErrorsSection()
+    inputs = LabelErrorInputs(class_labels=class_labels, pred_probs=pred_probs)
+    out: dict[str, Any] = runner.run([section], replace(ctx, options={section.name: inputs}))[section.name]
     return out

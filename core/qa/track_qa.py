@@ -22,6 +22,10 @@ pair's identity switches once, to the second annotator of the pair.
 
 Tracks with rotated boxes cannot be compared (``compare_tracks`` needs axis-aligned
 boxes): such a comparison is listed in :attr:`TrackReport.skipped` with the reason.
+
+The work splits by item: :func:`track_item` compares one item's sides and :func:`combine_items`
+sums items' rows in item-id order (:func:`track_agreement` is the two in one process; the report's
+:class:`~accord.core.report.attributes.TracksSection` runs :func:`track_item` per partition).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
@@ -42,7 +46,8 @@ from ..model import Dataset, Record, Track
 from .intervals import Rate, rate
 from .taxonomy import DEFAULT_TAXONOMY, Discrepancy, Taxonomy
 
-__all__ = ["MissedFrames", "TrackPairQA", "TrackReport", "TrackSwitch", "frame_runs", "track_agreement"]
+__all__ = ["ItemTrackRow", "MissedFrames", "TrackPairQA", "TrackReport", "TrackSwitch", "combine_items", "frame_runs",
+           "track_agreement", "track_item"]
 
 Comparison: TypeAlias = Literal["annotators", "reference"]
 REFERENCE_ID = "reference"
@@ -253,11 +258,49 @@ def track_agreement(dataset: Dataset, label_set: str, *, iou_threshold: float = 
     for item, per in dataset.grouped(label_set, source="reference").items():
         for rs in per.values():
             reference.setdefault(item, []).extend(rs)
-    sums: dict[tuple[Comparison, str, str], _Sum] = {}
-    skipped: list[tuple[str, str, str, str]] = []
-    found: list[Discrepancy] = []
+    rows = [track_item(item, human.get(item, {}), reference.get(item, []), label_set=label_set,
+                       iou_threshold=iou_threshold, taxonomy=taxonomy)
+            for item in sorted(set(human) | set(reference))]
+    return combine_items(rows, label_set=label_set, iou_threshold=iou_threshold)
 
-    def emit(event: str, item: str, who: str, against: str, ref: Record | None, cand: Record | None,
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemTrackRow:
+    """What one item adds to a :class:`TrackReport` (plain, picklable data).
+
+    Attributes:
+        item_id: The video.
+        sums: ``((comparison, reference_id, candidate_id), counts, iou_sum, switches, missed)`` per
+            comparison run on the item, ``counts`` being ``(n_frames, n_reference, n_candidate, matches,
+            misses, false_positives, idtp, idfn, idfp)``.
+        skipped: ``(item_id, reference_id, candidate_id, reason)`` of comparisons that could not run.
+        discrepancies: The item's classified events, their evidence a plain dict (a mapping proxy
+            does not pickle; :func:`combine_items` wraps it again).
+    """
+
+    item_id: str
+    sums: tuple[tuple[tuple[Comparison, str, str], tuple[int, ...], float, tuple[TrackSwitch, ...],
+                      tuple[MissedFrames, ...]], ...]
+    skipped: tuple[tuple[str, str, str, str], ...]
+    discrepancies: tuple[Discrepancy, ...]
+
+
+def track_item(item: str, human: Mapping[str, Sequence[Record]], reference: Sequence[Record], *,
+               label_set: str, iou_threshold: float, taxonomy: Taxonomy = DEFAULT_TAXONOMY) -> ItemTrackRow:
+    """The comparisons of one item (:func:`track_agreement` sums them over items in item-id order).
+
+    Args:
+        item: The item id.
+        human: ``{annotator_id: records}`` of the item's human annotators in ``label_set``.
+        reference: The item's reference records in ``label_set`` (empty without gold).
+        label_set / iou_threshold / taxonomy: As in :func:`track_agreement`.
+    """
+    found: list[Discrepancy] = []
+    skipped: list[tuple[str, str, str, str]] = []
+    sums: list[tuple[tuple[Comparison, str, str], tuple[int, ...], float, tuple[TrackSwitch, ...],
+                     tuple[MissedFrames, ...]]] = []
+
+    def emit(event: str, who: str, against: str, ref: Record | None, cand: Record | None,
              evidence: Mapping[str, object]) -> None:
         label = ref.value.label if ref is not None and isinstance(ref.value, Track) else None
         hit = taxonomy.classify(event=event, kind="track", label=label, label_set=label_set)
@@ -268,65 +311,83 @@ def track_agreement(dataset: Dataset, label_set: str, *, iou_threshold: float = 
             against=against, kind="track", reference_region_id=ref.region_id if ref else None,
             candidate_region_id=cand.region_id if cand else None, reference_label=label,
             candidate_label=cand.value.label if cand is not None and isinstance(cand.value, Track) else None,
-            evidence=MappingProxyType(dict(evidence))))
+            evidence=dict(evidence)))
 
-    for item in sorted(set(human) | set(reference)):
-        per = {a: rs for a, rs in human.get(item, {}).items() if any(isinstance(r.value, Track) for r in rs)}
-        has_gold = bool(reference.get(item))
-        sides: list[tuple[Comparison, str, str, list[Record], list[Record]]] = [
-            ("annotators", a, b, per[a], per[b]) for a, b in itertools.combinations(sorted(per), 2)]
-        if has_gold:
-            sides += [("reference", REFERENCE_ID, a, reference[item], per[a]) for a in sorted(per)]
-        for comparison, a, b, ra, rb in sides:
-            ref_tracks, ref_rec = _tracks(ra)
-            cand_tracks, cand_rec = _tracks(rb)
-            if not ref_tracks and not cand_tracks:
-                continue
-            try:
-                res = compare_tracks(ref_tracks, cand_tracks, iou_threshold=iou_threshold)
-                frames, iou = per_frame_iou(ref_tracks, cand_tracks)
-            except InvalidAnnotationError as e:
-                skipped.append((item, a, b, str(e)))
-                continue
-            s = sums.setdefault((comparison, a, b), _Sum())
+    per = {a: list(rs) for a, rs in human.items() if any(isinstance(r.value, Track) for r in rs)}
+    has_gold = bool(reference)
+    sides: list[tuple[Comparison, str, str, list[Record], list[Record]]] = [
+        ("annotators", a, b, per[a], per[b]) for a, b in itertools.combinations(sorted(per), 2)]
+    if has_gold:
+        sides += [("reference", REFERENCE_ID, a, list(reference), per[a]) for a in sorted(per)]
+    for comparison, a, b, ra, rb in sides:
+        ref_tracks, ref_rec = _tracks(ra)
+        cand_tracks, cand_rec = _tracks(rb)
+        if not ref_tracks and not cand_tracks:
+            continue
+        try:
+            res = compare_tracks(ref_tracks, cand_tracks, iou_threshold=iou_threshold)
+            frames, iou = per_frame_iou(ref_tracks, cand_tracks)
+        except InvalidAnnotationError as e:
+            skipped.append((item, a, b, str(e)))
+            continue
+        switches = tuple(TrackSwitch(item_id=item, switch=sw) for sw in res.switches)
+        missed: list[MissedFrames] = []
+        # Between annotators, blame only where no reference decides; vs the reference, always.
+        blame = comparison == "reference" or not has_gold
+        against_b = "reference" if comparison == "reference" else f"annotator:{a}"
+        if blame:
+            for sw in res.switches:
+                emit("identity_switch", b, against_b, ref_rec.get(sw.reference_track_id),
+                     cand_rec.get(sw.candidate_track_id),
+                     {"frame": sw.frame, "previous_candidate_track_id": sw.previous_candidate_track_id,
+                      "candidate_track_id": sw.candidate_track_id})
+        partner = {p.reference_track_id: p.candidate_track_id for p in res.pairs}
+        partner_of_cand = {c: r for r, c in partner.items()}
+        directions = [(0, ref_tracks, b, partner, ref_rec, cand_rec, against_b)]
+        if comparison == "annotators":
+            directions.append((1, cand_tracks, a, partner_of_cand, cand_rec, ref_rec, f"annotator:{b}"))
+        for axis, tracks, who, partners, own, other, against in directions:
+            for j, miss in _uncovered(ref_tracks, cand_tracks, iou, frames, iou_threshold, axis).items():
+                tid = tracks[j].track_id
+                if tid not in partners:
+                    continue  # never overlapped: a missing object, counted by region matching
+                m = MissedFrames(item_id=item, annotator_id=who, track_id=tid, partner_track_id=partners[tid],
+                                 frames=miss)
+                missed.append(m)
+                if blame:
+                    emit("missed_frames", who, against, own.get(tid), other.get(partners[tid]),
+                         {"n_frames": len(miss), "runs": [list(r) for r in m.runs[:20]], "track_id": tid})
+        counts = (res.n_frames, res.n_reference, res.n_candidate, res.matches, res.misses, res.false_positives,
+                  res.idtp, res.idfn, res.idfp)
+        sums.append(((comparison, a, b), counts, res.iou_sum, switches, tuple(missed)))
+    return ItemTrackRow(item_id=item, sums=tuple(sums), skipped=tuple(skipped), discrepancies=tuple(found))
+
+
+def combine_items(rows: Sequence[ItemTrackRow], *, label_set: str, iou_threshold: float) -> TrackReport:
+    """The :class:`TrackReport` of per-item rows, summed in the order given (item-id order in
+    :func:`track_agreement`: the IoU sums are float additions in that order)."""
+    sums: dict[tuple[Comparison, str, str], _Sum] = {}
+    skipped: list[tuple[str, str, str, str]] = []
+    found: list[Discrepancy] = []
+    for row in rows:
+        for key, counts, iou_sum, switches, missed in row.sums:
+            s = sums.setdefault(key, _Sum())
+            n_frames, n_ref, n_cand, matches, misses, fps, idtp, idfn, idfp = counts
             s.n_items += 1
-            s.n_frames += res.n_frames
-            s.n_reference += res.n_reference
-            s.n_candidate += res.n_candidate
-            s.matches += res.matches
-            s.misses += res.misses
-            s.false_positives += res.false_positives
-            s.iou_sum += res.iou_sum
-            s.idtp += res.idtp
-            s.idfn += res.idfn
-            s.idfp += res.idfp
-            s.switches.extend(TrackSwitch(item_id=item, switch=sw) for sw in res.switches)
-            # Between annotators, blame only where no reference decides; vs the reference, always.
-            blame = comparison == "reference" or not has_gold
-            against_b = "reference" if comparison == "reference" else f"annotator:{a}"
-            if blame:
-                for sw in res.switches:
-                    emit("identity_switch", item, b, against_b, ref_rec.get(sw.reference_track_id),
-                         cand_rec.get(sw.candidate_track_id),
-                         {"frame": sw.frame, "previous_candidate_track_id": sw.previous_candidate_track_id,
-                          "candidate_track_id": sw.candidate_track_id})
-            partner = {p.reference_track_id: p.candidate_track_id for p in res.pairs}
-            partner_of_cand = {c: r for r, c in partner.items()}
-            directions = [(0, ref_tracks, b, partner, ref_rec, cand_rec, against_b)]
-            if comparison == "annotators":
-                directions.append((1, cand_tracks, a, partner_of_cand, cand_rec, ref_rec, f"annotator:{b}"))
-            for axis, tracks, who, partners, own, other, against in directions:
-                for j, miss in _uncovered(ref_tracks, cand_tracks, iou, frames, iou_threshold, axis).items():
-                    tid = tracks[j].track_id
-                    if tid not in partners:
-                        continue  # never overlapped: a missing object, counted by region matching
-                    m = MissedFrames(item_id=item, annotator_id=who, track_id=tid, partner_track_id=partners[tid],
-                                     frames=miss)
-                    s.missed.append(m)
-                    if blame:
-                        emit("missed_frames", item, who, against, own.get(tid), other.get(partners[tid]),
-                             {"n_frames": len(miss), "runs": [list(r) for r in m.runs[:20]],
-                              "track_id": tid})
+            s.n_frames += n_frames
+            s.n_reference += n_ref
+            s.n_candidate += n_cand
+            s.matches += matches
+            s.misses += misses
+            s.false_positives += fps
+            s.iou_sum += iou_sum
+            s.idtp += idtp
+            s.idfn += idfn
+            s.idfp += idfp
+            s.switches.extend(switches)
+            s.missed.extend(missed)
+        skipped.extend(row.skipped)
+        found.extend(replace(d, evidence=MappingProxyType(dict(d.evidence))) for d in row.discrepancies)
     pairs = tuple(TrackPairQA(
         comparison=c, reference_id=a, candidate_id=b, n_items=s.n_items, n_frames=s.n_frames,
         n_reference=s.n_reference, n_candidate=s.n_candidate, matches=s.matches, misses=s.misses,
