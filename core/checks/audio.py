@@ -20,7 +20,7 @@ import numpy.typing as npt
 from ..model import Record, Segment
 from .base import BOUNDARY_ERROR, EXTRA_OBJECT, CheckConfig, CheckContext, Finding, finding
 from .registry import register_check
-from .text import overlapping_in_groups
+from .text import overlapping_in_groups, running_max_in_groups
 
 Arr = npt.NDArray[Any]
 
@@ -85,10 +85,7 @@ def check_gap_overlap(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Finding]:
     g = _codes(recs, with_speaker=False)
     order = np.lexsort((s, g))
     gs, ss, es = g[order], s[order], e[order]
-    # Running max end within each group (group-offset trick, as in overlapping_in_groups).
-    lo = float(min(ss.min(), es.min()))
-    width = float(max(ss.max(), es.max())) - lo + 1.0
-    runmax = np.maximum.accumulate((es - lo) + gs * width) - gs * width + lo
+    runmax = running_max_in_groups(gs, es)  # exact, whatever partition of the items this is
     same = gs[1:] == gs[:-1]
     gap = ss[1:] - runmax[:-1]
     overlap = np.minimum(runmax[:-1], es[1:]) - ss[1:]

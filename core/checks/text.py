@@ -167,6 +167,23 @@ def check_span_punctuation(ctx: CheckContext, cfg: CheckConfig) -> Iterator[Find
                               message=f"span {piece!r} {where} with punctuation")
 
 
+def running_max_in_groups(group: Arr, values: Arr) -> Arr:
+    """The running maximum of ``values`` within each run of equal ``group`` (sorted by group).
+
+    Exact: the values are replaced by their ranks, the ranks offset by group in int64 (one
+    ``maximum.accumulate``), and mapped back, so the result is one of the values themselves
+    whatever the data's range (a float offset would round, and differently for each subset of
+    the data: a check's evidence must not depend on how a report split its items).
+    """
+    if not len(values):
+        return np.empty(0, dtype=np.float64)
+    uniq, rank = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+    _, gcode = np.unique(group, return_inverse=True)
+    width = np.int64(len(uniq))
+    key = rank.astype(np.int64) + gcode.astype(np.int64) * width
+    return np.asarray(uniq[np.maximum.accumulate(key) - gcode.astype(np.int64) * width], dtype=np.float64)
+
+
 def overlapping_in_groups(group: Arr, start: Arr, end: Arr, *, tolerance: float = 0.0
                           ) -> tuple[Arr, Arr]:
     """Intervals that overlap an earlier interval of the same group by more than ``tolerance``.
@@ -183,10 +200,7 @@ def overlapping_in_groups(group: Arr, start: Arr, end: Arr, *, tolerance: float 
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
     order = np.lexsort((start, group))
     g, s, e = group[order], start[order].astype(np.float64), end[order].astype(np.float64)
-    lo = float(min(s.min(), e.min()))
-    span = float(max(s.max(), e.max())) - lo + 1.0
-    shifted = (e - lo) + g.astype(np.float64) * span
-    runmax = np.maximum.accumulate(shifted) - g.astype(np.float64) * span + lo
+    runmax = running_max_in_groups(g, e)
     prev_max = np.empty(n, dtype=np.float64)
     prev_max[0] = -np.inf
     prev_max[1:] = runmax[:-1]
