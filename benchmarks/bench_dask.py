@@ -13,8 +13,8 @@ groups). Each configuration runs in a fresh child process (so peak RSS is its ow
   1 / 2 worker processes.
 
 Reported: wall time (report built, cluster start excluded and shown apart), the map stage
-(reading every partition on the workers), peak RSS of the client and of each worker (``ru_maxrss``
-via ``client.run``), and whether the report equals the single-process one.
+(reading every partition on the workers), peak RSS of the client and of each worker (``VmHWM``,
+via ``client.run`` on the workers), and whether the report equals the single-process one.
 
 Projection to N machines (one worker each): ``T(N) = ceil(P / N) * c + S``, where ``P`` is the
 number of partitions, ``c = map_s(local:1) / P`` the measured cost of one partition on one worker,
@@ -69,15 +69,28 @@ def _child(mode: str, inputs: list[str], target_bytes: int) -> dict[str, Any]:
         out.update(map_s=run.map_s, sections_s=run.sections_s, gather_s=run.gather_s, n_partitions=run.n_partitions,
                    gathered=run.gathered)
         out["report_s"] = out["wall_s"] - run.map_s - run.sections_s - run.gather_s
-        rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+        rss = client.run(_peak_rss_mib)
         out["worker_rss_mib"] = sorted(rss.values())
         client.close()
         cluster.close()
-    out["client_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out["client_rss_mib"] = _peak_rss_mib()
     report.pop("generated_at")
     report["checks"].pop("durations_s", None)
     out["digest"] = hash(json.dumps(report, sort_keys=True))
     return out
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set (``VmHWM``). Not ``ru_maxrss``: Linux carries that across
+    ``fork`` + ``exec``, so a child started by a big parent reports the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _run_child(mode: str, inputs: list[Path], target_bytes: int) -> dict[str, Any]:
