@@ -23,7 +23,7 @@ from accord.core import agreement as ag
 from accord.core.errors import ConfigError
 from accord.core.model import Box, Classification, Dataset, Item, Record, Submission
 from accord.core.qa import gold as gold_mod
-from accord.core.qa.report import ReportConfig, _agreement_and_gold, _bias, _kind_of
+from accord.core.qa.report import ReportConfig, _agreement_and_gold, _bias
 from accord.core.report.bias import BiasSection, BiasState, _alpha
 from accord.core.report.engine import Context, run_sections, split_items
 from accord.core.schema import LabelSet, Schema
@@ -39,7 +39,7 @@ def _gold(ds: Dataset, cfg: ReportConfig) -> dict[str, gold_mod.GoldOutcome]:
     """The gold outcomes build_report hands ``_bias`` (the same ``_agreement_and_gold`` calls)."""
     out = {}
     for name in ds.label_sets:
-        kind = _kind_of(ds, name)
+        kind = ds.outline().kind_of(name)
         measured = _agreement_and_gold(ds, name, kind, cfg, 0) if kind else None
         if measured is not None:
             out[name] = measured[2]

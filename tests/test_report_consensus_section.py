@@ -175,7 +175,7 @@ def test_real_exports_every_class_label_set(name: str) -> None:
     rng = np.random.default_rng(len(name))
     checked = 0
     for ls in ds.label_sets:
-        if report_mod._kind_of(ds, ls) != "classification":
+        if ds.outline().kind_of(ls) != "classification":
             continue
         for method in ("majority_vote", "dawid_skene", "glad"):
             cfg = ReportConfig(consensus_method=method, n_bootstrap=20)
@@ -376,7 +376,7 @@ def test_finish_fits_on_the_judgments_in_record_order(name: str, monkeypatch: py
     from accord.core.report.truth import judgment_rows
 
     ds = crowd(name) if name in CROWD else REAL[name]()
-    ls = next(s for s in ds.label_sets if report_mod._kind_of(ds, s) == "classification")
+    ls = next(s for s in ds.label_sets if ds.outline().kind_of(s) == "classification")
     seen: list[tuple[list[str], list[str], list[str]]] = []
 
     def record(i: list[str], a: list[str], lab: list[str], cfg: ReportConfig, seed: int, pre: Any = None) -> Any:

@@ -181,8 +181,8 @@ def _discrepancies(ds: list[Any]) -> list[dict[str, Any]]:
 
 
 def _region_sets(ds: Dataset) -> list[tuple[str, str]]:
-    return [(ls, report_mod._kind_of(ds, ls)) for ls in ds.label_sets
-            if report_mod._kind_of(ds, ls) == "box" or report_mod._kind_of(ds, ls) in KINDS]
+    return [(ls, ds.outline().kind_of(ls)) for ls in ds.label_sets
+            if ds.outline().kind_of(ls) == "box" or ds.outline().kind_of(ls) in KINDS]
 
 
 def _inputs(ds: Dataset, name: str, kind: str) -> tuple[RegionConsensusInputs, dict[str, Any]]:
@@ -273,7 +273,7 @@ def test_dropping_a_partition_changes_the_consensus() -> None:
     ds = random_dataset(3)
     cfg = ReportConfig()
     for name in ("objects", "cells"):
-        kind = report_mod._kind_of(ds, name)
+        kind = ds.outline().kind_of(name)
         inputs, consensus = _inputs(ds, name, kind)
         want_block, want_found = _ref_block(ds, name, kind, cfg, inputs, consensus)
         section = RegionConsensusSection(name)

@@ -156,7 +156,7 @@ def _sections(ds: Dataset) -> list[tuple[str, Any, Callable[[], tuple[dict[str, 
     """``(label set, section, the reference result)`` for every region and text label set."""
     out: list[tuple[str, Any, Callable[[], tuple[dict[str, Any], dict[str, float]]]]] = []
     for name in ds.label_sets:
-        kind = report_mod._kind_of(ds, name)
+        kind = ds.outline().kind_of(name)
         if kind in REGION_KINDS:
             out.append((name, RegionAgreementSection(name, kind),
                         lambda name=name: ref_region_agreement(ds, name, CFG, 3)[:2]))
@@ -254,7 +254,7 @@ def _gold_cases(ds: Dataset) -> list[tuple[Any, Any]]:
     """``(section, reference result)`` of COCO rows (box / mask sets), DER rows and cpWER (segment sets)."""
     out: list[tuple[Any, Any]] = []
     for name in ds.label_sets:
-        kind = report_mod._kind_of(ds, name)
+        kind = ds.outline().kind_of(name)
         if kind in ("box", "mask"):
             out.append((GoldCocoSection(name), annotators_vs_gold_coco(ds, name)))
         if kind == "segment":
@@ -408,7 +408,7 @@ def test_dask_folds_the_region_text_and_gold_sections_on_workers() -> None:
         report, dataset, run = cluster_report(client, inputs, seed=SEED)
     finally:
         next(clients, None)
-    kinds = {name: report_mod._kind_of(dataset, name) for name in dataset.label_sets}
+    kinds = {name: dataset.outline().kind_of(name) for name in dataset.label_sets}
     expected = {f"regions:{n}" for n, k in kinds.items() if k in REGION_KINDS}
     expected |= {f"text:{n}" for n, k in kinds.items() if k == "text"}
     expected |= {f"cpwer:{n}" for n, k in kinds.items() if k == "segment"}

@@ -1101,15 +1101,6 @@ def _model_vs_human(label_sets: Sequence[str], class_labels: Mapping[str, Mappin
 # --------------------------------------------------------------------------- the report
 
 
-def _kind_of(ds: Dataset, name: str) -> str | None:
-    """The value kind of a label set (its schema's, else its first record's); None without records."""
-    recs = ds.select(label_set=name)
-    if not recs:
-        return None
-    ls = ds.schema.label_sets.get(name)
-    return ls.kind if ls else recs[0].kind
-
-
 def _order_of(ds: Dataset | DatasetOutline) -> ItemOrder:
     """The item order of a dataset or of its outline."""
     return ItemOrder(ds.item_ids if isinstance(ds, DatasetOutline) else ds.items)
@@ -1442,8 +1433,9 @@ def gate_figures(dataset: Dataset, *, config: ReportConfig | None = None, seed: 
     cfg = replace(config or ReportConfig(), n_bootstrap=1)
     agreement: dict[str, Any] = {}
     gold_outcomes: dict[str, gold_mod.GoldOutcome] = {}
-    for name in dataset.label_sets:
-        kind = _kind_of(dataset, name)
+    outline = dataset.outline()
+    for name in outline.label_sets:
+        kind = outline.kind_of(name)
         measured = _agreement_and_gold(dataset, name, kind, cfg, seed) if kind else None
         if measured is not None:
             agreement[name], _, gold_outcomes[name] = measured
