@@ -83,8 +83,12 @@ def require_pyarrow() -> tuple[ModuleType, ModuleType]:
     return pa, pq
 
 
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _json_text(obj).encode("utf-8")
 
 
 def _row_groups_by_item(records: Sequence[Record], row_group_size: int) -> list[list[int]]:
@@ -215,8 +219,8 @@ def _write(pa: ModuleType, pq: ModuleType, sink: Any, schema: Any, dataset: Data
             n = len(rec) + len(its) + len(sbs)
             blank = [""] * (len(its) + len(sbs))
             try:
-                body = [bodies[i] for i in rec] + [_json(item_to_dict(items[k])).decode("utf-8") for k in its] \
-                    + [_json(submission_to_dict(subs[k])).decode("utf-8") for k in sbs]
+                body = [bodies[i] for i in rec] + [_json_text(item_to_dict(items[k])) for k in its] \
+                    + [_json_text(submission_to_dict(subs[k])) for k in sbs]
             except (TypeError, ValueError) as e:
                 raise ConversionError(f"cannot write the dataset as Parquet: {str(e)[:160]}; accord files hold "
                                       "finite numbers, strings, lists and objects only", field="value") from e
