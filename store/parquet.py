@@ -69,7 +69,6 @@ MAGIC = b"PAR1"
 DEFAULT_ROW_GROUP_SIZE = 65_536
 
 _KEY_COLUMNS = ("item_id", "annotator_id", "label_set", "source", "kind")
-_META_KEYS = ("format", "version", "name", "schema", "items", "submissions")
 
 
 def require_pyarrow() -> tuple[ModuleType, ModuleType]:

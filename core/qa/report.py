@@ -276,10 +276,6 @@ def _with_ci(fn: Callable[..., float], ratings: npt.NDArray[Any], config: Report
     return _ci_dict(est, ci.low, ci.high, int(ratings.shape[0]))
 
 
-def _present(v: Any, numeric: bool) -> bool:
-    return v is not None and not (numeric and np.isnan(v))
-
-
 # --------------------------------------------------------------------------- classes
 
 
